@@ -1,0 +1,34 @@
+"""bld-remote's Blender addon: a threaded TCP server executing Python synchronously in Blender.
+
+Importing this package needs no bpy (its pure modules are unit-tested with plain Python);
+``register()`` is what Blender calls. Layout: see docs/architecture in README and
+docs/protocol.md for the wire protocol.
+"""
+
+bl_info = {
+    "name": "BLD Remote MCP (bld-remote)",
+    "author": "bld-remote",
+    "version": (0, 1, 0),
+    "blender": (3, 4, 0),
+    "location": "Runs in the background; `import bld_remote` in Python",
+    "description": "Executes Python sent by bld-remote / MCP agents over loopback TCP and returns everything",
+    "category": "System",
+}
+
+
+def register():
+    from . import api, config
+
+    api.install_module_alias()
+    if config.from_env().start_now:
+        api.start_mcp_service()
+
+
+def unregister():
+    import sys
+
+    from . import api
+
+    api.stop_mcp_service()
+    if sys.modules.get("bld_remote") is api:
+        del sys.modules["bld_remote"]

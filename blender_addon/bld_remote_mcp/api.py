@@ -1,0 +1,183 @@
+"""The ``bld_remote`` module: the 1.3.3 Python API, for keep-alive scripts and Blender's console.
+
+``import bld_remote`` works inside Blender once the addon is registered (or keepalive.py ran):
+``get_status``, ``start_mcp_service``, ``stop_mcp_service``, ``is_mcp_service_up``,
+``get_mcp_service_port``, ``set_mcp_service_port``, ``step``, ``is_background_mode``,
+``get_startup_options`` and ``persist`` keep their 1.3.3 meaning. This is also where the
+bpy-specific pieces are given to the (bpy-free) service.
+"""
+
+import logging
+import os
+import sys
+import threading
+
+from . import config, scene_state
+from .persist import PersistStore
+from .service import Service
+from .version import ADDON_VERSION
+
+log = logging.getLogger("bld_remote_mcp")
+
+persist = PersistStore()
+_service = None
+_lock = threading.Lock()
+
+
+def _setup_logging():
+    if log.handlers:
+        return
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("bld_remote_mcp %(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    # Our own records must not be captured as the user's logging output.
+    log.propagate = False
+    level = os.environ.get("BLD_REMOTE_LOG_LEVEL", "INFO").upper()
+    log.setLevel(level if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "INFO")
+
+
+def _preload():
+    import bmesh
+    import bpy
+    import mathutils
+
+    return {"bpy": bpy, "mathutils": mathutils, "bmesh": bmesh}
+
+
+class _SceneProbe:
+    take = staticmethod(scene_state.take)
+    compare = staticmethod(scene_state.compare)
+
+
+def _quit_blender():
+    import bpy
+
+    bpy.ops.wm.quit_blender()
+
+
+def is_background_mode():
+    import bpy
+
+    return bool(bpy.app.background)
+
+
+def get_service():
+    """The running Service, or None."""
+    return _service
+
+
+def start_mcp_service(port=None, host=None):
+    """Start the server (main thread only). Raises RuntimeError when it cannot listen."""
+    global _service
+    import bpy
+
+    _setup_logging()
+    with _lock:
+        if _service is not None and _service.running:
+            return _service
+        settings = config.from_env()
+        if port is not None:
+            settings.port = int(port)
+        if host is not None:
+            settings.host = host
+        settings.check()
+        background = bool(bpy.app.background)
+        service = Service(
+            settings,
+            mode="background" if background else "gui",
+            blender_version=bpy.app.version_string,
+            addon_version=ADDON_VERSION,
+            main_thread_ident=threading.main_thread().ident,
+            persist=persist,
+            scene_probe=_SceneProbe,
+            preload=_preload,
+            quit_app=_quit_blender,
+        )
+        try:
+            service.start()
+        except OSError as exc:
+            raise RuntimeError(str(exc)) from exc
+        _service = service
+    if not background:
+        from . import gui_pump
+
+        gui_pump.start(service)
+    log.info("service up on %s:%s (%s mode, Blender %s)", settings.host, service.port, service.mode,
+             service.blender_version)
+    return service
+
+
+def stop_mcp_service():
+    global _service
+    with _lock:
+        service, _service = _service, None
+    if service is not None:
+        service.stop()
+
+
+def is_mcp_service_up():
+    return _service is not None and _service.running
+
+
+def get_mcp_service_port():
+    if _service is not None and _service.running:
+        return _service.port
+    return config.from_env().port
+
+
+def set_mcp_service_port(port_number):
+    """Port for the next start (only while stopped), as in 1.3.3."""
+    if is_mcp_service_up():
+        raise RuntimeError("Cannot change port while server is running. Stop service first.")
+    if not isinstance(port_number, int) or isinstance(port_number, bool) or not 0 <= port_number <= 65535:
+        raise ValueError("Port number must be an integer between 0 and 65535")
+    os.environ["BLD_REMOTE_MCP_PORT"] = str(port_number)
+
+
+def get_status():
+    service = _service
+    running = service is not None and service.running
+    port = service.port if running else get_mcp_service_port()
+    status = {"running": running, "port": port, "address": f"127.0.0.1:{port}", "server_object": service is not None}
+    if running:
+        status.update(mode=service.mode, connections=service.server.connection_count(),
+                      queue_length=service.queue.qsize())
+    return status
+
+
+def get_startup_options():
+    env = os.environ
+    return {
+        "BLD_REMOTE_MCP_PORT": env.get("BLD_REMOTE_MCP_PORT", str(config.DEFAULT_PORT)),
+        "BLD_REMOTE_MCP_START_NOW": env.get("BLD_REMOTE_MCP_START_NOW", "false"),
+        "BLD_REMOTE_LOG_LEVEL": env.get("BLD_REMOTE_LOG_LEVEL", "INFO"),
+        "auto_start": config.from_env().start_now,
+    }
+
+
+def step():
+    """Run the queued main-thread work once (1.3.3 keep-alive scripts call this in a loop).
+
+    When a shutdown was requested in background mode it stops the service and raises
+    SystemExit with the exit code, which ends the calling script and so Blender.
+    """
+    service = _service
+    if service is None:
+        return
+    if not service.queue.run_pending() and service.mode == "background":
+        code = service.queue.stop_code or 0
+        stop_mcp_service()
+        raise SystemExit(code)
+
+
+def serve_forever():
+    """Background mode: run main-thread work as it arrives until a shutdown. Returns the exit code."""
+    service = _service
+    if service is None:
+        raise RuntimeError("the service is not running: call start_mcp_service() first")
+    return service.queue.serve_forever()
+
+
+def install_module_alias():
+    """Make ``import bld_remote`` give this module, as the 1.3.3 addon did."""
+    sys.modules["bld_remote"] = sys.modules[__name__]

@@ -1,0 +1,111 @@
+"""Compiles and runs user code like a REPL cell, and shapes its errors.
+
+Pure module (no bpy).
+
+* The value of a final expression statement is returned (as in a REPL or notebook), unless the
+  code assigned ``_result``, which wins.
+* Every call gets its own pseudo file name (``<bld-remote:N>``) registered in ``linecache``, so
+  tracebacks show the user's lines with their numbers, and functions defined in one call still
+  show their source when they fail in a later one.
+* Tracebacks start at the user's first frame: the addon's own frames are noise to the reader.
+"""
+
+import ast
+import collections
+import itertools
+import linecache
+import threading
+import traceback
+
+FILENAME_PREFIX = "<bld-remote:"
+_MISSING = object()
+_counter = itertools.count(1)
+_lock = threading.Lock()
+# Sources kept for tracebacks; bounded so that a long session does not keep every call's code.
+_MAX_SOURCES = 200
+_sources = collections.OrderedDict()
+
+
+def _register_source(filename, source):
+    with _lock:
+        _sources[filename] = True
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        while len(_sources) > _MAX_SOURCES:
+            old, _ = _sources.popitem(last=False)
+            linecache.cache.pop(old, None)
+
+
+class CompiledCode:
+    __slots__ = ("filename", "body", "last_expr")
+
+    def __init__(self, filename, body, last_expr):
+        self.filename = filename
+        self.body = body  # code object of all statements but a final expression
+        self.last_expr = last_expr  # code object evaluating the final expression, or None
+
+
+def compile_user_code(source):
+    """Compile ``source``. Raises SyntaxError (with the user's line and column)."""
+    filename = f"{FILENAME_PREFIX}{next(_counter)}>"
+    _register_source(filename, source)
+    tree = ast.parse(source, filename=filename, mode="exec")
+    last_expr = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        expr = tree.body.pop()
+        last_expr = compile(ast.Expression(expr.value), filename, "eval")
+    body = compile(tree, filename, "exec")
+    return CompiledCode(filename, body, last_expr)
+
+
+def run(compiled, namespace):
+    """Run compiled code in ``namespace``; returns the call's value (``_result`` or last expression)."""
+    namespace.pop("_result", None)
+    exec(compiled.body, namespace)
+    value = None
+    if compiled.last_expr is not None:
+        value = eval(compiled.last_expr, namespace)
+    result = namespace.get("_result", _MISSING)
+    return value if result is _MISSING else result
+
+
+def _trim_to_user_frames(tb):
+    """Drop the leading frames that are not user code (the addon's own)."""
+    first = tb
+    while first is not None and not first.tb_frame.f_code.co_filename.startswith(FILENAME_PREFIX):
+        first = first.tb_next
+    return first if first is not None else tb
+
+
+def format_exception(exc):
+    """Traceback text of ``exc`` starting at the user's code."""
+    tb = exc.__traceback__
+    if tb is not None:
+        exc = exc.with_traceback(_trim_to_user_frames(tb))
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def user_line(exc):
+    """Line number in the user's code where ``exc`` was raised (innermost user frame), or None."""
+    if isinstance(exc, SyntaxError):
+        return exc.lineno
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith(FILENAME_PREFIX):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def describe_error(exc):
+    """The structured ``error`` object of an envelope for an exception raised by user code."""
+    error = {
+        "code": "execution_error",
+        "type": type(exc).__name__,
+        "message": str(exc) if not isinstance(exc, SyntaxError) else exc.msg,
+        "line": user_line(exc),
+    }
+    if isinstance(exc, SyntaxError):
+        error["column"] = exc.offset
+        error["text"] = (exc.text or "").rstrip("\n")
+    return error

@@ -1,0 +1,60 @@
+"""execute_code: run Python in Blender, sync (reply is the envelope) or async (reply is a job id)."""
+
+import base64
+import binascii
+
+from .. import params
+from ..jobs import QueueFull
+from ..replies import CommandError
+from . import Envelope, command
+
+
+def _code(p):
+    code = params.get(p, "code", (str,))
+    if params.get(p, "code_is_base64", (bool,), False):
+        try:
+            code = base64.b64decode(code.encode("ascii"), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeError, ValueError) as exc:
+            raise CommandError("invalid_params", f"param 'code' is not valid base64 UTF-8: {exc}", param="code")
+    return code
+
+
+def _timeout(ctx, p):
+    settings = ctx.service.settings
+    if "timeout" in p:
+        return params.number(p, "timeout", minimum=0.001, maximum=settings.max_timeout)
+    if "_timeout_seconds" in p:  # 1.3.3's override, capped at one hour there too
+        value = params.number(p, "_timeout_seconds", minimum=0.001)
+        return min(value, 3600.0)
+    return settings.default_timeout
+
+
+@command("execute_code")
+def execute_code(ctx, p):
+    code = _code(p)
+    mode = params.choice(p, "execution_mode", ("sync", "async"), "sync")
+    timeout = _timeout(ctx, p)
+    capture_output = params.get(p, "capture_output", (bool,), True)
+    session = params.get(p, "session", (str,), None)
+    service = ctx.service
+    max_result = params.get(p, "max_result_bytes", (int,), service.settings.max_result_bytes)
+    if max_result < 0:
+        raise CommandError("invalid_params", "param 'max_result_bytes' must be >= 0", param="max_result_bytes")
+    options = {
+        "max_result_bytes": min(max_result, service.settings.max_result_bytes),
+        "capture_output": capture_output,
+        "namespace": service.sessions.namespace(ctx.connection.id, session),
+        "session": session,
+    }
+    try:
+        job = service.jobs.create(code, mode, timeout, options)
+    except QueueFull as exc:
+        raise CommandError("queue_full", str(exc))
+    service.submit_job(job)
+    if mode == "async":
+        return {"job_id": job.id, "state": job.state}
+    envelope = service.wait_for_sync_job(job)
+    if job.system_exit is not None and not job.detached:
+        exit_code = job.system_exit
+        ctx.after_reply.append(lambda: service.request_shutdown(exit_code, quit_blender=True))
+    return Envelope(envelope)

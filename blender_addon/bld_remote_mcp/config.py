@@ -1,0 +1,118 @@
+"""Server settings read from the environment.
+
+Pure module (no bpy): every knob the server has lives here, with its default and the
+environment variable that overrides it, so that tests and docs have one place to look.
+"""
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_PORT = 6688
+LOOPBACK_HOST = "127.0.0.1"
+
+MIB = 1024 * 1024
+
+
+def _truthy(value):
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_int(env, name, default, minimum=0):
+    raw = env.get(name)
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = int(str(raw).strip())
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _env_float(env, name, default, minimum=0.0):
+    raw = env.get(name)
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = float(str(raw).strip())
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def is_loopback(host):
+    """True for 127.0.0.0/8, ::1 and 'localhost'."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Settings:
+    host: str = LOOPBACK_HOST
+    port: int = DEFAULT_PORT
+    # Binding anything but loopback exposes arbitrary code execution: it needs an explicit opt-in.
+    allow_remote: bool = False
+    start_now: bool = False
+    log_level: str = "INFO"
+    # Incoming message size limit (bytes). Larger messages get `message_too_large`.
+    max_message_bytes: int = 64 * MIB
+    # An incomplete message with no new byte for this long is dropped with `incomplete_message`.
+    idle_timeout: float = 30.0
+    # Default and maximum `execute_code` timeouts (seconds).
+    default_timeout: float = 30.0
+    max_timeout: float = 24 * 3600.0
+    # After the deadline the runaway code is interrupted; if it is still running after this grace
+    # period it is stuck inside a C call and the caller is told so.
+    stuck_grace: float = 1.0
+    # Captured stdout/stderr per stream, and serialized result size; past these, explicit markers.
+    max_output_bytes: int = 64 * MIB
+    max_result_bytes: int = 64 * MIB
+    # Async jobs: queued/running limit, and how many finished jobs are kept, for how long.
+    max_pending_jobs: int = 64
+    max_finished_jobs: int = 256
+    finished_job_ttl: float = 3600.0
+    max_connections: int = 256
+    # GUI timer: how long one drain of the queue may hold the UI before yielding.
+    gui_slice_seconds: float = 0.05
+    extra: dict = field(default_factory=dict)
+
+    def check(self):
+        if not is_loopback(self.host) and not self.allow_remote:
+            raise ValueError(
+                f"refusing to listen on non-loopback address {self.host!r}: anyone who can reach it "
+                "can run code in Blender. Set BLD_REMOTE_MCP_ALLOW_REMOTE=1 to opt in explicitly."
+            )
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be within 0..65535, got {self.port}")
+        return self
+
+
+def from_env(env=None):
+    """Build Settings from environment variables (BLD_REMOTE_MCP_*)."""
+    env = os.environ if env is None else env
+    settings = Settings(
+        host=env.get("BLD_REMOTE_MCP_HOST", LOOPBACK_HOST).strip() or LOOPBACK_HOST,
+        port=_env_int(env, "BLD_REMOTE_MCP_PORT", DEFAULT_PORT),
+        allow_remote=_truthy(env.get("BLD_REMOTE_MCP_ALLOW_REMOTE", "")),
+        start_now=_truthy(env.get("BLD_REMOTE_MCP_START_NOW", "")),
+        log_level=(env.get("BLD_REMOTE_LOG_LEVEL", "INFO").strip() or "INFO").upper(),
+        max_message_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_MESSAGE_BYTES", 64 * MIB, 1024),
+        idle_timeout=_env_float(env, "BLD_REMOTE_MCP_IDLE_TIMEOUT", 30.0, 0.01),
+        default_timeout=_env_float(env, "BLD_REMOTE_MCP_DEFAULT_TIMEOUT", 30.0, 0.01),
+        stuck_grace=_env_float(env, "BLD_REMOTE_MCP_STUCK_GRACE", 1.0, 0.05),
+        max_output_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_OUTPUT_BYTES", 64 * MIB, 1024),
+        max_result_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_RESULT_BYTES", 64 * MIB, 1024),
+        max_pending_jobs=_env_int(env, "BLD_REMOTE_MCP_MAX_PENDING_JOBS", 64, 1),
+        max_finished_jobs=_env_int(env, "BLD_REMOTE_MCP_MAX_FINISHED_JOBS", 256, 1),
+        finished_job_ttl=_env_float(env, "BLD_REMOTE_MCP_FINISHED_JOB_TTL", 3600.0, 1.0),
+        max_connections=_env_int(env, "BLD_REMOTE_MCP_MAX_CONNECTIONS", 256, 1),
+    )
+    return settings

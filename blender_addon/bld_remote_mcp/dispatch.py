@@ -1,0 +1,72 @@
+"""From one decoded message to one reply: v1 requests here, 1.3.3 ones through ``legacy``.
+
+Pure module (no bpy): commands that need bpy are handed to the main-thread queue by the service.
+"""
+
+import logging
+
+from . import legacy, replies
+from .commands import COMMANDS, Envelope
+from .framing import LEGACY
+from .replies import CommandError
+
+log = logging.getLogger("bld_remote_mcp")
+
+
+class RequestContext:
+    """What a command handler may use: the service, its connection, and reply hooks."""
+
+    __slots__ = ("service", "connection", "request_id", "style", "after_reply")
+
+    def __init__(self, service, connection, request_id, style):
+        self.service = service
+        self.connection = connection
+        self.request_id = request_id
+        self.style = style
+        self.after_reply = []  # callables run once the reply was sent (or failed to send)
+
+
+def run_command(ctx, command, params):
+    if command.main_thread:
+        return ctx.service.call_on_main(lambda: command.handler(ctx, params))
+    return command.handler(ctx, params)
+
+
+def handle(service, connection, message):
+    """Returns ``(reply, ctx)``; the caller sends ``reply`` then runs ``ctx.after_reply``."""
+    body = message.body
+    ctx = RequestContext(service, connection, body.get("id"), message.style)
+    if message.style == LEGACY:
+        return legacy.handle(ctx, body, run_command), ctx
+    return _handle_v1(ctx, body), ctx
+
+
+def _handle_v1(ctx, body):
+    request_id = body.get("id")
+    if not isinstance(request_id, (str, int, type(None))) or isinstance(request_id, bool):
+        return replies.failure(None, "invalid_request", "'id' must be a string, an integer or null")
+    command_type = body.get("type")
+    if not isinstance(command_type, str):
+        return replies.failure(request_id, "invalid_request", "a request needs a string 'type' naming the command")
+    params = body.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        return replies.failure(request_id, "invalid_request", "'params' must be an object")
+    command = COMMANDS.get(command_type)
+    if command is None:
+        return replies.failure(
+            request_id, "unknown_command", f"unknown command {command_type!r}", known=sorted(COMMANDS)
+        )
+    try:
+        result = run_command(ctx, command, params)
+    except CommandError as exc:
+        return replies.from_command_error(request_id, exc)
+    except Exception as exc:
+        log.exception("command %s failed", command_type)
+        return replies.failure(request_id, "internal_error", f"{command_type} failed: {type(exc).__name__}: {exc}")
+    if isinstance(result, Envelope):
+        reply = {"id": request_id}
+        reply.update(result)
+        return reply
+    return replies.success(request_id, result)

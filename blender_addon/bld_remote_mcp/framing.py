@@ -1,0 +1,204 @@
+"""Turns the bytes of one TCP connection into messages.
+
+Pure module (no bpy). Two framings share a port:
+
+* protocol v1: one JSON object per line (newline-delimited JSON);
+* blender-remote 1.3.3 ("legacy"): one raw JSON object with no delimiter at all.
+
+A newline-terminated object is v1. A complete object with no newline after it is legacy,
+unless it carries an ``id`` (then it is a v1 request whose newline has not arrived yet).
+Anything that starts like an HTTP request is reported so that the server can refuse it
+and close the connection without executing anything.
+"""
+
+import json
+
+V1 = "v1"
+LEGACY = "legacy"
+
+_WHITESPACE = b" \t\r\n"
+_HTTP_METHODS = (b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE", b"PRI")
+_HTTP_PREFIXES = tuple(m + b" " for m in _HTTP_METHODS)
+_DECODER = json.JSONDecoder()
+
+
+class Message:
+    """A well-formed JSON object and the framing it arrived in."""
+
+    __slots__ = ("style", "body")
+
+    def __init__(self, style, body):
+        self.style = style
+        self.body = body
+
+    def __repr__(self):
+        return f"Message({self.style!r}, {self.body!r})"
+
+
+class FramingError:
+    """Input that is not a well-formed message. ``code`` is a protocol error code."""
+
+    __slots__ = ("style", "code", "message")
+
+    def __init__(self, style, code, message):
+        self.style = style
+        self.code = code
+        self.message = message
+
+    def __repr__(self):
+        return f"FramingError({self.style!r}, {self.code!r}, {self.message!r})"
+
+
+class HttpDetected:
+    """The peer speaks HTTP (for example a web page POSTing to localhost)."""
+
+    __slots__ = ()
+
+
+def _is_incomplete(exc, text):
+    """Whether a JSON error only means 'more bytes are needed'."""
+    if exc.msg.startswith("Unterminated string"):
+        return True
+    return exc.pos >= len(text.rstrip())
+
+
+def _ends_with_brace(buf):
+    i = len(buf) - 1
+    while i >= 0 and buf[i] in _WHITESPACE:
+        i -= 1
+    return i >= 0 and buf[i] == 0x7D  # '}'
+
+
+class MessageDecoder:
+    """Incremental decoder: ``feed(bytes)`` returns the events completed by those bytes."""
+
+    def __init__(self, max_message_bytes):
+        self.max_message_bytes = max_message_bytes
+        self._buf = bytearray()
+        self._scan_from = 0  # bytes before this offset hold no newline
+        self._skipping = False  # dropping the rest of an oversized/bad line
+
+    def has_partial(self):
+        """True when bytes of an unfinished message are buffered."""
+        # feed() strips leading whitespace, so any buffered byte belongs to a message.
+        return bool(self._buf) and not self._skipping
+
+    def expire(self):
+        """Drop an unfinished message after the idle limit; returns the error to send."""
+        size = len(self._buf)
+        # The framing of a half-sent message is unknown; a v1 request is the one carrying an id.
+        style = V1 if b'"id"' in self._buf else LEGACY
+        self._reset_buffer()
+        return FramingError(
+            style, "incomplete_message", f"incomplete message dropped after idle limit ({size} bytes buffered)"
+        )
+
+    def _reset_buffer(self):
+        del self._buf[:]
+        self._scan_from = 0
+
+    def _consume(self, count):
+        del self._buf[:count]
+        self._scan_from = 0
+
+    def feed(self, data):
+        events = []
+        self._buf += data
+        while True:
+            if self._skipping:
+                nl = self._buf.find(b"\n")
+                if nl < 0:
+                    self._reset_buffer()
+                    break
+                self._consume(nl + 1)
+                self._skipping = False
+            # Skip inter-message whitespace (including the newline after a legacy-looking object).
+            start = 0
+            while start < len(self._buf) and self._buf[start] in _WHITESPACE:
+                start += 1
+            if start:
+                self._consume(start)
+            if not self._buf:
+                break
+            first = self._buf[0]
+            if first != 0x7B:  # not '{'
+                head = bytes(self._buf[:8])
+                if head.startswith(_HTTP_PREFIXES):
+                    events.append(HttpDetected())
+                    self._reset_buffer()
+                    return events
+                if any(p.startswith(head) for p in _HTTP_PREFIXES) and b"\n" not in head:
+                    break  # could still become an HTTP request line: wait for more
+                events.append(FramingError(V1, "parse_error", "a message must be a JSON object starting with '{'"))
+                self._skipping = True
+                continue
+            event = self._next_message()
+            if event is None:
+                break
+            events.append(event)
+        return events
+
+    def _next_message(self):
+        """One event from the buffer start (which is '{'), or None when more bytes are needed."""
+        nl = self._buf.find(b"\n", self._scan_from)
+        if nl >= 0:
+            if nl > self.max_message_bytes:
+                self._consume(nl + 1)
+                return self._too_large(V1, nl)
+            line = bytes(self._buf[:nl])
+            self._consume(nl + 1)
+            return self._parse_line(line)
+        self._scan_from = len(self._buf)
+        if len(self._buf) > self.max_message_bytes:
+            size = len(self._buf)
+            self._reset_buffer()
+            self._skipping = True  # drop until the end of this line (v1) or of what is sent (legacy)
+            return self._too_large(LEGACY, size)
+        if not _ends_with_brace(self._buf):
+            return None
+        return self._parse_unterminated()
+
+    def _too_large(self, style, size):
+        return FramingError(
+            style,
+            "message_too_large",
+            f"message of {size} bytes exceeds the limit of {self.max_message_bytes} bytes",
+        )
+
+    def _parse_line(self, line):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return FramingError(V1, "parse_error", f"message is not valid UTF-8: {exc}")
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return FramingError(V1, "parse_error", f"malformed JSON: {exc}")
+        except RecursionError:
+            return FramingError(V1, "parse_error", "malformed JSON: nested too deeply")
+        if not isinstance(body, dict):
+            return FramingError(V1, "invalid_request", "a message must be a JSON object")
+        return Message(V1, body)
+
+    def _parse_unterminated(self):
+        """Parse an object with no newline after it (the 1.3.3 framing)."""
+        try:
+            text = bytes(self._buf).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._reset_buffer()
+            return FramingError(LEGACY, "parse_error", f"message is not valid UTF-8: {exc}")
+        try:
+            body, end = _DECODER.raw_decode(text)
+        except json.JSONDecodeError as exc:
+            if _is_incomplete(exc, text):
+                return None
+            self._reset_buffer()
+            return FramingError(LEGACY, "parse_error", f"malformed JSON: {exc}")
+        except RecursionError:
+            self._reset_buffer()
+            return FramingError(LEGACY, "parse_error", "malformed JSON: nested too deeply")
+        rest = text[end:].encode("utf-8")
+        self._reset_buffer()
+        self._buf += rest
+        style = V1 if "id" in body else LEGACY
+        return Message(style, body)

@@ -1,0 +1,62 @@
+"""Reply shapes and error codes of protocol v1 (see docs/protocol.md).
+
+Pure module (no bpy). Every v1 reply is a JSON object with ``id`` (echoed from the request),
+``status`` and ``result``/``error``. ``execute_code`` replies add the execution envelope fields.
+"""
+
+import json
+
+PROTOCOL_VERSION = 1
+
+# Every error code a v1 reply can carry. Kept in sync with docs/protocol.md.
+ERROR_CODES = (
+    "parse_error",  # malformed JSON / not UTF-8
+    "invalid_request",  # JSON, but not a request object (missing/invalid type, params not an object)
+    "unknown_command",
+    "invalid_params",  # a param is missing or of the wrong type; the message names it
+    "message_too_large",
+    "incomplete_message",  # a partial message idled past the limit
+    "execution_error",  # user code raised
+    "timeout",  # user code ran past its timeout and was stopped (or is stuck in a C call)
+    "cancelled",
+    "queue_full",
+    "not_found",  # job or object that does not exist
+    "busy",  # the main thread did not pick the request up in time
+    "shutting_down",
+    "internal_error",  # a bug in the addon: the message says what
+)
+
+
+class CommandError(Exception):
+    """An error a command handler reports to its caller as a structured v1 error."""
+
+    def __init__(self, code, message, **details):
+        assert code in ERROR_CODES, code
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def to_error(self):
+        error = {"code": self.code, "message": self.message}
+        error.update(self.details)
+        return error
+
+
+def success(request_id, result):
+    return {"id": request_id, "status": "success", "result": result, "error": None}
+
+
+def failure(request_id, code, message, **details):
+    error = {"code": code, "message": message}
+    error.update(details)
+    return {"id": request_id, "status": "error", "result": None, "error": error}
+
+
+def from_command_error(request_id, exc):
+    return {"id": request_id, "status": "error", "result": None, "error": exc.to_error()}
+
+
+def encode(reply):
+    """One reply as bytes. ``allow_nan=False``: replies are strict JSON, never NaN/Infinity."""
+    return json.dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")

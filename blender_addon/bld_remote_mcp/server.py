@@ -1,0 +1,211 @@
+"""The threaded TCP server: one accept thread, one thread per client, no asyncio.
+
+Pure module (no bpy). Each connection decodes its bytes with ``framing.MessageDecoder`` and
+answers its messages in order, each reply in the framing of its request (v1: one JSON line;
+1.3.3: raw JSON). Work that needs bpy is handed to the main thread by the dispatcher.
+"""
+
+import itertools
+import logging
+import socket
+import threading
+
+from . import dispatch, replies
+from .framing import LEGACY, FramingError, HttpDetected, Message, MessageDecoder
+
+log = logging.getLogger("bld_remote_mcp")
+
+_RECV_BYTES = 1 << 16
+_HTTP_REFUSAL = (
+    b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 78\r\n\r\n"
+    b"bld-remote speaks newline-delimited JSON over TCP, not HTTP. Nothing was run.\n"
+)
+
+
+class PortInUse(OSError):
+    pass
+
+
+def _encode(reply, style):
+    data = replies.encode(reply)
+    return data if style == LEGACY else data + b"\n"
+
+
+class Connection:
+    def __init__(self, server, sock, address, connection_id):
+        self.server = server
+        self.sock = sock
+        self.address = address
+        self.id = connection_id
+        self.decoder = MessageDecoder(server.settings.max_message_bytes)
+        self.thread = threading.Thread(target=self._serve, name=f"bld-remote-client-{connection_id}", daemon=True)
+        self._send_lock = threading.Lock()
+
+    def send(self, reply, style):
+        data = _encode(reply, style)
+        with self._send_lock:
+            self.sock.sendall(data)
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _serve(self):
+        try:
+            self._loop()
+        except OSError as exc:  # peer reset, or our own close during shutdown
+            log.debug("connection %s ended: %s", self.id, exc)
+        except Exception:
+            log.exception("connection %s failed", self.id)
+        finally:
+            self.close()
+            self.server.forget(self)
+
+    def _loop(self):
+        idle_timeout = self.server.settings.idle_timeout
+        while not self.server.stopping:
+            # Block without limit between messages; a half-received message gets the idle limit.
+            self.sock.settimeout(idle_timeout if self.decoder.has_partial() else None)
+            try:
+                data = self.sock.recv(_RECV_BYTES)
+            except socket.timeout:
+                self._reply_error(self.decoder.expire())
+                continue
+            if not data:
+                return
+            for event in self.decoder.feed(data):
+                if isinstance(event, HttpDetected):
+                    log.warning("refused an HTTP request from %s: nothing was run", self.address)
+                    with self._send_lock:
+                        self.sock.sendall(_HTTP_REFUSAL)
+                    return
+                if isinstance(event, FramingError):
+                    self._reply_error(event)
+                    continue
+                if isinstance(event, Message):
+                    self._answer(event)
+
+    def _reply_error(self, error):
+        if error.style == LEGACY:
+            self.send({"status": "error", "message": error.message, "code": error.code}, LEGACY)
+        else:
+            self.send(replies.failure(None, error.code, error.message), error.style)
+
+    def _answer(self, message):
+        reply, ctx = dispatch.handle(self.server.service, self, message)
+        try:
+            self.send(reply, message.style)
+        finally:
+            for hook in ctx.after_reply:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("after-reply hook failed")
+
+
+class TcpServer:
+    def __init__(self, settings, service):
+        self.settings = settings
+        self.service = service
+        self.stopping = False
+        self._sock = None
+        self._accept_thread = None
+        self._connections = set()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.port = None
+
+    def start(self):
+        family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        if hasattr(socket, "SO_REUSEADDR") and not hasattr(socket, "SO_EXCLUSIVEADDRUSE"):
+            # Lets a restarted server rebind while old connections sit in TIME_WAIT; on Linux it
+            # does not allow two listeners on one port.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.settings.host, self.settings.port))
+        except OSError as exc:
+            sock.close()
+            raise PortInUse(
+                exc.errno,
+                f"cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror or exc}. "
+                "Another Blender (or another program) holds this port; stop it or choose another port "
+                "with BLD_REMOTE_MCP_PORT.",
+            ) from exc
+        sock.listen(128)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="bld-remote-accept", daemon=True)
+        self._accept_thread.start()
+        log.info("listening on %s:%s", self.settings.host, self.port)
+        return self.port
+
+    def _accept_loop(self):
+        while not self.stopping:
+            try:
+                client, address = self._sock.accept()
+            except OSError:
+                if self.stopping:
+                    return
+                continue
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                if len(self._connections) >= self.settings.max_connections:
+                    refuse = True
+                else:
+                    refuse = False
+                    connection = Connection(self, client, address, next(self._ids))
+                    self._connections.add(connection)
+            if refuse:
+                self._refuse(client)
+                continue
+            connection.thread.start()
+
+    def _refuse(self, client):
+        reply = replies.failure(
+            None, "busy", f"too many connections (limit {self.settings.max_connections}); try again later"
+        )
+        try:
+            client.sendall(replies.encode(reply) + b"\n")
+        except OSError:
+            pass
+        client.close()
+
+    def forget(self, connection):
+        with self._lock:
+            self._connections.discard(connection)
+        self.service.connection_closed(connection)
+
+    def connection_count(self):
+        with self._lock:
+            return len(self._connections)
+
+    def stop(self):
+        """Stop accepting, close every connection. Safe to call twice, from any thread."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if self._sock is not None:
+            # shutdown() wakes the accept() call blocked in the accept thread.
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._sock.close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            connection.close()
+        current = threading.current_thread()
+        if self._accept_thread is not None and self._accept_thread is not current:
+            self._accept_thread.join(timeout=2.0)
+        for connection in connections:
+            if connection.thread is not current:
+                connection.thread.join(timeout=2.0)
+        log.info("server on port %s stopped", self.port)

@@ -1,0 +1,178 @@
+"""The running service: server, main-thread queue, jobs, sessions and output capture, wired.
+
+Pure module (no bpy): the bpy-specific parts (scene probe, namespace preload, how to quit
+Blender) are passed in by ``api.py``, which is what Blender and keep-alive scripts call.
+"""
+
+import logging
+import os
+import threading
+import time
+
+from . import commands
+from .capture import OutputCapture
+from .executor import Executor, cancelled_before_start, envelope
+from .interrupt import Interrupter
+from .jobs import JobRegistry
+from .mainthread import MainThreadQueue
+from .memory import rss_bytes
+from .persist import PersistStore
+from .replies import CommandError
+from .server import TcpServer
+from .sessions import SessionStore
+
+log = logging.getLogger("bld_remote_mcp")
+
+
+class Service:
+    def __init__(self, settings, mode, blender_version, addon_version, main_thread_ident, persist=None,
+                 scene_probe=None, preload=None, quit_app=None, capture_fds=True):
+        commands.load()
+        self.settings = settings
+        self.mode = mode  # "background" | "gui"
+        self.blender_version = blender_version
+        self.addon_version = addon_version
+        self.queue = MainThreadQueue()
+        self.jobs = JobRegistry(settings.max_pending_jobs, settings.max_finished_jobs, settings.finished_job_ttl)
+        self.sessions = SessionStore(preload)
+        self.persist = persist if persist is not None else PersistStore()
+        self.capture = OutputCapture(settings.max_output_bytes, capture_fds=capture_fds)
+        self.interrupter = Interrupter(main_thread_ident)
+        self.executor = Executor(self.capture, self.interrupter, self.jobs, scene_probe, settings.max_result_bytes)
+        self.quit_app = quit_app  # GUI: how to quit Blender, called on the main thread
+        self.server = TcpServer(settings, self)
+        self.port = None
+        self.started_at = None
+        self.exit_code = None  # set once a shutdown was requested
+        self._stop_lock = threading.Lock()
+        self.running = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self):
+        self.capture.install()
+        try:
+            self.interrupter.install_signal_handler()
+            self.port = self.server.start()
+        except BaseException:
+            self.capture.uninstall()
+            self.interrupter.close()
+            raise
+        self.started_at = time.time()
+        self.running = True
+        return self.port
+
+    def stop(self):
+        """Stop serving. Idempotent; call from the main thread when possible."""
+        with self._stop_lock:
+            if not self.running:
+                return
+            self.running = False
+        self.server.stop()
+        for job in self.jobs.running():
+            self.interrupter.cancel(job)
+        self.interrupter.close()
+        self.capture.uninstall()
+
+    def request_shutdown(self, code=0, quit_blender=True):
+        """After a reply was sent: stop serving, then end the keep-alive loop or quit Blender."""
+        if self.exit_code is not None:
+            return
+        self.exit_code = code
+        log.info("shutdown requested (exit code %s)", code)
+        self.server.stop()
+        if self.mode == "background":
+            self.queue.request_stop(code)
+        elif quit_blender and self.quit_app is not None:
+            self.queue.submit(self.quit_app)
+
+    def connection_closed(self, connection):
+        self.sessions.drop_connection(connection.id)
+
+    # -- main thread -------------------------------------------------------------------------
+    def call_on_main(self, fn, timeout=None):
+        """Run ``fn`` on the main thread and return its result (or raise its exception)."""
+        timeout = self.settings.default_timeout if timeout is None else timeout
+        call = self.queue.submit(fn)
+        if not call.done.wait(timeout):
+            call.abandoned = True
+            if not call.done.is_set():
+                raise CommandError(
+                    "busy",
+                    f"Blender's main thread did not take the request within {timeout:g} s "
+                    "(a long job may be running: see list_jobs / cancel_job)",
+                )
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    # -- jobs --------------------------------------------------------------------------------
+    def submit_job(self, job):
+        self.queue.submit(lambda: self._run_job(job))
+
+    def _run_job(self, job):
+        self.executor.run(job)
+        if job.system_exit is not None and (job.mode == "async" or job.detached):
+            # Nobody is waiting for a reply to send first: shut down now.
+            self.request_shutdown(job.system_exit, quit_blender=True)
+
+    def wait_for_sync_job(self, job):
+        """Wait for a sync job; never longer than its timeout plus the stuck-call grace period."""
+        grace = self.settings.stuck_grace
+        if not job.wait_started(job.timeout):
+            if self.jobs.cancel_if_queued(job, cancelled_before_start(job)):
+                return envelope(
+                    "timeout",
+                    error={
+                        "code": "busy",
+                        "message": f"the code never started: Blender's main thread stayed busy for "
+                        f"{job.timeout:g} s (see list_jobs / cancel_job)",
+                    },
+                    metadata={"job_id": job.id},
+                )
+        if job.wait(job.timeout + grace):
+            return job.envelope
+        # Interrupted but still running: the code sits inside one long C call (a render, a
+        # heavy operator) that Python cannot break into. It stops when that call returns.
+        job.detached = True
+        output = job.output.as_dict() if job.output is not None else None
+        return envelope(
+            "timeout",
+            output=output,
+            duration=time.time() - (job.started or job.created),
+            error={
+                "code": "timeout",
+                "type": "ExecutionTimeout",
+                "stuck": True,
+                "message": f"execution exceeded its timeout of {job.timeout:g} s and is stuck inside a "
+                "long C call (render, operator, sleep in C): it was told to stop and will stop when that "
+                "call returns; until then Blender's main thread is busy. Control commands still answer.",
+            },
+            metadata={"job_id": job.id, "still_running": True},
+        )
+
+    def cancel_job(self, job):
+        """Cancel a queued or running job. Returns whether a cancellation was made."""
+        if job.is_done():
+            return False
+        if self.jobs.cancel_if_queued(job, cancelled_before_start(job)):
+            return True
+        job.cancel_requested = True
+        return self.interrupter.cancel(job)
+
+    # -- status ------------------------------------------------------------------------------
+    def status(self):
+        jobs = self.jobs.all()
+        return {
+            "running": self.running,
+            "mode": self.mode,
+            "port": self.port,
+            "pid": os.getpid(),
+            "blender_version": self.blender_version,
+            "addon_version": self.addon_version,
+            "uptime": time.time() - self.started_at if self.started_at else 0.0,
+            "connections": self.server.connection_count(),
+            "queue_length": self.queue.qsize(),
+            "jobs": {state: sum(1 for j in jobs if j.state == state) for state in ("queued", "running", "finished")},
+            "sessions": self.sessions.stats(),
+            "rss_bytes": rss_bytes(),
+        }
