@@ -86,12 +86,15 @@ class MessageDecoder:
     def expire(self):
         """Drop an unfinished message after the idle limit; returns the error to send."""
         size = len(self._buf)
-        # The framing of a half-sent message is unknown; a v1 request is the one carrying an id.
-        style = V1 if b'"id"' in self._buf else LEGACY
+        style = self._guess_style()
         self._reset_buffer()
         return FramingError(
             style, "incomplete_message", f"incomplete message dropped after idle limit ({size} bytes buffered)"
         )
+
+    def _guess_style(self):
+        """Framing of a message that never completed: v1 requests are the ones carrying an id."""
+        return V1 if b'"id"' in self._buf[:65536] else LEGACY
 
     def _reset_buffer(self):
         del self._buf[:]
@@ -151,9 +154,10 @@ class MessageDecoder:
         self._scan_from = len(self._buf)
         if len(self._buf) > self.max_message_bytes:
             size = len(self._buf)
+            style = self._guess_style()
             self._reset_buffer()
             self._skipping = True  # drop until the end of this line (v1) or of what is sent (legacy)
-            return self._too_large(LEGACY, size)
+            return self._too_large(style, size)
         if not _ends_with_brace(self._buf):
             return None
         return self._parse_unterminated()

@@ -7,6 +7,8 @@ import array
 
 # Above this many objects, transforms are not compared (about 0.1 ms per 1,000 objects per snapshot).
 TRANSFORM_LIMIT = 5000
+# The properties a user edits, not matrix_world: that one is only refreshed by a depsgraph update.
+_TRANSFORM_PROPS = ("location", "rotation_euler", "scale")
 _COUNTED = ("objects", "meshes", "materials", "collections", "cameras", "lights", "images", "node_groups",
             "scenes", "worlds", "textures", "curves", "actions")
 
@@ -30,9 +32,12 @@ def take():
     counts = tuple(len(getattr(data, attr, ())) for attr in _COUNTED)
     transforms = None
     if len(names) <= TRANSFORM_LIMIT:
-        buf = array.array("f", bytes(4 * 16 * len(names)))
-        objects.foreach_get("matrix_world", buf)
-        transforms = buf.tobytes()
+        parts = []
+        for prop in _TRANSFORM_PROPS:
+            buf = array.array("f", bytes(4 * 3 * len(names)))
+            objects.foreach_get(prop, buf)
+            parts.append(buf.tobytes())
+        transforms = b"".join(parts)
     return SceneSnapshot(names, counts, transforms, bool(data.is_dirty))
 
 

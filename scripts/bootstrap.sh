@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need, idempotently:
+#   - Blender 3.4 and Xvfb from Debian (apt, when missing and run as root),
+#   - .venv/       test tools + blender-remote 1.3.3 (the legacy clients we stay compatible with),
+#   - .venv-bpy5/  PyPI bpy 5.0.1 (Blender 5 as a Python module),
+#   - .deps/coverage  coverage.py for Blender's own Python (added to PYTHONPATH by the harness).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+
+need_apt=()
+command -v blender >/dev/null 2>&1 || need_apt+=(blender)
+command -v Xvfb >/dev/null 2>&1 || need_apt+=(xvfb)
+# numpy for Blender's (Debian's) Python: results that are numpy arrays are part of the tests.
+[ -d /usr/lib/python3/dist-packages/numpy ] || need_apt+=(python3-numpy)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: installing ${need_apt[*]} with apt-get" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "bootstrap: missing ${need_apt[*]}: run 'sudo apt-get install -y ${need_apt[*]}'" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pytest, coverage, blender_remote, mcp" 2>/dev/null; then
+  echo "bootstrap: creating .venv (pytest, coverage, blender-remote==1.3.3)" >&2
+  "$PYTHON" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r tests/requirements.txt
+fi
+
+if [ ! -x .venv-bpy5/bin/python ] || ! .venv-bpy5/bin/python -c "import bpy" 2>/dev/null; then
+  echo "bootstrap: creating .venv-bpy5 (bpy==5.0.1, about 1 GB)" >&2
+  "$PYTHON" -m venv .venv-bpy5
+  .venv-bpy5/bin/pip install -q bpy==5.0.1
+fi
+
+if [ ! -d .deps/coverage/coverage ]; then
+  echo "bootstrap: installing coverage.py for Blender's Python into .deps/coverage" >&2
+  .venv/bin/pip install -q --target .deps/coverage "$(.venv/bin/python -c 'import coverage; print("coverage==" + coverage.__version__)')"
+fi
+echo "bootstrap: ready" >&2

@@ -1,0 +1,62 @@
+"""Fixtures: shared real Blender instances per backend, and dedicated ones for tests that end them."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# The e2e helpers (harness, pngcheck) are imported by name from this directory.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Instance  # noqa: E402
+
+CORE_BACKENDS = ("bg", "bpy5")
+
+
+@pytest.fixture(scope="session")
+def bg():
+    instance = Instance("bg")
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def bpy5():
+    instance = Instance("bpy5")
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def gui():
+    instance = Instance("gui")
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(params=CORE_BACKENDS)
+def backend(request):
+    """The same test against Blender 3.4 (background) and Blender 5.0 (bpy module)."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def client(backend):
+    """A fresh connection (so a fresh namespace) to the backend under test."""
+    with backend.client() as c:
+        yield c
+
+
+@pytest.fixture
+def spawn():
+    """Start dedicated instances (own env/limits, or tests that shut Blender down)."""
+    started = []
+
+    def start(kind="bg", **kwargs):
+        instance = Instance(kind, **kwargs)
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        instance.stop()

@@ -1,0 +1,335 @@
+"""Starts isolated, real Blender processes with the addon, and talks protocol v1 to them.
+
+Every instance gets its own temp dirs (user config, scripts, TMPDIR), port 0 (the chosen port is
+read from the process output, so tests never race for ports), and is stopped by the PID this
+harness started — never by name.
+
+Backends:
+* ``bg``   Debian's Blender 3.4 in background mode, through keepalive.py.
+* ``bpy5`` PyPI ``bpy`` 5.0.1 (Blender 5 as a Python module), through keepalive.py.
+* ``gui``  Blender 3.4 with a window under a private Xvfb, the addon enabled via ``--addons``
+           and started at registration by BLD_REMOTE_MCP_START_NOW=1 (the timer path).
+"""
+
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ADDON_DIR = REPO / "blender_addon" / "bld_remote_mcp"
+KEEPALIVE = ADDON_DIR / "keepalive.py"
+ARTIFACTS = REPO / "tests" / ".artifacts"
+
+_READY = re.compile(rb"READY port=(\d+)")
+_LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
+_instance_ids = itertools.count(1)
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+def blender_binary():
+    path = os.environ.get("BLENDER_BIN") or shutil.which("blender")
+    if not path:
+        raise HarnessError("Blender not found: install it (apt-get install blender) or set BLENDER_BIN")
+    return path
+
+
+def bpy5_python():
+    path = os.environ.get("BLD_BPY5_PYTHON") or str(REPO / ".venv-bpy5" / "bin" / "python")
+    if not Path(path).exists():
+        raise HarnessError(f"no Python with bpy 5.0.1 at {path}: run scripts/bootstrap.sh or set BLD_BPY5_PYTHON")
+    return path
+
+
+def coverage_env():
+    """Environment that makes a child Python record addon coverage (when BLD_COVERAGE=1)."""
+    if os.environ.get("BLD_COVERAGE") != "1":
+        return {}
+    paths = [str(REPO / "tests" / "coverage_hook"), str(REPO / ".deps" / "coverage")]
+    return {
+        "COVERAGE_PROCESS_START": str(REPO / ".coveragerc"),
+        "COVERAGE_FILE": str(REPO / ".coverage"),
+        "BLD_COVERAGE_PATHS": os.pathsep.join(paths),
+        "PYTHONPATH": os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
+
+
+def _wait_for(pattern, path, proc, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = path.read_bytes() if path.exists() else b""
+        match = pattern.search(data)
+        if match:
+            return int(match.group(1))
+        if proc.poll() is not None:
+            raise HarnessError(f"{what} exited with {proc.returncode} before it was ready:\n{_tail(path)}")
+        time.sleep(0.02)
+    raise HarnessError(f"{what} not ready after {timeout} s:\n{_tail(path)}")
+
+
+def _tail(path, lines=40):
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "<no output>"
+
+
+def start_blend_file():
+    """A saved .blend of the default scene: opening it suppresses the GUI splash screen."""
+    path = ARTIFACTS / "start.blend"
+    if not path.exists():
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        tmp = ARTIFACTS / "start.tmp.blend"
+        code = f"import bpy; bpy.ops.wm.save_as_mainfile(filepath={str(tmp)!r})"
+        subprocess.run(
+            [blender_binary(), "-b", "--factory-startup", "-noaudio", "--python-expr", code],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+        )
+        tmp.rename(path)
+    return path
+
+
+class Xvfb:
+    """A private X server; its display number comes from -displayfd (no guessing)."""
+
+    def __init__(self, log_dir):
+        read_fd, write_fd = os.pipe()
+        self.proc = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=open(log_dir / "xvfb.log", "wb"),
+        )
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            number = pipe.readline().strip()
+        if not number:
+            raise HarnessError("Xvfb did not report a display")
+        self.display = f":{number}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Instance:
+    """One Blender process with the addon serving on 127.0.0.1:port."""
+
+    def __init__(self, kind, env=None, port=0, args=(), ready_timeout=90):
+        if kind not in ("bg", "bpy5", "gui"):
+            raise ValueError(kind)
+        self.kind = kind
+        self.name = f"{kind}-{next(_instance_ids)}-{os.getpid()}"
+        self.root = Path(tempfile.mkdtemp(prefix=f"bld-{kind}-"))
+        self.log_dir = ARTIFACTS / "logs" / self.name
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.stdout_path = self.log_dir / "stdout.log"
+        self.stderr_path = self.log_dir / "stderr.log"
+        self.xvfb = None
+        self.port = None
+        self.env = self._environment(env or {}, port)
+        self.proc = self._launch(port, list(args))
+        try:
+            if kind == "gui":
+                self.port = _wait_for(_LISTENING, self.stderr_path, self.proc, ready_timeout, self.name)
+            else:
+                self.port = _wait_for(_READY, self.stdout_path, self.proc, ready_timeout, self.name)
+        except BaseException:
+            self.kill()
+            raise
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def _environment(self, extra, port):
+        env = dict(os.environ)
+        for sub in ("tmp", "config", "scripts/addons", "cache"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        env.update(
+            TMPDIR=str(self.root / "tmp"),
+            BLENDER_USER_CONFIG=str(self.root / "config"),
+            BLENDER_USER_SCRIPTS=str(self.root / "scripts"),
+            XDG_CACHE_HOME=str(self.root / "cache"),
+            BLD_REMOTE_MCP_PORT=str(port),
+            PYTHONUNBUFFERED="1",
+        )
+        if self.kind == "gui":
+            # The Mesa shader cache is slow to build: share it between GUI instances.
+            shared_cache = ARTIFACTS / "xdg-cache"
+            shared_cache.mkdir(parents=True, exist_ok=True)
+            env["XDG_CACHE_HOME"] = str(shared_cache)
+            env["BLD_REMOTE_MCP_START_NOW"] = "1"
+            os.symlink(ADDON_DIR, self.root / "scripts" / "addons" / "bld_remote_mcp")
+        env.update(coverage_env())
+        env.update(extra)
+        return env
+
+    def _launch(self, port, args):
+        if self.kind == "bg":
+            cmd = [blender_binary(), "-b", "--factory-startup", "-noaudio", "--python", str(KEEPALIVE), "--",
+                   "--port", str(port)] + args
+        elif self.kind == "bpy5":
+            cmd = [bpy5_python(), str(KEEPALIVE), "--port", str(port)] + args
+        else:
+            self.xvfb = Xvfb(self.log_dir)
+            self.env["DISPLAY"] = self.xvfb.display
+            cmd = [blender_binary(), "--factory-startup", "-noaudio", str(start_blend_file()),
+                   "--addons", "bld_remote_mcp"] + args
+        return subprocess.Popen(
+            cmd, cwd=str(REPO), env=self.env, stdin=subprocess.DEVNULL,
+            stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),
+        )
+
+    def client(self, timeout=60):
+        return Client(self.port, timeout=timeout)
+
+    def output(self):
+        return _tail(self.stdout_path, 400) + "\n" + _tail(self.stderr_path, 400)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout=15):
+        """Clean stop (so coverage data is written): shutdown request in the GUI, SIGTERM otherwise."""
+        if self.alive():
+            if self.kind == "gui":
+                try:
+                    with Client(self.port, timeout=5) as client:
+                        client.call("shutdown")
+                except (OSError, ValueError):
+                    pass
+            else:
+                self.proc.send_signal(signal.SIGTERM)
+            if self.wait_exit(timeout) is None:
+                self.kill()
+        self._cleanup()
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+        self._cleanup()
+
+    def _cleanup(self):
+        if self.xvfb is not None:
+            self.xvfb.stop()
+            self.xvfb = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Client:
+    """A v1 protocol client: one JSON object per line, replies matched by id."""
+
+    def __init__(self, port, timeout=60, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=10)
+        self.sock.settimeout(timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._buf = b""
+        self._ids = itertools.count(1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def read_line(self, timeout=None):
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        while b"\n" not in self._buf:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError(f"connection closed (buffered: {self._buf[:200]!r})")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def read_raw(self, timeout=5.0):
+        """Everything until the peer closes (or timeout)."""
+        self.sock.settimeout(timeout)
+        data = self._buf
+        self._buf = b""
+        try:
+            while True:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    return data
+                data += chunk
+        except socket.timeout:
+            return data
+
+    def request(self, type_, params=None, request_id=None):
+        request_id = next(self._ids) if request_id is None else request_id
+        message = {"id": request_id, "type": type_, "params": params or {}}
+        self.send_raw(json.dumps(message).encode() + b"\n")
+        return request_id
+
+    def call(self, type_, **params):
+        """One request, one reply (checked to carry the request's id)."""
+        request_id = self.request(type_, params)
+        reply = self.read_line()
+        if reply.get("id") != request_id:
+            raise AssertionError(f"reply id {reply.get('id')!r} does not match request id {request_id!r}: {reply}")
+        return reply
+
+    def execute(self, code, **params):
+        return self.call("execute_code", code=code, **params)
+
+    def ok(self, code, **params):
+        """Execute and insist on success; returns the envelope."""
+        reply = self.execute(code, **params)
+        assert reply["status"] == "success", json.dumps(reply, indent=1)[:3000]
+        return reply
+
+
+def legacy_call(port, message, timeout=30):
+    """Send one 1.3.3-style raw JSON message (no newline) and read one raw JSON reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(json.dumps(message).encode())
+        decoder = json.JSONDecoder()
+        data = b""
+        while True:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError(f"closed before a full reply: {data[:200]!r}")
+            data += chunk
+            try:
+                reply, _end = decoder.raw_decode(data.decode())
+                return reply
+            except ValueError:
+                continue
+
+
+def python_for_legacy_client():
+    """A Python with blender-remote 1.3.3 installed (the test venv)."""
+    return os.environ.get("BLD_LEGACY_PYTHON", sys.executable)

@@ -1,0 +1,73 @@
+"""Blender 3.4 with a window (under Xvfb): the timer path, screenshots, file loads, quitting."""
+
+import base64
+import time
+
+from pngcheck import decode, distinct_colours
+
+
+def test_gui_serves_through_the_timer(gui):
+    with gui.client() as c:
+        hello = c.call("hello")["result"]
+        assert hello["mode"] == "gui" and hello["pid"] == gui.pid
+        reply = c.ok("import bld_remote\n(bpy.app.background, bld_remote.is_mcp_service_up(), bld_remote.get_mcp_service_port())")
+        assert reply["result"] == [False, True, gui.port]
+        c.ok("gui_value = 10")
+        assert c.ok("gui_value * 2")["result"] == 20
+
+
+def test_gui_captures_the_3d_view(gui):
+    with gui.client() as c:
+        result = c.call("get_viewport_screenshot", max_size=320)["result"]
+    assert result["source"] == "viewport"
+    data = base64.b64decode(result["image_base64"])
+    width, height, _channels, _rows = decode(data)
+    assert max(width, height) == 320 and (width, height) == (result["width"], result["height"])
+    assert distinct_colours(data) > 20, "the capture is blank"
+
+
+def test_gui_timeout_stops_runaway_code(gui):
+    with gui.client() as c:
+        start = time.monotonic()
+        reply = c.execute("while True:\n    pass", timeout=1)
+        assert reply["status"] == "timeout"
+        assert time.monotonic() - start < 2.5
+        assert c.ok("'responsive'")["result"] == "responsive"
+
+
+def test_gui_survives_loading_another_file(gui, tmp_path):
+    path = tmp_path / "other.blend"
+    with gui.client() as c:
+        c.ok(f"bpy.ops.mesh.primitive_monkey_add()\nbpy.ops.wm.save_as_mainfile(filepath={str(path)!r}, copy=True)")
+        loaded = c.ok(f"bpy.ops.wm.open_mainfile(filepath={str(path)!r})")
+        assert any("other.blend" in rec["message"] for rec in loaded["output"]["logs"])
+    with gui.client() as c:
+        assert "Suzanne" in c.ok("[o.name for o in bpy.data.objects]")["result"]
+        assert c.call("get_scene_info")["result"]["file"].endswith("other.blend")
+
+
+def test_gui_control_commands_answer_during_a_long_job(gui):
+    with gui.client() as worker, gui.client() as control:
+        worker.request("execute_code", {"code": "import time\ntime.sleep(1.5)"})
+        time.sleep(0.3)
+        start = time.monotonic()
+        assert control.call("ping")["status"] == "success"
+        assert time.monotonic() - start < 0.5
+        assert worker.read_line(timeout=10)["status"] == "success"
+
+
+def test_gui_sys_exit_quits_blender(spawn):
+    instance = spawn("gui")
+    with instance.client() as c:
+        reply = c.execute("import sys\nsys.exit(0)")
+        assert reply["status"] == "success" and reply["metadata"]["system_exit"] == 0
+    assert instance.wait_exit(30) is not None
+
+
+def test_gui_server_shutdown_keeps_blender_open(spawn):
+    from harness import legacy_call
+
+    instance = spawn("gui")
+    assert legacy_call(instance.port, {"type": "server_shutdown", "params": {}})["status"] == "success"
+    time.sleep(1.0)
+    assert instance.alive(), "a GUI Blender must stay open after server_shutdown (1.3.3 behaviour)"

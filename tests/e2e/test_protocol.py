@@ -1,0 +1,189 @@
+"""Wire protocol v1 and bad input, against real Blender."""
+
+import http.client
+import json
+import os
+import socket
+import time
+
+from harness import Client, legacy_call
+
+
+def test_hello_describes_the_server(backend):
+    with backend.client() as c:
+        hello = c.call("hello")
+    assert hello["status"] == "success"
+    result = hello["result"]
+    assert result["protocol_version"] == 1
+    assert result["server"] == "bld-remote"
+    assert result["addon_version"].count(".") == 2
+    assert result["mode"] == "background"
+    assert result["pid"] == backend.pid
+    assert result["port"] == backend.port
+    expected_major = "3." if backend.kind == "bg" else "5."
+    assert result["blender_version"].startswith(expected_major)
+
+
+def test_pipelined_requests_are_all_answered_in_order(client):
+    batch = b"".join(
+        json.dumps({"id": f"r{i}", "type": "execute_code", "params": {"code": f"{i} * 10"}}).encode() + b"\n"
+        for i in range(20)
+    )
+    client.send_raw(batch)
+    replies = [client.read_line() for _ in range(20)]
+    assert [r["id"] for r in replies] == [f"r{i}" for i in range(20)]
+    assert [r["result"] for r in replies] == [i * 10 for i in range(20)]
+
+
+def test_request_split_into_single_bytes(client):
+    data = json.dumps({"id": 7, "type": "ping", "params": {}}).encode() + b"\n"
+    for byte in data:
+        client.send_raw(bytes([byte]))
+    reply = client.read_line(timeout=5)
+    assert reply["id"] == 7 and reply["result"]["pong"] is True
+
+
+def test_malformed_json_gets_an_error_at_once_and_the_connection_goes_on(client):
+    start = time.monotonic()
+    client.send_raw(b'{"id": 1, "type": "execute_code", "params": {"code": "1"\n')
+    reply = client.read_line(timeout=5)
+    assert time.monotonic() - start < 0.5
+    assert reply["status"] == "error" and reply["error"]["code"] == "parse_error"
+    assert client.call("ping")["status"] == "success"
+
+
+def test_not_an_object_and_missing_type(client):
+    client.send_raw(b"[1, 2, 3]\n")
+    assert client.read_line(timeout=5)["error"]["code"] == "parse_error"
+    client.send_raw(b'{"id": 3, "params": {}}\n')
+    reply = client.read_line(timeout=5)
+    assert reply["id"] == 3 and reply["error"]["code"] == "invalid_request"
+    client.send_raw(b'{"id": 4, "type": "ping", "params": [1]}\n')
+    assert client.read_line(timeout=5)["error"]["code"] == "invalid_request"
+
+
+def test_invalid_utf8_is_a_parse_error(client):
+    client.send_raw(b'{"id": 1, "type": "ping", "params": {"x": "\xff\xfe"}}\n')
+    assert client.read_line(timeout=5)["error"]["code"] == "parse_error"
+    assert client.call("ping")["status"] == "success"
+
+
+def test_unknown_command_is_an_error_never_a_success(client):
+    reply = client.call("make_coffee")
+    assert reply["status"] == "error"
+    assert reply["error"]["code"] == "unknown_command"
+    assert "make_coffee" in reply["error"]["message"]
+    assert "execute_code" in reply["error"]["known"]
+
+
+def test_oversized_message_is_refused_and_the_connection_goes_on(spawn):
+    instance = spawn("bg", env={"BLD_REMOTE_MCP_MAX_MESSAGE_BYTES": "100000"})
+    with instance.client() as c:
+        marker = "oversized_ran"
+        big = json.dumps({"id": 1, "type": "execute_code", "params": {"code": f"{marker} = 1  # " + "x" * 200000}})
+        c.send_raw(big.encode() + b"\n")
+        reply = c.read_line(timeout=10)
+        assert reply["error"]["code"] == "message_too_large"
+        assert "100000" in reply["error"]["message"]
+        assert c.execute(marker)["error"]["type"] == "NameError"  # nothing ran, connection still usable
+
+
+def test_incomplete_message_is_dropped_after_the_idle_limit(spawn):
+    instance = spawn("bg", env={"BLD_REMOTE_MCP_IDLE_TIMEOUT": "1"})
+    with instance.client() as c:
+        start = time.monotonic()
+        c.send_raw(b'{"id": 9, "type": "execute_code", "params": {"code": "half_sent = 1"')
+        reply = c.read_line(timeout=10)
+        assert reply["error"]["code"] == "incomplete_message"
+        assert 0.9 < time.monotonic() - start < 5
+        assert c.execute("half_sent")["error"]["type"] == "NameError"
+
+
+def test_http_request_is_refused_and_nothing_runs(backend, tmp_path):
+    marker = tmp_path / "http_ran"
+    body = json.dumps({"type": "execute_code", "params": {"code": f"open({str(marker)!r}, 'w').write('x')"}})
+    conn = http.client.HTTPConnection("127.0.0.1", backend.port, timeout=5)
+    conn.request("POST", "/", body=body, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    assert response.status == 403
+    assert b"not HTTP" in response.read()
+    conn.close()
+    time.sleep(0.3)
+    assert not marker.exists()
+    with backend.client() as c:  # the server is fine
+        assert c.call("ping")["status"] == "success"
+
+
+def test_control_commands_answer_while_a_job_holds_the_main_thread(backend):
+    with backend.client() as worker, backend.client() as control:
+        worker.request("execute_code", {"code": "import time\nt = time.time()\nwhile time.time() - t < 2:\n    pass"})
+        time.sleep(0.3)
+        for command in ("ping", "hello", "list_jobs", "status"):
+            start = time.monotonic()
+            reply = control.call(command)
+            assert reply["status"] == "success", reply
+            assert time.monotonic() - start < 0.5, command
+        status = control.call("status")["result"]
+        assert status["jobs"]["running"] == 1
+        assert worker.read_line(timeout=10)["status"] == "success"
+
+
+def test_main_thread_command_waits_for_a_running_job(backend):
+    with backend.client() as worker, backend.client() as other:
+        worker.request("execute_code", {"code": "import time\ntime.sleep(0.5)"})
+        time.sleep(0.1)
+        start = time.monotonic()
+        assert other.call("get_scene_info")["status"] == "success"
+        assert time.monotonic() - start > 0.2  # it had to wait for the main thread
+        worker.read_line(timeout=10)
+
+
+def test_legacy_and_v1_share_the_port(backend):
+    reply = legacy_call(backend.port, {"type": "execute_code", "params": {"code": "print('legacy {{ ok')"}})
+    assert reply == {"status": "success", "result": reply["result"]}
+    assert reply["result"]["result"] == "legacy {{ ok\n"
+    with backend.client() as c:
+        assert c.call("ping")["status"] == "success"
+
+
+def test_non_loopback_bind_needs_explicit_opt_in(bg):
+    import subprocess
+
+    from harness import KEEPALIVE, REPO, blender_binary
+
+    proc = subprocess.run(
+        [blender_binary(), "-b", "--factory-startup", "-noaudio", "--python", str(KEEPALIVE), "--",
+         "--port", "0", "--host", "0.0.0.0"],
+        cwd=str(REPO), capture_output=True, timeout=120,
+        env={**os.environ, "BLD_REMOTE_MCP_ALLOW_REMOTE": ""},
+    )
+    assert proc.returncode == 2
+    assert b"BLD_REMOTE_MCP_ALLOW_REMOTE" in proc.stderr
+    assert b"READY" not in proc.stdout
+
+
+def test_port_from_environment(spawn):
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    instance = spawn("bg", port=port)
+    assert instance.port == port
+    with Client(port) as c:
+        assert c.call("hello")["result"]["port"] == port
+
+
+def test_taken_port_is_reported(bg):
+    import subprocess
+
+    from harness import KEEPALIVE, REPO, blender_binary
+
+    proc = subprocess.run(
+        [blender_binary(), "-b", "--factory-startup", "-noaudio", "--python", str(KEEPALIVE), "--",
+         "--port", str(bg.port)],
+        cwd=str(REPO), capture_output=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert b"cannot listen on 127.0.0.1:" in proc.stderr
+    with bg.client() as c:  # the holder is unaffected
+        assert c.call("ping")["status"] == "success"
