@@ -44,8 +44,20 @@ class CompiledCode:
         self.last_expr = last_expr  # code object evaluating the final expression, or None
 
 
+# Agents resend the same snippets often: the same source compiles to the same code objects
+# (and may share one pseudo file name, since its lines are the same).
+_MAX_COMPILED = 256
+_compiled = collections.OrderedDict()
+
+
 def compile_user_code(source):
     """Compile ``source``. Raises SyntaxError (with the user's line and column)."""
+    with _lock:
+        cached = _compiled.get(source)
+        if cached is not None:
+            _compiled.move_to_end(source)
+            if cached.filename in linecache.cache:
+                return cached
     filename = f"{FILENAME_PREFIX}{next(_counter)}>"
     _register_source(filename, source)
     tree = ast.parse(source, filename=filename, mode="exec")
@@ -54,7 +66,13 @@ def compile_user_code(source):
         expr = tree.body.pop()
         last_expr = compile(ast.Expression(expr.value), filename, "eval")
     body = compile(tree, filename, "exec")
-    return CompiledCode(filename, body, last_expr)
+    compiled = CompiledCode(filename, body, last_expr)
+    if len(source) <= 65536:  # keep big one-off scripts out of the cache
+        with _lock:
+            _compiled[source] = compiled
+            while len(_compiled) > _MAX_COMPILED:
+                _compiled.popitem(last=False)
+    return compiled
 
 
 def run(compiled, namespace):

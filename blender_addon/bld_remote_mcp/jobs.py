@@ -34,8 +34,8 @@ class Job:
         self.cancel_requested = False
         self.detached = False  # a sync caller stopped waiting (stuck job): nobody gets its reply
         self.output = None  # JobOutput while running (for partial output of a stuck job)
+        self.started_monotonic = None
         self._done = threading.Event()
-        self._started = threading.Event()
 
     @property
     def status(self):
@@ -44,17 +44,13 @@ class Job:
     def mark_running(self):
         self.state = RUNNING
         self.started = time.time()
-        self._started.set()
+        self.started_monotonic = time.monotonic()
 
     def mark_finished(self, envelope):
         self.envelope = envelope
         self.state = FINISHED
         self.finished = time.time()
-        self._started.set()
         self._done.set()
-
-    def wait_started(self, timeout):
-        return self._started.wait(timeout)
 
     def wait(self, timeout):
         return self._done.wait(timeout)

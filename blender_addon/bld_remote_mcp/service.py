@@ -116,11 +116,18 @@ class Service:
             self.request_shutdown(job.system_exit, quit_blender=True)
 
     def wait_for_sync_job(self, job):
-        """Wait for a sync job; never longer than its timeout plus the stuck-call grace period."""
+        """Wait for a sync job; never longer than its timeout plus the stuck-call grace period.
+
+        A job still queued after ``timeout`` (the main thread busy with others) is cancelled
+        and reported as never started.
+        """
         grace = self.settings.stuck_grace
-        if not job.wait_started(job.timeout):
-            if self.jobs.cancel_if_queued(job, cancelled_before_start(job)):
-                return envelope(
+        queued_until = time.monotonic() + job.timeout
+        while job.started_monotonic is None:
+            if job.wait(max(0.0, queued_until - time.monotonic())):
+                return job.envelope
+            if job.started_monotonic is None:
+                never_started = envelope(
                     "timeout",
                     error={
                         "code": "busy",
@@ -129,7 +136,9 @@ class Service:
                     },
                     metadata={"job_id": job.id},
                 )
-        if job.wait(job.timeout + grace):
+                if self.jobs.cancel_if_queued(job, never_started):
+                    return never_started
+        if job.wait(max(0.0, job.started_monotonic + job.timeout + grace - time.monotonic())):
             return job.envelope
         # Interrupted but still running: the code sits inside one long C call (a render, a
         # heavy operator) that Python cannot break into. It stops when that call returns.

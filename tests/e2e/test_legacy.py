@@ -136,6 +136,7 @@ def test_their_mcp_server_over_stdio(backend, tmp_path):
 
     tools, executed, scene = asyncio.run(asyncio.wait_for(session(), 90))
     assert {"execute_code", "get_scene_info", "get_object_info"} <= tools
-    assert not executed.isError
+    is_error = executed.is_error if "is_error" in type(executed).model_fields else executed.isError
+    assert not is_error
     assert "via their mcp" in json.dumps([c.model_dump() for c in executed.content])
     assert "Cube" in json.dumps([c.model_dump() for c in scene.content])
