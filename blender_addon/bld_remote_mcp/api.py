@@ -138,7 +138,8 @@ def get_status():
     service = _service
     running = service is not None and service.running
     port = service.port if running else get_mcp_service_port()
-    status = {"running": running, "port": port, "address": f"127.0.0.1:{port}", "server_object": service is not None}
+    host = service.settings.host if service is not None else config.from_env().host
+    status = {"running": running, "port": port, "address": f"{host}:{port}", "server_object": service is not None}
     if running:
         status.update(mode=service.mode, connections=service.server.connection_count(),
                       queue_length=service.queue.qsize())

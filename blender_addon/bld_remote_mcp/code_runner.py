@@ -14,10 +14,12 @@ import ast
 import collections
 import itertools
 import linecache
+import os
 import threading
 import traceback
 
 FILENAME_PREFIX = "<bld-remote:"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _MISSING = object()
 _counter = itertools.count(1)
 _lock = threading.Lock()
@@ -95,11 +97,18 @@ def _trim_to_user_frames(tb):
 
 
 def format_exception(exc):
-    """Traceback text of ``exc`` starting at the user's code."""
+    """Traceback text of ``exc`` from the user's code on, without the addon's own frames.
+
+    Leading frames (the executor calling the code) are cut, and so are trailing frames of this
+    package (the signal handler that raised a timeout inside the user's loop).
+    """
     tb = exc.__traceback__
     if tb is not None:
         exc = exc.with_traceback(_trim_to_user_frames(tb))
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    summary = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    while len(summary.stack) > 1 and summary.stack[-1].filename.startswith(_PACKAGE_DIR):
+        summary.stack.pop()
+    return "".join(summary.format())
 
 
 def user_line(exc):

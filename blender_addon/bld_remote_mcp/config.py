@@ -6,7 +6,7 @@ environment variable that overrides it, so that tests and docs have one place to
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DEFAULT_PORT = 6688
 LOOPBACK_HOST = "127.0.0.1"
@@ -61,7 +61,6 @@ class Settings:
     # Binding anything but loopback exposes arbitrary code execution: it needs an explicit opt-in.
     allow_remote: bool = False
     start_now: bool = False
-    log_level: str = "INFO"
     # Incoming message size limit (bytes). Larger messages get `message_too_large`.
     max_message_bytes: int = 64 * MIB
     # An incomplete message with no new byte for this long is dropped with `incomplete_message`.
@@ -82,7 +81,6 @@ class Settings:
     max_connections: int = 256
     # GUI timer: how long one drain of the queue may hold the UI before yielding.
     gui_slice_seconds: float = 0.05
-    extra: dict = field(default_factory=dict)
 
     def check(self):
         if not is_loopback(self.host) and not self.allow_remote:
@@ -103,7 +101,6 @@ def from_env(env=None):
         port=_env_int(env, "BLD_REMOTE_MCP_PORT", DEFAULT_PORT),
         allow_remote=_truthy(env.get("BLD_REMOTE_MCP_ALLOW_REMOTE", "")),
         start_now=_truthy(env.get("BLD_REMOTE_MCP_START_NOW", "")),
-        log_level=(env.get("BLD_REMOTE_LOG_LEVEL", "INFO").strip() or "INFO").upper(),
         max_message_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_MESSAGE_BYTES", 64 * MIB, 1024),
         idle_timeout=_env_float(env, "BLD_REMOTE_MCP_IDLE_TIMEOUT", 30.0, 0.01),
         default_timeout=_env_float(env, "BLD_REMOTE_MCP_DEFAULT_TIMEOUT", 30.0, 0.01),

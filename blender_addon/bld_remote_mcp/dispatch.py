@@ -58,6 +58,8 @@ def _handle_v1(ctx, body):
         return replies.failure(
             request_id, "unknown_command", f"unknown command {command_type!r}", known=sorted(COMMANDS)
         )
+    if ctx.service.exit_code is not None:
+        return replies.failure(request_id, "shutting_down", "the server is shutting down; nothing was run")
     try:
         result = run_command(ctx, command, params)
     except CommandError as exc:

@@ -19,7 +19,12 @@ LEGACY = "legacy"
 _WHITESPACE = b" \t\r\n"
 _HTTP_METHODS = (b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE", b"PRI")
 _HTTP_PREFIXES = tuple(m + b" " for m in _HTTP_METHODS)
-_DECODER = json.JSONDecoder()
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# Strict JSON in, as out: NaN/Infinity are Python extensions that other peers cannot read back.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 class Message:
@@ -47,6 +52,12 @@ class FramingError:
 
     def __repr__(self):
         return f"FramingError({self.style!r}, {self.code!r}, {self.message!r})"
+
+
+class CloseAfterReply:
+    """Input after which the stream cannot be resynchronised: answer, then close."""
+
+    __slots__ = ()
 
 
 class HttpDetected:
@@ -139,6 +150,10 @@ class MessageDecoder:
             if event is None:
                 break
             events.append(event)
+            if isinstance(event, FramingError) and event.code == "message_too_large" and event.style == LEGACY:
+                events.append(CloseAfterReply())
+                self._reset_buffer()
+                return events
         return events
 
     def _next_message(self):
@@ -156,7 +171,9 @@ class MessageDecoder:
             size = len(self._buf)
             style = self._guess_style()
             self._reset_buffer()
-            self._skipping = True  # drop until the end of this line (v1) or of what is sent (legacy)
+            # v1: drop the rest of this line and go on. A legacy stream has no delimiter to find
+            # the end of the message by, so that connection is closed after the error.
+            self._skipping = style == V1
             return self._too_large(style, size)
         if not _ends_with_brace(self._buf):
             return None
@@ -175,14 +192,12 @@ class MessageDecoder:
         except UnicodeDecodeError as exc:
             return FramingError(V1, "parse_error", f"message is not valid UTF-8: {exc}")
         try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
+            body = _DECODER.decode(text)
+        except ValueError as exc:  # JSONDecodeError is a ValueError, so is a rejected NaN
             return FramingError(V1, "parse_error", f"malformed JSON: {exc}")
         except RecursionError:
             return FramingError(V1, "parse_error", "malformed JSON: nested too deeply")
-        if not isinstance(body, dict):
-            return FramingError(V1, "invalid_request", "a message must be a JSON object")
-        return Message(V1, body)
+        return Message(V1, body)  # a line starting with '{' that parses is an object
 
     def _parse_unterminated(self):
         """Parse an object with no newline after it (the 1.3.3 framing)."""
@@ -196,6 +211,9 @@ class MessageDecoder:
         except json.JSONDecodeError as exc:
             if _is_incomplete(exc, text):
                 return None
+            self._reset_buffer()
+            return FramingError(LEGACY, "parse_error", f"malformed JSON: {exc}")
+        except ValueError as exc:  # NaN / Infinity
             self._reset_buffer()
             return FramingError(LEGACY, "parse_error", f"malformed JSON: {exc}")
         except RecursionError:

@@ -127,6 +127,7 @@ class JobRegistry:
 
     def get(self, job_id):
         with self._lock:
+            self._maybe_prune()
             return self._jobs.get(job_id)
 
     def all(self):

@@ -69,7 +69,7 @@ def _execute_reply(envelope, params):
 
 def _handle_untyped(ctx, body, run_command):
     """The pre-``type`` shape: ``{"message": ...}`` and/or ``{"code": ...}``."""
-    reply = {"response": "OK", "message": "Task received", "source": f"tcp://127.0.0.1:{ctx.service.port}"}
+    reply = {"response": "OK", "message": "Task received", "source": f"tcp://{ctx.service.settings.host}:{ctx.service.port}"}
     if "message" in body:
         reply["message"] = f"Printed message: {body['message']}"
     if "code" in body:

@@ -58,5 +58,15 @@ def from_command_error(request_id, exc):
 
 
 def encode(reply):
-    """One reply as bytes. ``allow_nan=False``: replies are strict JSON, never NaN/Infinity."""
-    return json.dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    """One reply as bytes. ``allow_nan=False``: replies are strict JSON, never NaN/Infinity.
+
+    A reply holding something JSON cannot carry (a NaN stored with ``bld_remote.persist`` from
+    Python, say) is made safe by the serializer rather than failing: a reply is never lost.
+    """
+    try:
+        text = json.dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        from .serialize import to_json_safe
+
+        text = json.dumps(to_json_safe(reply), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")

@@ -11,7 +11,7 @@ import socket
 import threading
 
 from . import dispatch, replies
-from .framing import LEGACY, FramingError, HttpDetected, Message, MessageDecoder
+from .framing import LEGACY, CloseAfterReply, FramingError, HttpDetected, Message, MessageDecoder
 
 log = logging.getLogger("bld_remote_mcp")
 
@@ -84,6 +84,8 @@ class Connection:
                     log.warning("refused an HTTP request from %s: nothing was run", self.address)
                     with self._send_lock:
                         self.sock.sendall(_HTTP_REFUSAL)
+                    return
+                if isinstance(event, CloseAfterReply):
                     return
                 if isinstance(event, FramingError):
                     self._reply_error(event)

@@ -98,8 +98,8 @@ class Service:
             if not call.done.is_set():
                 raise CommandError(
                     "busy",
-                    f"Blender's main thread did not take the request within {timeout:g} s "
-                    "(a long job may be running: see list_jobs / cancel_job)",
+                    f"Blender's main thread did not finish the request within {timeout:g} s "
+                    "(a long job may be holding it: see list_jobs / cancel_job)",
                 )
         if call.error is not None:
             raise call.error
@@ -166,7 +166,8 @@ class Service:
         if self.jobs.cancel_if_queued(job, cancelled_before_start(job)):
             return True
         job.cancel_requested = True
-        return self.interrupter.cancel(job)
+        # Not yet inside its code (still compiling): the executor sees cancel_requested then.
+        return self.interrupter.cancel(job) or not job.is_done()
 
     # -- status ------------------------------------------------------------------------------
     def status(self):

@@ -68,6 +68,12 @@ def test_invalid_utf8_is_a_parse_error(client):
     assert client.call("ping")["status"] == "success"
 
 
+def test_non_strict_json_constants_are_refused(client):
+    client.send_raw(b'{"id": 2, "type": "put_persist_data", "params": {"key": "k", "data": NaN}}\n')
+    assert client.read_line(timeout=5)["error"]["code"] == "parse_error"
+    assert client.call("get_persist_data", key="k")["result"]["found"] is False
+
+
 def test_unknown_command_is_an_error_never_a_success(client):
     reply = client.call("make_coffee")
     assert reply["status"] == "error"
@@ -86,6 +92,17 @@ def test_oversized_message_is_refused_and_the_connection_goes_on(spawn):
         assert reply["error"]["code"] == "message_too_large"
         assert "100000" in reply["error"]["message"]
         assert c.execute(marker)["error"]["type"] == "NameError"  # nothing ran, connection still usable
+
+
+def test_oversized_legacy_message_is_refused_then_closed(spawn):
+    instance = spawn("bg", env={"BLD_REMOTE_MCP_MAX_MESSAGE_BYTES": "100000"})
+    with instance.client() as c:
+        c.send_raw(json.dumps({"type": "execute_code", "params": {"code": "x = '" + "y" * 200000 + "'"}}).encode())
+        data = c.read_raw(timeout=10)  # the error, then the server closes this connection
+    reply = json.loads(data)
+    assert reply["status"] == "error" and reply["code"] == "message_too_large"
+    with instance.client() as c:
+        assert c.call("ping")["status"] == "success"
 
 
 def test_incomplete_message_is_dropped_after_the_idle_limit(spawn):

@@ -22,6 +22,8 @@ def test_infinite_loop_is_stopped_and_next_call_works(client):
     assert reply["error"]["code"] == "timeout" and reply["error"]["line"] in (2, 3)
     assert reply["output"]["stdout"] == "partial\n"
     assert elapsed < 1 + 1.5, elapsed
+    assert "bld_remote_mcp/" not in reply["traceback"] and ".py\"" not in reply["traceback"], reply["traceback"]
+    assert 'File "<bld-remote:' in reply["traceback"]
     assert client.ok("1 + 1")["result"] == 2
 
 
