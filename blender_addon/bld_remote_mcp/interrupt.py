@@ -29,6 +29,10 @@ class ExecutionCancelled(ExecutionInterrupted):
     reason = "cancelled"
 
 
+class _Absorbed(BaseException):
+    """Sent to ourselves to consume a stale interrupt (see Interrupter._absorb_pending)."""
+
+
 def _set_async_exc(thread_ident, exc_class):
     """Schedule ``exc_class`` in the thread (None clears a pending one). Returns threads changed."""
     return ctypes.pythonapi.PyThreadState_SetAsyncExc(
@@ -51,6 +55,7 @@ class Interrupter:
         self._token = None  # the running job, or None
         self._deadline = None
         self._requested = None  # exception class requested for the running job
+        self._fired = False  # an async exception was sent to the running job
         self._signal_ready = False
         self._closed = False
         self._thread = threading.Thread(target=self._watch, name="bld-remote-watchdog", daemon=True)
@@ -90,8 +95,28 @@ class Interrupter:
             self._token = None
             self._requested = None
             self._deadline = None
-            _set_async_exc(self.thread_ident, None)
+            if self._fired:
+                self._absorb_pending()
+                self._fired = False
             self._cond.notify_all()
+
+    def _absorb_pending(self):
+        """Make sure no interrupt sent to the finished job is raised later, elsewhere.
+
+        Clearing with ``SetAsyncExc(None)`` would leave CPython's eval breaker signalled for good
+        when nothing was pending (3.11: every later bytecode pays for it, traced threads stall).
+        Instead, replace whatever may be pending with a marker and let it be raised right here:
+        raising is what resets the breaker. Runs on the job's thread, under the lock, so the
+        watchdog cannot send another one meanwhile.
+        """
+        try:
+            # Inside the try: under a tracer the marker is raised as the call returns.
+            _set_async_exc(self.thread_ident, _Absorbed)
+            for _ in range(1_000_000):  # backward jumps check the eval breaker
+                pass
+        except _Absorbed:
+            return
+        _set_async_exc(self.thread_ident, None)  # not reached in practice
 
     def running(self, token):
         return self._token is token
@@ -113,6 +138,7 @@ class Interrupter:
 
     # -- watchdog -------------------------------------------------------------------------
     def _fire(self, exc_class):
+        self._fired = True
         _set_async_exc(self.thread_ident, exc_class)
         if self._signal_ready:
             try:

@@ -100,15 +100,20 @@ class Connection:
             self.send(replies.failure(None, error.code, error.message), error.style)
 
     def _answer(self, message):
-        reply, ctx = dispatch.handle(self.server.service, self, message)
+        self.server.request_started()
+        ctx = None
         try:
+            reply, ctx = dispatch.handle(self.server.service, self, message)
             self.send(reply, message.style)
         finally:
-            for hook in ctx.after_reply:
-                try:
-                    hook()
-                except Exception:
-                    log.exception("after-reply hook failed")
+            self.server.request_finished()
+            if ctx is not None:
+                # After the reply (or a failed send): a shutdown must never overtake its reply.
+                for hook in ctx.after_reply:
+                    try:
+                        hook()
+                    except Exception:
+                        log.exception("after-reply hook failed")
 
 
 class TcpServer:
@@ -120,6 +125,8 @@ class TcpServer:
         self._accept_thread = None
         self._connections = set()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._active_requests = 0  # requests between decode and reply sent
         self._ids = itertools.count(1)
         self.port = None
 
@@ -183,6 +190,21 @@ class TcpServer:
         with self._lock:
             self._connections.discard(connection)
         self.service.connection_closed(connection)
+
+    def request_started(self):
+        with self._lock:
+            self._active_requests += 1
+
+    def request_finished(self):
+        with self._lock:
+            self._active_requests -= 1
+            if self._active_requests == 0:
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout):
+        """Wait until no request is being answered (or ``timeout``). Returns whether idle."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._active_requests <= 0, timeout)
 
     def connection_count(self):
         with self._lock:

@@ -67,9 +67,17 @@ class Service:
             if not self.running:
                 return
             self.running = False
-        self.server.stop()
+        # Nobody will run queued jobs any more: answer their callers rather than leave them waiting.
+        for job in self.jobs.all():
+            self.jobs.cancel_if_queued(job, envelope(
+                "cancelled",
+                error={"code": "shutting_down", "message": "the server stopped before this job started"},
+                metadata={"job_id": job.id},
+            ))
         for job in self.jobs.running():
             self.interrupter.cancel(job)
+        self.server.wait_idle(timeout=2.0)  # let replies being written reach their clients
+        self.server.stop()
         self.interrupter.close()
         self.capture.uninstall()
 
@@ -79,11 +87,13 @@ class Service:
             return
         self.exit_code = code
         log.info("shutdown requested (exit code %s)", code)
-        self.server.stop()
+        # New requests now get `shutting_down`; what is already queued still runs and is answered.
         if self.mode == "background":
-            self.queue.request_stop(code)
-        elif quit_blender and self.quit_app is not None:
-            self.queue.submit(self.quit_app)
+            self.queue.request_stop(code)  # the keep-alive loop ends after the queued work, then stop()
+        else:
+            self.queue.submit(self.stop)
+            if quit_blender and self.quit_app is not None:
+                self.queue.submit(self.quit_app)
 
     def connection_closed(self, connection):
         self.sessions.drop_connection(connection.id)

@@ -129,7 +129,7 @@ class Xvfb:
 class Instance:
     """One Blender process with the addon serving on 127.0.0.1:port."""
 
-    def __init__(self, kind, env=None, port=0, args=(), ready_timeout=90):
+    def __init__(self, kind, env=None, port=0, args=(), ready_timeout=90, coverage=True):
         if kind not in ("bg", "bpy5", "gui"):
             raise ValueError(kind)
         self.kind = kind
@@ -141,6 +141,7 @@ class Instance:
         self.stderr_path = self.log_dir / "stderr.log"
         self.xvfb = None
         self.port = None
+        self.coverage = coverage
         self.env = self._environment(env or {}, port)
         self.proc = self._launch(port, list(args))
         try:
@@ -175,7 +176,8 @@ class Instance:
             env["XDG_CACHE_HOME"] = str(shared_cache)
             env["BLD_REMOTE_MCP_START_NOW"] = "1"
             os.symlink(ADDON_DIR, self.root / "scripts" / "addons" / "bld_remote_mcp")
-        env.update(coverage_env())
+        if self.coverage:
+            env.update(coverage_env())
         env.update(extra)
         return env
 
