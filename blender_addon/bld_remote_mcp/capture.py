@@ -55,6 +55,31 @@ class _Buffer:
         return text
 
 
+class _LogRecords(list):
+    """Log records of one job, bounded like the streams: past the limit, counted, not kept."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.size = 0
+        self.limit = limit
+        self.omitted = 0
+
+    def append(self, record):
+        cost = len(record["message"]) + 40
+        if self.size + cost > self.limit:
+            self.omitted += 1
+            return
+        self.size += cost
+        super().append(record)
+
+    def as_list(self):
+        records = list(self)
+        if self.omitted:
+            note = f"bld-remote: {self.omitted} more log records were omitted (output limit reached)"
+            records.append({"source": "bld-remote", "message": note})
+        return records
+
+
 class _BinaryAdapter(io.RawIOBase):
     """``sys.stdout.buffer`` for code that writes bytes: decoded and routed like text."""
 
@@ -122,7 +147,7 @@ class RoutedStream(io.TextIOBase):
 class _RoutedLogHandler(logging.Handler):
     def __init__(self):
         super().__init__(level=logging.NOTSET)
-        self.targets = {}  # thread ident -> list of records
+        self.targets = {}  # thread ident -> _LogRecords
 
     def emit(self, record):
         target = self.targets.get(record.thread)
@@ -191,10 +216,10 @@ class JobOutput:
         self._limit = limit
         self.stdout = _Buffer(limit)
         self.stderr = _Buffer(limit)
-        self.logs = []
+        self.logs = _LogRecords(limit)
 
     def as_dict(self):
-        return {"stdout": self.stdout.getvalue(), "stderr": self.stderr.getvalue(), "logs": list(self.logs)}
+        return {"stdout": self.stdout.getvalue(), "stderr": self.stderr.getvalue(), "logs": self.logs.as_list()}
 
 
 class OutputCapture:

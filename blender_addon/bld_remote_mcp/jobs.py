@@ -35,6 +35,7 @@ class Job:
         self.detached = False  # a sync caller stopped waiting (stuck job): nobody gets its reply
         self.output = None  # JobOutput while running (for partial output of a stuck job)
         self.started_monotonic = None
+        self.retired_at = None  # registry clock time when it finished (for retention)
         self._done = threading.Event()
 
     @property
@@ -104,6 +105,7 @@ class JobRegistry:
             if job.is_done():
                 return False
             job.mark_finished(envelope)
+            job.retired_at = self._clock()
             self._pending -= 1
             return True
 
@@ -122,6 +124,7 @@ class JobRegistry:
                 return False
             job.cancel_requested = True
             job.mark_finished(envelope)
+            job.retired_at = self._clock()
             self._pending -= 1
             return True
 
@@ -149,7 +152,7 @@ class JobRegistry:
         now = self._clock()
         self._last_prune = now
         finished = [job for job in self._jobs.values() if job.state == FINISHED]
-        expired = [job for job in finished if job.finished is not None and now - job.finished > self.finished_ttl]
+        expired = [job for job in finished if job.retired_at is not None and now - job.retired_at > self.finished_ttl]
         excess = len(finished) - len(expired) - self.max_finished
         for job in expired:
             del self._jobs[job.id]

@@ -121,8 +121,11 @@ class Serializer:
             return value
         cls = type(value)
         if cls is str:
-            if not self.budget.take(len(value) + 2):
+            # Check before charging: a string that does not fit is replaced by a small marker and
+            # must not use up the budget of its siblings.
+            if len(value) + 2 > self.budget.remaining:
                 return _truncated_string(value, self.budget)
+            self.budget.take(len(value) + 2)
             return value
         if cls is int:
             self.budget.take(20)
@@ -173,8 +176,11 @@ class Serializer:
             self._active.discard(key)
 
     def _bytes(self, data):
-        if not self.budget.take(len(data) * 4 // 3 + 60):
+        cost = len(data) * 4 // 3 + 60
+        if cost > self.budget.remaining:
+            self.budget.take(60)
             return {TRUNCATED_KEY: True, TYPE_KEY: "bytes", "length": len(data)}
+        self.budget.take(cost)
         return {TYPE_KEY: "bytes", "length": len(data), "base64": base64.b64encode(data).decode("ascii")}
 
     def _dict(self, value, depth):
@@ -185,7 +191,11 @@ class Serializer:
                 out[TRUNCATED_KEY] = {"omitted_items": len(items) - index, "total_items": len(items)}
                 break
             if not isinstance(key, str):
-                key = _key_text(key)
+                text = _key_text(key)
+                # 1 and "1" both become "1": never let one silently replace the other.
+                key = text if text not in out else f"{text} ({type(key).__name__})"
+            elif key in out:  # a converted non-string key took this spelling first
+                key = f"{key} (str)"
             self.budget.take(len(key) + 4)
             out[key] = self.convert(item, depth)
         return out

@@ -1,0 +1,114 @@
+"""commands/jobs.py over the wire: get_job (with wait), cancel_job, list_jobs."""
+
+import time
+
+
+def start_async(c, code, **params):
+    reply = c.execute(code, execution_mode="async", **params)
+    assert reply["status"] == "success", reply
+    assert reply["result"]["state"] == "queued"
+    return reply["result"]["job_id"]
+
+
+def test_get_job_with_wait_returns_the_finished_envelope(make_service):
+    c = make_service().client()
+    job_id = start_async(c, "import time\ntime.sleep(0.2)\nprint('done')\n'value'")
+    start = time.monotonic()
+    job = c.call("get_job", {"job_id": job_id, "wait": 5})["result"]
+    assert time.monotonic() - start < 3
+    assert job["job_id"] == job_id and job["state"] == "finished" and job["status"] == "success"
+    assert job["mode"] == "async" and job["code_preview"] == "import time"
+    env = job["envelope"]
+    assert env["result"] == "value" and env["output"]["stdout"] == "done\n"
+    assert job["created"] <= job["started"] <= job["finished"]
+
+
+def test_get_job_without_wait_answers_at_once(make_service):
+    c = make_service().client()
+    job_id = start_async(c, "import time\ntime.sleep(0.5)")
+    start = time.monotonic()
+    job = c.call("get_job", {"job_id": job_id})["result"]
+    assert time.monotonic() - start < 0.3
+    assert job["state"] in ("queued", "running") and job["envelope"] is None and job["status"] is None
+
+
+def test_get_job_wait_returns_at_its_limit_for_a_running_job(make_service):
+    c = make_service().client()
+    job_id = start_async(c, "import time\ntime.sleep(1.0)")
+    start = time.monotonic()
+    job = c.call("get_job", {"job_id": job_id, "wait": 0.2})["result"]
+    assert 0.15 <= time.monotonic() - start < 0.8
+    assert job["state"] == "running"
+
+
+def test_get_job_errors(make_service):
+    c = make_service().client()
+    reply = c.call("get_job", {"job_id": "job-999"})
+    assert reply["error"]["code"] == "not_found" and reply["error"]["job_id"] == "job-999"
+    reply = c.call("get_job", {})
+    assert reply["error"] == {"code": "invalid_params", "message": "missing required param 'job_id'",
+                              "param": "job_id"}
+    job_id = start_async(c, "1")
+    for bad in (-1, 4000, "soon", True):
+        reply = c.call("get_job", {"job_id": job_id, "wait": bad})
+        assert reply["error"]["code"] == "invalid_params" and reply["error"]["param"] == "wait", bad
+
+
+def test_cancel_a_running_job(make_service):
+    c = make_service().client()
+    job_id = start_async(c, "print('looping')\nwhile True:\n    pass", timeout=30)
+    # Wait until the code itself runs.
+    deadline = time.monotonic() + 5
+    while c.call("get_job", {"job_id": job_id})["result"]["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.1)
+    view = c.call("cancel_job", {"job_id": job_id})["result"]
+    assert view["cancel_accepted"] is True and view["job_id"] == job_id
+    job = c.call("get_job", {"job_id": job_id, "wait": 5})["result"]
+    assert job["status"] == "cancelled"
+    assert job["envelope"]["error"]["code"] == "cancelled"
+    assert job["envelope"]["output"]["stdout"] == "looping\n"
+
+
+def test_cancel_a_queued_job_means_it_never_runs(make_service):
+    c = make_service().client()
+    blocker = start_async(c, "import time\ntime.sleep(0.4)")
+    queued = start_async(c, "queued_ran = True")
+    view = c.call("cancel_job", {"job_id": queued})["result"]
+    assert view["cancel_accepted"] is True
+    assert view["state"] == "finished" and view["status"] == "cancelled"
+    assert view["envelope"]["error"]["message"] == "job was cancelled before it started"
+    c.call("get_job", {"job_id": blocker, "wait": 5})
+    assert c.execute("queued_ran")["error"]["type"] == "NameError"
+
+
+def test_cancel_a_finished_job_is_not_accepted(make_service):
+    c = make_service().client()
+    job_id = start_async(c, "1")
+    c.call("get_job", {"job_id": job_id, "wait": 5})
+    view = c.call("cancel_job", {"job_id": job_id})["result"]
+    assert view["cancel_accepted"] is False and view["status"] == "success"
+    assert c.call("cancel_job", {"job_id": "job-0"})["error"]["code"] == "not_found"
+
+
+def test_list_jobs_shows_summaries_of_all_jobs(make_service):
+    h = make_service()
+    a, b = h.client(), h.client()
+    first = start_async(a, "x = 1\ny = 2")
+    a.call("get_job", {"job_id": first, "wait": 5})
+    second = b.execute("'sync'")["metadata"]["job_id"]
+    jobs = a.call("list_jobs")["result"]["jobs"]
+    assert [j["job_id"] for j in jobs] == [first, second]
+    assert [j["mode"] for j in jobs] == ["async", "sync"]
+    assert all(j["state"] == "finished" and j["status"] == "success" for j in jobs)
+    assert jobs[0]["code_preview"] == "x = 1"
+    assert "envelope" not in jobs[0]
+
+
+def test_many_async_jobs_run_in_submission_order(make_service):
+    c = make_service().client()
+    ids = [start_async(c, f"order.append({i})" if i else "order = [0]") for i in range(10)]
+    for job_id in ids:
+        assert c.call("get_job", {"job_id": job_id, "wait": 5})["result"]["status"] == "success"
+    assert c.execute("order")["result"] == list(range(10))
