@@ -123,24 +123,39 @@ def _client_process(port, threads, seconds, queue):
     queue.put(results)
 
 
-def throughput(port, clients, seconds=5.0, processes=None):
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def throughput(port, clients, seconds=5.0, processes=None, server_pid=None):
     processes = processes or min(clients, 5)
     per_process = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
     queue = multiprocessing.Queue()
     procs = [multiprocessing.Process(target=_client_process, args=(port, n, seconds, queue)) for n in per_process]
     for p in procs:
         p.start()
+    cpu_before = cpu_seconds(server_pid) if server_pid else None
     gathered = []
     for _ in procs:
         gathered.extend(queue.get(timeout=seconds + 60))
     for p in procs:
         p.join()
+    server_cpu = cpu_seconds(server_pid) - cpu_before if server_pid else None
     ok = sum(r[0] for r in gathered)
     errors = sum(r[1] for r in gathered)
     samples = [s for r in gathered for s in r[2]]
     stats = percentiles(samples) if samples else {}
-    return {"clients": clients, "seconds": seconds, "requests": ok, "errors": errors,
-            "req_per_s": round(ok / seconds, 1), **stats}
+    result = {"clients": clients, "seconds": seconds, "requests": ok, "errors": errors,
+              "req_per_s": round(ok / seconds, 1), **stats}
+    if server_cpu is not None and ok:
+        # Blender's own CPU per request: the server's cost, apart from the clients sharing the cores.
+        result["server_cpu_us_per_request"] = round(server_cpu / ok * 1e6, 1)
+        result["server_cpu_share"] = round(server_cpu / (seconds + 0.5), 2)
+    return result
 
 
 def rss_kib(pid):
@@ -175,6 +190,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
     parser.add_argument("--out", default=None)
     parser.add_argument("--no-gui", action="store_true")
+    parser.add_argument("--processes", type=int, default=None, help="client processes (default: min(clients, 5))")
     args = parser.parse_args()
     os.environ.pop("BLD_COVERAGE", None)  # measure the product, not the tracer
 
@@ -195,7 +211,7 @@ def main():
             "addon_overhead_mib": round((rss_with - rss_without) / 1024, 1),
         }
         report["background_latency"] = latency(bg.port, args.count)
-        report["throughput"] = [throughput(bg.port, n, args.seconds) for n in (1, 5, 50)]
+        report["throughput"] = [throughput(bg.port, n, args.seconds, server_pid=bg.pid) for n in (1, 5, 50)]
         report["memory"]["rss_after_load_mib"] = round(rss_kib(bg.pid) / 1024, 1)
     finally:
         bg.stop()
@@ -221,7 +237,8 @@ def main():
         gl = report["gui_latency"]
         print(f"GUI (Xvfb) trivial execute_code: p50 {gl['p50_ms']} ms  p95 {gl['p95_ms']} ms  p99 {gl['p99_ms']} ms  (n={gl['n']})")
     for t in report["throughput"]:
-        print(f"{t['clients']:>3} clients: {t['req_per_s']:>8} req/s  p50 {t.get('p50_ms')} ms  p99 {t.get('p99_ms')} ms  errors {t['errors']}")
+        print(f"{t['clients']:>3} clients: {t['req_per_s']:>8} req/s  p50 {t.get('p50_ms')} ms  p99 {t.get('p99_ms')} ms  "
+              f"errors {t['errors']}  server CPU {t.get('server_cpu_us_per_request')} us/req ({t.get('server_cpu_share')} cores)")
     m = report["memory"]
     print(f"idle RSS: {m['idle_rss_without_addon_mib']} MiB without addon, {m['idle_rss_with_addon_mib']} MiB with it "
           f"(overhead {m['addon_overhead_mib']} MiB); after load {m['rss_after_load_mib']} MiB")
