@@ -18,30 +18,25 @@ def _truthy(value):
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def _env_int(env, name, default, minimum=0):
+def _env_number(env, name, default, minimum, parse, kind):
     raw = env.get(name)
     if raw is None or str(raw).strip() == "":
         return default
     try:
-        value = int(str(raw).strip())
+        value = parse(str(raw).strip())
     except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ValueError(f"{name} must be {kind}, got {raw!r}") from exc
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def _env_int(env, name, default, minimum=0):
+    return _env_number(env, name, default, minimum, int, "an integer")
 
 
 def _env_float(env, name, default, minimum=0.0):
-    raw = env.get(name)
-    if raw is None or str(raw).strip() == "":
-        return default
-    try:
-        value = float(str(raw).strip())
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    return _env_number(env, name, default, minimum, float, "a number")
 
 
 def is_loopback(host):

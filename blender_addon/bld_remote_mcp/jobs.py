@@ -104,10 +104,14 @@ class JobRegistry:
         with self._lock:
             if job.is_done():
                 return False
-            job.mark_finished(envelope)
-            job.retired_at = self._clock()
-            self._pending -= 1
+            self._retire(job, envelope)
             return True
+
+    def _retire(self, job, envelope):
+        # Caller holds the lock.
+        job.mark_finished(envelope)
+        job.retired_at = self._clock()
+        self._pending -= 1
 
     def start(self, job):
         """Move a queued job to running; False if it was cancelled meanwhile."""
@@ -123,9 +127,7 @@ class JobRegistry:
             if job.state != QUEUED or job.is_done():
                 return False
             job.cancel_requested = True
-            job.mark_finished(envelope)
-            job.retired_at = self._clock()
-            self._pending -= 1
+            self._retire(job, envelope)
             return True
 
     def get(self, job_id):
