@@ -26,7 +26,7 @@ def _env_number(env, name, default, minimum, parse, kind):
         value = parse(str(raw).strip())
     except ValueError as exc:
         raise ValueError(f"{name} must be {kind}, got {raw!r}") from exc
-    if value < minimum:
+    if value != value or value < minimum:  # value != value: NaN
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
 

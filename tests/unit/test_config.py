@@ -93,3 +93,12 @@ def test_port_range(port):
 def test_from_env_reads_os_environ_by_default(monkeypatch):
     monkeypatch.setenv("BLD_REMOTE_MCP_PORT", "7123")
     assert config.from_env().port == 7123
+
+
+def test_nan_is_not_a_valid_number_setting():
+    import pytest
+
+    from bld_remote_mcp import config
+
+    with pytest.raises(ValueError, match="BLD_REMOTE_MCP_IDLE_TIMEOUT"):
+        config.from_env({"BLD_REMOTE_MCP_IDLE_TIMEOUT": "nan"})
