@@ -118,3 +118,23 @@ def test_server_shutdown_stops_background_blender(spawn):
     reply = legacy_call(instance.port, {"type": "server_shutdown", "params": {}})
     assert reply["status"] == "success"
     assert instance.wait_exit(20) == 0
+
+
+def test_bld_remote_module_keeps_the_133_api(client):
+    code = (
+        "import bld_remote\n"
+        "try:\n"
+        "    bld_remote.set_mcp_service_port(7000)\n"
+        "    refused = False\n"
+        "except RuntimeError:\n"
+        "    refused = True\n"
+        "status = bld_remote.get_status()\n"
+        "(refused, bld_remote.is_background_mode(), bld_remote.is_mcp_service_up(),\n"
+        " status['running'], status['port'] == bld_remote.get_mcp_service_port(),\n"
+        " sorted(bld_remote.get_startup_options()), callable(bld_remote.step))"
+    )
+    refused, background, up, running, same_port, options, has_step = client.ok(code)["result"]
+    assert refused is True, "the port cannot change while the service runs"
+    assert background is True and up is True and running is True and same_port is True
+    assert "BLD_REMOTE_MCP_PORT" in options and "BLD_REMOTE_MCP_START_NOW" in options
+    assert has_step is True
