@@ -27,6 +27,9 @@ class RequestContext:
 
 
 def run_command(ctx, command, params):
+    """Run one command (v1 and 1.3.3 requests alike); nothing runs once a shutdown was requested."""
+    if ctx.service.exit_code is not None:
+        raise CommandError("shutting_down", "the server is shutting down; nothing was run")
     if command.main_thread:
         return ctx.service.call_on_main(lambda: command.handler(ctx, params))
     return command.handler(ctx, params)
@@ -58,8 +61,6 @@ def _handle_v1(ctx, body):
         return replies.failure(
             request_id, "unknown_command", f"unknown command {command_type!r}", known=sorted(COMMANDS)
         )
-    if ctx.service.exit_code is not None:
-        return replies.failure(request_id, "shutting_down", "the server is shutting down; nothing was run")
     try:
         result = run_command(ctx, command, params)
     except CommandError as exc:

@@ -31,12 +31,8 @@ def envelope(status, result=None, output=None, duration=0.0, error=None, tb=None
     }
 
 
-def cancelled_before_start(job):
-    return envelope(
-        "cancelled",
-        error={"code": "cancelled", "message": "job was cancelled before it started"},
-        metadata={"job_id": job.id},
-    )
+def cancelled_before_start(job, code="cancelled", message="job was cancelled before it started"):
+    return envelope("cancelled", error={"code": code, "message": message}, metadata={"job_id": job.id})
 
 
 def _exit_code(exc):

@@ -19,6 +19,8 @@ LEGACY = "legacy"
 _WHITESPACE = b" \t\r\n"
 _HTTP_METHODS = (b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE", b"PRI")
 _HTTP_PREFIXES = tuple(m + b" " for m in _HTTP_METHODS)
+
+
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 

@@ -13,7 +13,7 @@ from . import commands
 from .capture import OutputCapture
 from .executor import Executor, cancelled_before_start, envelope
 from .interrupt import Interrupter
-from .jobs import JobRegistry
+from .jobs import QUEUED, JobRegistry
 from .mainthread import MainThreadQueue
 from .memory import rss_bytes
 from .persist import PersistStore
@@ -69,11 +69,9 @@ class Service:
             self.running = False
         # Nobody will run queued jobs any more: answer their callers rather than leave them waiting.
         for job in self.jobs.all():
-            self.jobs.cancel_if_queued(job, envelope(
-                "cancelled",
-                error={"code": "shutting_down", "message": "the server stopped before this job started"},
-                metadata={"job_id": job.id},
-            ))
+            if job.state == QUEUED:
+                self.jobs.cancel_if_queued(job, cancelled_before_start(
+                    job, "shutting_down", "the server stopped before this job started"))
         for job in self.jobs.running():
             self.interrupter.cancel(job)
         self.server.wait_idle(timeout=2.0)  # let replies being written reach their clients

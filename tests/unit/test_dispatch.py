@@ -174,6 +174,8 @@ def test_nothing_runs_once_a_shutdown_was_requested(service, register):
     reply, _ = v1(service, {"id": 12, "type": "t_side_effect"})
     assert reply["id"] == 12 and reply["status"] == "error"
     assert reply["error"]["code"] == "shutting_down"
+    legacy, _ = dispatch.handle(service, CONNECTION, Message(LEGACY, {"type": "t_side_effect", "params": {}}))
+    assert legacy == {"status": "error", "message": "the server is shutting down; nothing was run"}
     assert ran == []
 
 
