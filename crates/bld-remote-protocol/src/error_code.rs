@@ -1,0 +1,105 @@
+//! Error codes of `docs/protocol.md` §3, kept open-ended: a newer server may send a code this
+//! crate does not know, and that must still decode (as [`ErrorCode::Other`]).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    ParseError,
+    InvalidRequest,
+    UnknownCommand,
+    InvalidParams,
+    MessageTooLarge,
+    IncompleteMessage,
+    ExecutionError,
+    Timeout,
+    Cancelled,
+    QueueFull,
+    NotFound,
+    Busy,
+    ShuttingDown,
+    InternalError,
+    /// A code this version does not know, kept verbatim.
+    Other(String),
+}
+
+const KNOWN: &[(ErrorCode, &str)] = &[
+    (ErrorCode::ParseError, "parse_error"),
+    (ErrorCode::InvalidRequest, "invalid_request"),
+    (ErrorCode::UnknownCommand, "unknown_command"),
+    (ErrorCode::InvalidParams, "invalid_params"),
+    (ErrorCode::MessageTooLarge, "message_too_large"),
+    (ErrorCode::IncompleteMessage, "incomplete_message"),
+    (ErrorCode::ExecutionError, "execution_error"),
+    (ErrorCode::Timeout, "timeout"),
+    (ErrorCode::Cancelled, "cancelled"),
+    (ErrorCode::QueueFull, "queue_full"),
+    (ErrorCode::NotFound, "not_found"),
+    (ErrorCode::Busy, "busy"),
+    (ErrorCode::ShuttingDown, "shutting_down"),
+    (ErrorCode::InternalError, "internal_error"),
+];
+
+impl ErrorCode {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorCode::Other(text) => text,
+            known => KNOWN
+                .iter()
+                .find(|(code, _)| code == known)
+                .map(|(_, text)| *text)
+                .unwrap_or("internal_error"),
+        }
+    }
+
+    pub fn parse(text: &str) -> ErrorCode {
+        KNOWN
+            .iter()
+            .find(|(_, name)| *name == text)
+            .map(|(code, _)| code.clone())
+            .unwrap_or_else(|| ErrorCode::Other(text.to_owned()))
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(ErrorCode::parse(&text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_code_round_trips_through_its_text() {
+        for (code, text) in KNOWN {
+            assert_eq!(code.as_str(), *text);
+            assert_eq!(ErrorCode::parse(text), *code);
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), *code);
+        }
+    }
+
+    #[test]
+    fn an_unknown_code_is_kept_verbatim() {
+        let code: ErrorCode = serde_json::from_str("\"rate_limited\"").unwrap();
+        assert_eq!(code, ErrorCode::Other("rate_limited".into()));
+        assert_eq!(serde_json::to_string(&code).unwrap(), "\"rate_limited\"");
+    }
+}

@@ -1,0 +1,30 @@
+//! The bld-remote wire protocol, version 1, as Rust types.
+//!
+//! This crate mirrors `docs/protocol.md` (the source of truth) and nothing else: serde types for
+//! every request and reply, the error codes, and the newline-delimited JSON framing. It does no
+//! I/O, so the client, the CLI and the MCP server share one definition of the protocol.
+
+pub mod envelope;
+pub mod error_code;
+pub mod framing;
+pub mod reply;
+pub mod request;
+pub mod results;
+
+pub use envelope::{Envelope, ExecStatus, LogRecord, Output};
+pub use error_code::ErrorCode;
+pub use framing::{FrameError, LineDecoder, encode_request};
+pub use reply::{ErrorObject, MalformedReply, PlainReply, Reply, ReplyStatus};
+pub use request::{Command, ExecuteCode, ExecutionMode, Request, RequestId, ScreenshotFormat};
+pub use results::{Hello, JobSummary, JobView, JobsCount, Status, Submitted};
+
+/// The protocol version this crate speaks; `hello` reports the server's.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The addon's default port.
+pub const DEFAULT_PORT: u16 = 6688;
+/// The addon binds loopback only unless told otherwise.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// The server refuses messages above this size (`BLD_REMOTE_MCP_MAX_MESSAGE_BYTES` default).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// The server's default `execute_code` timeout, in seconds.
+pub const DEFAULT_EXEC_TIMEOUT_SECS: f64 = 30.0;

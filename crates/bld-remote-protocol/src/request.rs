@@ -1,0 +1,339 @@
+//! Requests (`docs/protocol.md` §3–§6): `{"id": …, "type": "<command>", "params": {…}}`.
+//!
+//! [`Command`] is adjacently tagged, so the command name and its params are one Rust value and a
+//! request for a command that does not exist cannot be built. Optional params are left out of the
+//! JSON when `None`, which the server reads as "use the default".
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// A request id: the server echoes it verbatim. Only strings and integers are valid ids.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Int(i64),
+    Str(String),
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestId::Int(n) => write!(f, "{n}"),
+            RequestId::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl From<i64> for RequestId {
+    fn from(n: i64) -> Self {
+        RequestId::Int(n)
+    }
+}
+
+impl From<&str> for RequestId {
+    fn from(s: &str) -> Self {
+        RequestId::Str(s.to_owned())
+    }
+}
+
+/// One v1 request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: Option<RequestId>,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+impl Request {
+    pub fn new(id: impl Into<RequestId>, command: Command) -> Self {
+        Request {
+            id: Some(id.into()),
+            command,
+        }
+    }
+}
+
+/// Every command of protocol v1, with its params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "params", rename_all = "snake_case")]
+pub enum Command {
+    Ping,
+    Hello,
+    Status,
+    ExecuteCode(ExecuteCode),
+    GetJob {
+        job_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait: Option<f64>,
+    },
+    CancelJob {
+        job_id: String,
+    },
+    ListJobs,
+    ResetSession {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
+    },
+    PutPersistData {
+        key: String,
+        data: Value,
+    },
+    GetPersistData {
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default: Option<Value>,
+    },
+    RemovePersistData {
+        key: String,
+    },
+    Shutdown {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+    },
+    ServerShutdown,
+    GetPolyhavenStatus,
+    GetSceneInfo {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
+    },
+    GetObjectInfo {
+        object_name: String,
+    },
+    GetViewportScreenshot {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_size: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<ScreenshotFormat>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filepath: Option<String>,
+    },
+}
+
+impl Command {
+    /// The wire name of the command (`"execute_code"`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Ping => "ping",
+            Command::Hello => "hello",
+            Command::Status => "status",
+            Command::ExecuteCode(_) => "execute_code",
+            Command::GetJob { .. } => "get_job",
+            Command::CancelJob { .. } => "cancel_job",
+            Command::ListJobs => "list_jobs",
+            Command::ResetSession { .. } => "reset_session",
+            Command::PutPersistData { .. } => "put_persist_data",
+            Command::GetPersistData { .. } => "get_persist_data",
+            Command::RemovePersistData { .. } => "remove_persist_data",
+            Command::Shutdown { .. } => "shutdown",
+            Command::ServerShutdown => "server_shutdown",
+            Command::GetPolyhavenStatus => "get_polyhaven_status",
+            Command::GetSceneInfo { .. } => "get_scene_info",
+            Command::GetObjectInfo { .. } => "get_object_info",
+            Command::GetViewportScreenshot { .. } => "get_viewport_screenshot",
+        }
+    }
+
+    /// Whether the reply is an execution envelope (§5) rather than `{status, result, error}`.
+    pub fn replies_with_envelope(&self) -> bool {
+        matches!(self, Command::ExecuteCode(exec) if exec.execution_mode != Some(ExecutionMode::Async))
+    }
+}
+
+/// Params of `execute_code` (§5).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecuteCode {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub code_is_base64: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_mode: Option<ExecutionMode>,
+    /// Seconds, 0.001–86400; the server default is 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_output: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_result_bytes: Option<u64>,
+}
+
+impl ExecuteCode {
+    pub fn new(code: impl Into<String>) -> Self {
+        ExecuteCode {
+            code: code.into(),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionMode {
+    Sync,
+    Async,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScreenshotFormat {
+    Png,
+    Jpg,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip(request: &Request) -> Value {
+        let json = serde_json::to_value(request).unwrap();
+        let back: Request = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(&back, request, "round trip of {json}");
+        json
+    }
+
+    #[test]
+    fn unit_commands_carry_no_params() {
+        for (command, name) in [
+            (Command::Ping, "ping"),
+            (Command::Hello, "hello"),
+            (Command::Status, "status"),
+            (Command::ListJobs, "list_jobs"),
+            (Command::ServerShutdown, "server_shutdown"),
+            (Command::GetPolyhavenStatus, "get_polyhaven_status"),
+        ] {
+            let json = round_trip(&Request::new(7, command.clone()));
+            assert_eq!(json, json!({"id": 7, "type": name}));
+            assert_eq!(command.name(), name);
+        }
+    }
+
+    #[test]
+    fn execute_code_leaves_defaults_to_the_server() {
+        let json = round_trip(&Request::new(
+            "a",
+            Command::ExecuteCode(ExecuteCode::new("1 + 1")),
+        ));
+        assert_eq!(
+            json,
+            json!({"id": "a", "type": "execute_code", "params": {"code": "1 + 1"}})
+        );
+    }
+
+    #[test]
+    fn execute_code_with_every_param() {
+        let exec = ExecuteCode {
+            code: "eA==".into(),
+            code_is_base64: true,
+            execution_mode: Some(ExecutionMode::Async),
+            timeout: Some(2.5),
+            capture_output: Some(false),
+            session: Some("shared".into()),
+            max_result_bytes: Some(4096),
+        };
+        let command = Command::ExecuteCode(exec);
+        assert!(!command.replies_with_envelope());
+        let json = round_trip(&Request::new(1, command));
+        assert_eq!(
+            json["params"],
+            json!({"code": "eA==", "code_is_base64": true, "execution_mode": "async", "timeout": 2.5,
+                   "capture_output": false, "session": "shared", "max_result_bytes": 4096})
+        );
+    }
+
+    #[test]
+    fn commands_with_params_round_trip() {
+        let cases = [
+            (
+                Command::GetJob {
+                    job_id: "job-1".into(),
+                    wait: Some(3.0),
+                },
+                json!({"job_id": "job-1", "wait": 3.0}),
+            ),
+            (
+                Command::CancelJob {
+                    job_id: "job-2".into(),
+                },
+                json!({"job_id": "job-2"}),
+            ),
+            (Command::ResetSession { session: None }, json!({})),
+            (
+                Command::PutPersistData {
+                    key: "k".into(),
+                    data: json!([1, null]),
+                },
+                json!({"key": "k", "data": [1, null]}),
+            ),
+            (
+                Command::GetPersistData {
+                    key: "k".into(),
+                    default: Some(json!(0)),
+                },
+                json!({"key": "k", "default": 0}),
+            ),
+            (
+                Command::RemovePersistData { key: "k".into() },
+                json!({"key": "k"}),
+            ),
+            (
+                Command::Shutdown { exit_code: Some(3) },
+                json!({"exit_code": 3}),
+            ),
+            (
+                Command::GetSceneInfo {
+                    limit: Some(10),
+                    offset: Some(20),
+                },
+                json!({"limit": 10, "offset": 20}),
+            ),
+            (
+                Command::GetObjectInfo {
+                    object_name: "Cube".into(),
+                },
+                json!({"object_name": "Cube"}),
+            ),
+            (
+                Command::GetViewportScreenshot {
+                    max_size: Some(400),
+                    format: Some(ScreenshotFormat::Jpg),
+                    filepath: None,
+                },
+                json!({"max_size": 400, "format": "jpg"}),
+            ),
+        ];
+        for (command, params) in cases {
+            let name = command.name();
+            let json = round_trip(&Request::new(1, command));
+            assert_eq!(json["type"], name);
+            assert_eq!(json["params"], params, "{name}");
+        }
+    }
+
+    #[test]
+    fn only_sync_execute_code_replies_with_an_envelope() {
+        assert!(Command::ExecuteCode(ExecuteCode::new("x")).replies_with_envelope());
+        assert!(!Command::Ping.replies_with_envelope());
+    }
+
+    #[test]
+    fn a_request_for_an_unknown_command_does_not_decode() {
+        let err =
+            serde_json::from_value::<Request>(json!({"id": 1, "type": "make_coffee"})).unwrap_err();
+        assert!(err.to_string().contains("make_coffee"), "{err}");
+    }
+
+    #[test]
+    fn ids_are_strings_integers_or_absent() {
+        let request: Request = serde_json::from_value(json!({"type": "ping"})).unwrap();
+        assert_eq!(request.id, None);
+        assert!(serde_json::from_value::<Request>(json!({"id": 1.5, "type": "ping"})).is_err());
+        assert!(serde_json::from_value::<Request>(json!({"id": true, "type": "ping"})).is_err());
+        assert_eq!(RequestId::from("x").to_string(), "\"x\"");
+        assert_eq!(RequestId::from(4).to_string(), "4");
+    }
+}
