@@ -5,7 +5,8 @@
 //! oversized line is reported once and skipped up to its `\n`, so the stream stays usable, just
 //! as the server does.
 
-use crate::request::Request;
+use crate::request::{Command, Request, RequestId};
+use serde::Serialize;
 
 /// Encodes a request as one line. Requests always carry an id (the server recognises an
 /// id-less message as v1 only when its `\n` arrives in the same read).
@@ -13,6 +14,20 @@ pub fn encode_request(request: &Request) -> Vec<u8> {
     // Serializing these types cannot fail: every map key is a string and no value is a float NaN
     // (the protocol types hold f64 only for timeouts and waits that callers set).
     let mut line = serde_json::to_vec(request).expect("requests always serialize");
+    line.push(b'\n');
+    line
+}
+
+/// Encodes `command` with `id` without copying the command (its code may be megabytes).
+pub fn encode_command(id: &RequestId, command: &Command) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        id: &'a RequestId,
+        #[serde(flatten)]
+        command: &'a Command,
+    }
+    let mut line =
+        serde_json::to_vec(&Borrowed { id, command }).expect("requests always serialize");
     line.push(b'\n');
     line
 }
@@ -115,6 +130,22 @@ mod tests {
         let line = encode_request(&Request::new(5, Command::Ping));
         assert_eq!(line, b"{\"id\":5,\"type\":\"ping\"}\n");
         assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    #[test]
+    fn encode_command_matches_encode_request() {
+        let command = Command::GetJob {
+            job_id: "job-1".into(),
+            wait: Some(1.0),
+        };
+        let id = RequestId::Str("q".into());
+        assert_eq!(
+            encode_command(&id, &command),
+            encode_request(&Request {
+                id: Some(id.clone()),
+                command
+            })
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod results;
 
 pub use envelope::{Envelope, ExecStatus, LogRecord, Output};
 pub use error_code::ErrorCode;
-pub use framing::{FrameError, LineDecoder, encode_request};
+pub use framing::{FrameError, LineDecoder, encode_command, encode_request};
 pub use reply::{ErrorObject, MalformedReply, PlainReply, Reply, ReplyStatus};
 pub use request::{Command, ExecuteCode, ExecutionMode, Request, RequestId, ScreenshotFormat};
 pub use results::{Hello, JobSummary, JobView, JobsCount, Status, Submitted};

@@ -83,7 +83,7 @@ impl fmt::Display for ErrorObject {
 impl std::error::Error for ErrorObject {}
 
 /// Why a reply could not be decoded as the caller expected.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed reply from the server: {0}")]
 pub struct MalformedReply(pub String);
 

@@ -1,0 +1,308 @@
+//! [`Client`]: typed calls over a [`Connection`], reconnecting when the last one is gone.
+
+use crate::connection::Connection;
+use crate::error::ClientError;
+use crate::options::ClientOptions;
+use bld_remote_protocol::{
+    Command, Envelope, ExecuteCode, ExecutionMode, Hello, JobView, PROTOCOL_VERSION, Reply, Status,
+    Submitted,
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// A handle to one Blender; cheap to clone, all clones share the connection.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: ClientOptions,
+    next_id: AtomicI64,
+    /// The live connection and the `hello` it answered; replaced when it is closed.
+    live: tokio::sync::Mutex<Option<(Arc<Connection>, Hello)>>,
+}
+
+impl Client {
+    /// A client that connects on its first call.
+    pub fn new(options: ClientOptions) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                options,
+                next_id: AtomicI64::new(1),
+                live: tokio::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Connects and completes the `hello` handshake now, so a missing Blender is reported here.
+    pub async fn connect(options: ClientOptions) -> Result<Client, ClientError> {
+        let client = Client::new(options);
+        client.server().await?;
+        Ok(client)
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.options
+    }
+
+    /// The `hello` of the server this client is connected to (connecting if needed).
+    pub async fn server(&self) -> Result<Hello, ClientError> {
+        Ok(self.live_connection().await?.1)
+    }
+
+    /// Calls in flight on the current connection.
+    pub async fn in_flight(&self) -> usize {
+        self.inner
+            .live
+            .lock()
+            .await
+            .as_ref()
+            .map_or(0, |(conn, _)| conn.waiting())
+    }
+
+    /// Sends any command and returns its raw reply.
+    pub async fn request(
+        &self,
+        command: &Command,
+        timeout: Duration,
+    ) -> Result<Reply, ClientError> {
+        let (conn, _) = self.live_connection().await?;
+        self.request_on(&conn, command, timeout).await
+    }
+
+    /// A plain command's `result` (an error reply becomes [`ClientError::Server`]).
+    pub async fn call(&self, command: &Command) -> Result<Value, ClientError> {
+        self.call_with_timeout(command, self.inner.options.call_timeout)
+            .await
+    }
+
+    pub async fn call_with_timeout(
+        &self,
+        command: &Command,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
+        self.request(command, timeout)
+            .await?
+            .into_result()?
+            .map_err(ClientError::Server)
+    }
+
+    async fn call_typed<T: DeserializeOwned>(
+        &self,
+        command: &Command,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
+        let value = self.call_with_timeout(command, timeout).await?;
+        serde_json::from_value(value).map_err(|err| {
+            ClientError::Malformed(bld_remote_protocol::MalformedReply(format!(
+                "unexpected `{}` result ({err})",
+                command.name()
+            )))
+        })
+    }
+
+    pub async fn ping(&self) -> Result<Value, ClientError> {
+        self.call(&Command::Ping).await
+    }
+
+    pub async fn hello(&self) -> Result<Hello, ClientError> {
+        self.call_typed(&Command::Hello, self.inner.options.call_timeout)
+            .await
+    }
+
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.call_typed(&Command::Status, self.inner.options.call_timeout)
+            .await
+    }
+
+    /// Runs `code` synchronously with the server's defaults.
+    pub async fn execute_code(&self, code: &str) -> Result<Envelope, ClientError> {
+        self.execute(ExecuteCode::new(code)).await
+    }
+
+    /// Runs code synchronously and returns its envelope, whatever its status; a request refused
+    /// before running (`invalid_params`, `queue_full`, …) is [`ClientError::Server`].
+    pub async fn execute(&self, mut params: ExecuteCode) -> Result<Envelope, ClientError> {
+        params.execution_mode = Some(ExecutionMode::Sync);
+        let timeout = self.server_wait(
+            params
+                .timeout
+                .unwrap_or(bld_remote_protocol::DEFAULT_EXEC_TIMEOUT_SECS),
+        );
+        let reply = self.request(&Command::ExecuteCode(params), timeout).await?;
+        reply.into_envelope()?.map_err(ClientError::Server)
+    }
+
+    /// Queues code as an async job.
+    pub async fn submit(&self, mut params: ExecuteCode) -> Result<Submitted, ClientError> {
+        params.execution_mode = Some(ExecutionMode::Async);
+        self.call_typed(
+            &Command::ExecuteCode(params),
+            self.inner.options.call_timeout,
+        )
+        .await
+    }
+
+    /// A job's view, waiting up to `wait` seconds for it to finish.
+    pub async fn get_job(&self, job_id: &str, wait: Option<f64>) -> Result<JobView, ClientError> {
+        let command = Command::GetJob {
+            job_id: job_id.to_owned(),
+            wait,
+        };
+        self.call_typed(&command, self.server_wait(wait.unwrap_or(0.0)))
+            .await
+    }
+
+    pub async fn cancel_job(&self, job_id: &str) -> Result<JobView, ClientError> {
+        self.call_typed(
+            &Command::CancelJob {
+                job_id: job_id.to_owned(),
+            },
+            self.inner.options.call_timeout,
+        )
+        .await
+    }
+
+    /// Asks Blender to quit with `exit_code` (the reply comes before it exits).
+    pub async fn shutdown(&self, exit_code: Option<i32>) -> Result<Value, ClientError> {
+        self.call(&Command::Shutdown { exit_code }).await
+    }
+
+    /// The client-side limit for a call the server itself bounds by `server_seconds`.
+    fn server_wait(&self, server_seconds: f64) -> Duration {
+        let server =
+            Duration::try_from_secs_f64(server_seconds).unwrap_or(Duration::from_secs(86_400));
+        server + self.inner.options.timeout_margin
+    }
+
+    async fn request_on(
+        &self,
+        conn: &Connection,
+        command: &Command,
+        timeout: Duration,
+    ) -> Result<Reply, ClientError> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let reply = conn.send(id, command).await?;
+        match tokio::time::timeout(timeout, reply).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ClientError::Disconnected {
+                addr: self.inner.options.address(),
+                reason: "the connection was dropped".into(),
+            }),
+            Err(_) => {
+                conn.forget(id);
+                Err(ClientError::Timeout {
+                    command: command.name(),
+                    after: timeout,
+                })
+            }
+        }
+    }
+
+    /// The current connection, or a new one (connect, then `hello`) if there is none or it closed.
+    async fn live_connection(&self) -> Result<(Arc<Connection>, Hello), ClientError> {
+        let mut live = self.inner.live.lock().await;
+        if let Some((conn, hello)) = live.as_ref() {
+            if conn.is_open() {
+                return Ok((Arc::clone(conn), hello.clone()));
+            }
+        }
+        *live = None;
+        let options = &self.inner.options;
+        let stream = connect_with_retry(options).await?;
+        let conn = Arc::new(Connection::new(
+            stream,
+            options.address(),
+            options.max_reply_bytes,
+        ));
+        let hello = self.handshake(&conn).await?;
+        *live = Some((Arc::clone(&conn), hello.clone()));
+        Ok((conn, hello))
+    }
+
+    async fn handshake(&self, conn: &Connection) -> Result<Hello, ClientError> {
+        let addr = self.inner.options.address();
+        let not_ours = |detail: String| ClientError::NotBldRemote {
+            addr: addr.clone(),
+            detail,
+        };
+        let reply = match self
+            .request_on(conn, &Command::Hello, self.inner.options.handshake_timeout)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(ClientError::Timeout { after, .. }) => {
+                return Err(not_ours(format!(
+                    "no newline-delimited reply to `hello` within {:.1} s",
+                    after.as_secs_f64()
+                )));
+            }
+            Err(other) => return Err(other),
+        };
+        let result = match reply.into_result() {
+            Ok(Ok(result)) => result,
+            Ok(Err(error)) => return Err(not_ours(format!("`hello` failed: {error}"))),
+            Err(malformed) => return Err(not_ours(malformed.to_string())),
+        };
+        let version = result.get("protocol_version").and_then(Value::as_u64);
+        if result.get("server").and_then(Value::as_str) != Some("bld-remote") || version.is_none() {
+            return Err(not_ours(format!("unexpected `hello` reply {result}")));
+        }
+        if version != Some(u64::from(PROTOCOL_VERSION)) {
+            return Err(ClientError::IncompatibleProtocol {
+                addr,
+                server: version.unwrap_or_default() as u32,
+                client: PROTOCOL_VERSION,
+            });
+        }
+        serde_json::from_value(result).map_err(|err| not_ours(format!("malformed `hello` ({err})")))
+    }
+}
+
+/// Connects, retrying refused attempts with backoff until `retry_for` has passed.
+async fn connect_with_retry(options: &ClientOptions) -> Result<TcpStream, ClientError> {
+    let addr = options.address();
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        let attempt = tokio::time::timeout(
+            options.connect_timeout,
+            TcpStream::connect((options.host.as_str(), options.port)),
+        );
+        let error = match attempt.await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(err)) => err,
+            Err(_) => {
+                return Err(ClientError::Connect {
+                    addr,
+                    reason: format!(
+                        "no answer within {:.1} s",
+                        options.connect_timeout.as_secs_f64()
+                    ),
+                });
+            }
+        };
+        let refused = matches!(
+            error.kind(),
+            ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
+        );
+        if started.elapsed() + backoff > options.retry_for {
+            return Err(if refused {
+                ClientError::NotListening { addr }
+            } else {
+                ClientError::Connect {
+                    addr,
+                    reason: error.to_string(),
+                }
+            });
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(250));
+    }
+}

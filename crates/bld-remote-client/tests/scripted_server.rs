@@ -1,0 +1,301 @@
+//! The client against scripted TCP peers, for the misbehaviours a real addon never shows:
+//! broken replies, silence, a wrong protocol version, an old 1.3.3-style server. The client's
+//! behaviour against real Blender is tested in `crates/bld-remote/tests`.
+
+use bld_remote_client::{Client, ClientError, ClientOptions};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+fn hello(version: u64) -> Value {
+    json!({"protocol_version": version, "server": "bld-remote", "addon_version": "0.1.0",
+           "blender_version": "3.4.1", "mode": "background", "pid": 1, "port": 1, "connection_id": 1})
+}
+
+/// A peer that answers `hello` properly, then lets `script` handle every later request line.
+async fn serve<F>(script: F) -> ClientOptions
+where
+    F: Fn(Value) -> Option<String> + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = std::sync::Arc::new(script);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let script = script.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let request: Value = serde_json::from_str(&line).unwrap();
+                    let answer = if request["type"] == "hello" {
+                        Some(json!({"id": request["id"], "status": "success", "result": hello(1), "error": null}).to_string() + "\n")
+                    } else {
+                        script(request)
+                    };
+                    if answer.as_deref() == Some(HANG_UP) {
+                        return;
+                    }
+                    if let Some(answer) = answer {
+                        if write.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    ClientOptions {
+        handshake_timeout: Duration::from_millis(500),
+        ..ClientOptions::with_port(port)
+    }
+}
+
+/// What a script returns to make the peer close the connection.
+const HANG_UP: &str = "hang up";
+
+fn ok(request: &Value, result: Value) -> Option<String> {
+    Some(
+        json!({"id": request["id"], "status": "success", "result": result, "error": null})
+            .to_string()
+            + "\n",
+    )
+}
+
+#[tokio::test]
+async fn a_reply_that_is_not_json_fails_every_pending_call_at_once() {
+    let options = serve(|request| {
+        if request["params"]["code"] == "break" {
+            Some("this is not json\n".into())
+        } else {
+            None
+        }
+    })
+    .await;
+    let client = Client::connect(options).await.unwrap();
+    let silent = tokio::spawn({
+        let client = client.clone();
+        async move { client.execute_code("hang").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let broken = client.execute_code("break").await.unwrap_err();
+    let other = silent.await.unwrap().unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2), "failed fast");
+    for err in [broken, other] {
+        assert!(matches!(err, ClientError::Disconnected { .. }), "{err}");
+        assert!(err.to_string().contains("not JSON"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_late_reply_after_a_timeout_does_not_reach_the_next_call() {
+    // The peer answers each request only when the next one arrives: the first call's reply is
+    // late and must be dropped, not handed to the second call.
+    let held = std::sync::Arc::new(std::sync::Mutex::new(None::<Value>));
+    let options = serve({
+        let held = held.clone();
+        move |request| {
+            let previous = held.lock().unwrap().replace(request.clone());
+            let mut out = String::new();
+            if let Some(previous) = previous {
+                out += &ok(&previous, json!({"for": previous["params"]["job_id"]})).unwrap();
+            }
+            if request["params"]["job_id"] == "second" {
+                out += &ok(&request, json!({"for": "second"})).unwrap();
+            }
+            Some(out)
+        }
+    })
+    .await;
+    let client = Client::connect(options).await.unwrap();
+    let first = bld_remote_client::protocol::Command::CancelJob {
+        job_id: "first".into(),
+    };
+    let err = client
+        .call_with_timeout(&first, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Timeout {
+                command: "cancel_job",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("0.2 s"), "{err}");
+    let second = bld_remote_client::protocol::Command::CancelJob {
+        job_id: "second".into(),
+    };
+    let value = client
+        .call_with_timeout(&second, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(value, json!({"for": "second"}));
+    assert_eq!(client.in_flight().await, 0);
+}
+
+#[tokio::test]
+async fn a_wrong_protocol_version_is_refused_with_a_clear_message() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let line = lines.next_line().await.unwrap().unwrap();
+        let request: Value = serde_json::from_str(&line).unwrap();
+        let reply =
+            json!({"id": request["id"], "status": "success", "result": hello(2), "error": null});
+        write
+            .write_all(format!("{reply}\n").as_bytes())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let err = Client::connect(ClientOptions::with_port(port))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            ClientError::IncompatibleProtocol {
+                server: 2,
+                client: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("install-addon"), "{err}");
+}
+
+#[tokio::test]
+async fn a_legacy_server_that_never_sends_newlines_is_named_as_such() {
+    // blender-remote 1.3.3's addon answers raw JSON with no delimiter.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+        let _ = stream
+            .write_all(br#"{"status": "error", "message": "Unknown command type: hello"}"#)
+            .await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let options = ClientOptions {
+        handshake_timeout: Duration::from_millis(300),
+        ..ClientOptions::with_port(port)
+    };
+    let started = Instant::now();
+    let err = Client::connect(options).await.err().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(matches!(err, ClientError::NotBldRemote { .. }), "{err}");
+    assert!(err.to_string().contains("not a bld-remote addon"), "{err}");
+}
+
+#[tokio::test]
+async fn nothing_listening_is_reported_after_the_bounded_retry() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let options = ClientOptions {
+        retry_for: Duration::from_millis(300),
+        ..ClientOptions::with_port(port)
+    };
+    let started = Instant::now();
+    let err = Client::connect(options).await.err().unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(100) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "no Blender listening on 127.0.0.1:{port} — run `bld-remote start` or enable the addon in Blender"
+        )
+    );
+    assert!(err.is_connection_problem());
+}
+
+#[tokio::test]
+async fn a_server_that_retries_in_time_is_reached() {
+    // Blender still starting: the port opens while the client is retrying.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let request: Value = serde_json::from_str(&line).unwrap();
+            let reply = json!({"id": request["id"], "status": "success", "result": hello(1), "error": null});
+            write
+                .write_all(format!("{reply}\n").as_bytes())
+                .await
+                .unwrap();
+        }
+    });
+    let options = ClientOptions {
+        retry_for: Duration::from_secs(3),
+        ..ClientOptions::with_port(port)
+    };
+    let client = Client::connect(options).await.unwrap();
+    assert_eq!(client.server().await.unwrap().blender_version, "3.4.1");
+}
+
+#[tokio::test]
+async fn an_oversized_reply_closes_the_connection_with_the_reason() {
+    let mut options = serve(|request| ok(&request, json!("x".repeat(10_000)))).await;
+    options.max_reply_bytes = 1_000;
+    let client = Client::connect(options).await.unwrap();
+    let err = client.ping().await.unwrap_err();
+    assert!(err.to_string().contains("more than 1000 bytes"), "{err}");
+}
+
+#[tokio::test]
+async fn a_peer_that_hangs_up_fails_the_pending_calls_and_the_next_call_reconnects() {
+    let options = serve(|request| match request["params"]["job_id"].as_str() {
+        Some("quit") => Some(HANG_UP.to_owned()),
+        Some("slow") => None,
+        _ => ok(&request, json!("fine")),
+    })
+    .await;
+    let client = Client::connect(options).await.unwrap();
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.get_job("slow", None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let quit = client.get_job("quit", None).await.unwrap_err();
+    let slow = slow.await.unwrap().unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    for err in [quit, slow] {
+        assert!(matches!(err, ClientError::Disconnected { .. }), "{err}");
+        assert!(
+            err.to_string().contains("Blender closed the connection"),
+            "{err}"
+        );
+    }
+    let again = client
+        .call(&bld_remote_client::protocol::Command::ListJobs)
+        .await
+        .unwrap();
+    assert_eq!(again, json!("fine"));
+}
