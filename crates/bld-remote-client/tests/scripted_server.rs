@@ -6,7 +6,7 @@ use bld_remote_client::{Client, ClientError, ClientOptions};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 fn hello(version: u64) -> Value {
     json!({"protocol_version": version, "server": "bld-remote", "addon_version": "0.1.0",
