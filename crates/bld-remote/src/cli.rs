@@ -1,0 +1,233 @@
+//! Command-line interface (clap). Each subcommand's settings come from its flag, then its
+//! environment variable, then the config file (see `settings.rs`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bld-remote",
+    version,
+    about = "Run Blender for LLM agents: start it, run Python in it, and serve it over MCP",
+    after_help = "Examples:\n  bld-remote start --background --detach\n  bld-remote exec \"import bpy; len(bpy.data.objects)\"\n  bld-remote status\n  bld-remote stop"
+)]
+pub struct Cli {
+    /// Config file [default: the platform config dir, e.g. ~/.config/bld-remote/config.toml]
+    #[arg(long, global = true, env = "BLD_REMOTE_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// More log output on stderr (-v: debug, -vv: trace); RUST_LOG also works
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    Start(StartArgs),
+    Status(StatusArgs),
+    Stop(StopArgs),
+    Exec(ExecArgs),
+    InstallAddon(InstallAddonArgs),
+    Doctor(DoctorArgs),
+    Demo(DemoArgs),
+}
+
+/// Where to find a running Blender.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// Port of the Blender to talk to [default: the only running instance, else 6688]
+    #[arg(long, short, env = "BLD_REMOTE_PORT")]
+    pub port: Option<u16>,
+    /// Address of the Blender to talk to [default: 127.0.0.1]
+    #[arg(long, env = "BLD_REMOTE_HOST")]
+    pub host: Option<String>,
+}
+
+/// Start Blender with the addon and wait until it answers.
+///
+/// Finds Blender (--blender, BLENDER_PATH, the config file, PATH, then the usual install
+/// places), starts it with the addon built into this binary, waits until it answers and prints
+/// its port, pid and version. In the foreground (default), Ctrl-C or SIGTERM shuts Blender down
+/// cleanly and the exit code is Blender's; with --detach the command returns once Blender is
+/// ready and `bld-remote stop` ends it.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  bld-remote start --background --detach\n  bld-remote start --gui --file scene.blend\n  bld-remote start --port 0 --detach --json"
+)]
+pub struct StartArgs {
+    /// Headless Blender (the default)
+    #[arg(long, short, conflicts_with = "gui")]
+    pub background: bool,
+    /// Blender with its window, on the current display
+    #[arg(long, short)]
+    pub gui: bool,
+    /// Port to listen on; 0 picks a free one [default: 6688]
+    #[arg(long, short, env = "BLD_REMOTE_PORT")]
+    pub port: Option<u16>,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, env = "BLD_REMOTE_HOST")]
+    pub host: Option<String>,
+    /// Blender executable, or a Python that has the bpy module (background only)
+    #[arg(long, value_name = "PATH")]
+    pub blender: Option<PathBuf>,
+    /// .blend file to open
+    #[arg(long, short, value_name = "X.blend")]
+    pub file: Option<PathBuf>,
+    /// Return once Blender is ready, leaving it running
+    #[arg(long, short)]
+    pub detach: bool,
+    /// Seconds to wait for Blender to answer [default: 120]
+    #[arg(long, env = "BLD_REMOTE_READY_TIMEOUT", value_name = "S")]
+    pub ready_timeout: Option<f64>,
+    /// Print the instance as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// List the Blenders started by bld-remote: reachable or not, mode, version, uptime, queue.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  bld-remote status\n  bld-remote status --json")]
+pub struct StatusArgs {
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Stop a Blender started by bld-remote.
+///
+/// Sends a shutdown request, then SIGTERM, then SIGKILL after the grace period; only ever to
+/// processes that bld-remote started and recorded.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  bld-remote stop\n  bld-remote stop --port 6688\n  bld-remote stop --all"
+)]
+pub struct StopArgs {
+    /// Port of the instance to stop [default: the only running instance]
+    #[arg(long, short, env = "BLD_REMOTE_PORT", conflicts_with = "all")]
+    pub port: Option<u16>,
+    /// Stop every recorded instance
+    #[arg(long)]
+    pub all: bool,
+    /// Seconds to wait after the shutdown request before SIGTERM, and after SIGTERM before SIGKILL [default: 10]
+    #[arg(long, env = "BLD_REMOTE_STOP_GRACE", value_name = "S")]
+    pub grace: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecMode {
+    Sync,
+    Async,
+}
+
+/// Run Python in Blender and print what it produced.
+///
+/// Prints the code's stdout and stderr, then its result (the value of the last expression, or
+/// `_result`) as JSON, or the error with its traceback. Exit code: 0 success, 1 the code failed
+/// or was cancelled, 3 no Blender reachable, 4 timeout.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  bld-remote exec \"import bpy; [o.name for o in bpy.data.objects]\"\n  bld-remote exec -f script.py --timeout 300\n  echo \"1 + 1\" | bld-remote exec -\n  bld-remote exec --json \"bpy.data.objects['Cube'].location\""
+)]
+pub struct ExecArgs {
+    /// Python code, or `-` to read it from stdin
+    #[arg(conflicts_with = "file", required_unless_present = "file")]
+    pub code: Option<String>,
+    /// Read the code from this file
+    #[arg(long, short, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: Target,
+    /// sync waits for the result; async queues a job and prints its id
+    #[arg(long, value_enum, default_value_t = ExecMode::Sync)]
+    pub mode: ExecMode,
+    /// Seconds the code may run before it is stopped [default: 30]
+    #[arg(long, short, env = "BLD_REMOTE_TIMEOUT", value_name = "S")]
+    pub timeout: Option<f64>,
+    /// Print the reply envelope as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Install and enable the addon in your Blender, for use with its window.
+///
+/// Runs Blender itself to install the addon (an extension on Blender 4.2+) and save the
+/// preferences, as its own preferences window does; also writes a zip for "Install from Disk".
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  bld-remote install-addon\n  bld-remote install-addon --blender /opt/blender-4.2/blender\n  bld-remote install-addon --zip-only --zip ./bld_remote_mcp.zip"
+)]
+pub struct InstallAddonArgs {
+    /// Blender executable to install into
+    #[arg(long, value_name = "PATH")]
+    pub blender: Option<PathBuf>,
+    /// Where to write the zip [default: the cache dir]
+    #[arg(long, value_name = "PATH")]
+    pub zip: Option<PathBuf>,
+    /// Only write the zip, do not run Blender
+    #[arg(long)]
+    pub zip_only: bool,
+}
+
+/// Check the setup: Blender, its version, the addon, the port, the protocol.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  bld-remote doctor\n  bld-remote doctor --port 7000")]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Blender executable to check
+    #[arg(long, value_name = "PATH")]
+    pub blender: Option<PathBuf>,
+}
+
+/// Start a headless Blender, run code in it, show the result, stop it.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  bld-remote demo")]
+pub struct DemoArgs {
+    /// Blender executable
+    #[arg(long, value_name = "PATH")]
+    pub blender: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_has_an_example_in_its_help() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands() {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("bld-remote "),
+                "{} has no example",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn background_and_gui_exclude_each_other() {
+        let err =
+            Cli::try_parse_from(["bld-remote", "start", "--gui", "--background"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn exec_needs_code_or_a_file() {
+        assert!(Cli::try_parse_from(["bld-remote", "exec"]).is_err());
+        assert!(Cli::try_parse_from(["bld-remote", "exec", "-f", "x.py"]).is_ok());
+        assert!(Cli::try_parse_from(["bld-remote", "exec", "1", "-f", "x.py"]).is_err());
+    }
+}
