@@ -166,6 +166,34 @@ impl Blender {
     }
 }
 
+/// Marks the line of a script's output that carries its JSON result.
+pub const RESULT_MARKER: &str = "BLD_REMOTE_RESULT ";
+
+impl Blender {
+    /// Runs `script` in this Blender (background, user preferences) with `env` set, and returns
+    /// the JSON the script printed after [`RESULT_MARKER`].
+    pub async fn run_script(&self, script: &str, env: &[(&str, &str)], limit: Duration) -> Result<serde_json::Value> {
+        let mut command = self.script_command(script);
+        command.envs(env.iter().copied());
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let output = tokio::time::timeout(limit, command.output())
+            .await
+            .with_context(|| format!("{} did not finish within {} s", self.path.display(), limit.as_secs()))?
+            .with_context(|| format!("could not run {}", self.path.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let Some(line) = stdout.lines().find_map(|line| line.strip_prefix(RESULT_MARKER)) else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = stderr.lines().chain(stdout.lines()).filter(|l| !l.trim().is_empty()).collect();
+            bail!(
+                "Blender ({}) gave no result; its last output:\n  {}",
+                output.status,
+                tail[tail.len().saturating_sub(8)..].join("\n  ")
+            );
+        };
+        serde_json::from_str(line).with_context(|| format!("unreadable result from Blender: {line}"))
+    }
+}
+
 /// `Blender 3.4.1` (possibly after other lines) → `3.4.1`.
 pub fn parse_version(output: &str) -> Option<String> {
     output.lines().find_map(|line| {
