@@ -116,7 +116,12 @@ impl Blender {
         let mut command = Command::new(&self.path);
         match self.kind {
             Kind::Executable => command.args(["-b", "-noaudio", "--python-expr", script]),
-            Kind::PythonBpy => command.args(["-c", script]),
+            // The bpy module starts with factory preferences; load the user's, as Blender does
+            // (and so that a script saving preferences does not overwrite them with defaults).
+            Kind::PythonBpy => command.args([
+                "-c",
+                &format!("import bpy\nbpy.ops.wm.read_userpref()\n{script}"),
+            ]),
         };
         command
     }
@@ -172,25 +177,48 @@ pub const RESULT_MARKER: &str = "BLD_REMOTE_RESULT ";
 impl Blender {
     /// Runs `script` in this Blender (background, user preferences) with `env` set, and returns
     /// the JSON the script printed after [`RESULT_MARKER`].
-    pub async fn run_script(&self, script: &str, env: &[(&str, &str)], limit: Duration) -> Result<serde_json::Value> {
+    pub async fn run_script(
+        &self,
+        script: &str,
+        env: &[(&str, &str)],
+        limit: Duration,
+    ) -> Result<serde_json::Value> {
         let mut command = self.script_command(script);
         command.envs(env.iter().copied());
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let output = tokio::time::timeout(limit, command.output())
             .await
-            .with_context(|| format!("{} did not finish within {} s", self.path.display(), limit.as_secs()))?
+            .with_context(|| {
+                format!(
+                    "{} did not finish within {} s",
+                    self.path.display(),
+                    limit.as_secs()
+                )
+            })?
             .with_context(|| format!("could not run {}", self.path.display()))?;
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let Some(line) = stdout.lines().find_map(|line| line.strip_prefix(RESULT_MARKER)) else {
+        let Some(line) = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(RESULT_MARKER))
+        else {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let tail: Vec<&str> = stderr.lines().chain(stdout.lines()).filter(|l| !l.trim().is_empty()).collect();
+            let tail: Vec<&str> = stderr
+                .lines()
+                .chain(stdout.lines())
+                .filter(|l| !l.trim().is_empty())
+                .collect();
             bail!(
                 "Blender ({}) gave no result; its last output:\n  {}",
                 output.status,
                 tail[tail.len().saturating_sub(8)..].join("\n  ")
             );
         };
-        serde_json::from_str(line).with_context(|| format!("unreadable result from Blender: {line}"))
+        serde_json::from_str(line)
+            .with_context(|| format!("unreadable result from Blender: {line}"))
     }
 }
 

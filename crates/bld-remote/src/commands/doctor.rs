@@ -1,7 +1,199 @@
-use crate::app::App;
-use crate::cli::DoctorArgs;
-use anyhow::Result;
+//! `bld-remote doctor`: checks the setup one item at a time, each failing line with its fix.
 
-pub async fn run(_app: &App, _args: DoctorArgs) -> Result<u8> {
-    anyhow::bail!("not yet")
+use crate::app::App;
+use crate::blender::{Blender, major_minor};
+use crate::cli::DoctorArgs;
+use crate::style::Painter;
+use crate::{embedded_addon, exit};
+use anyhow::Result;
+use bld_remote_client::{Client, ClientError};
+use std::time::Duration;
+
+/// Runs inside Blender: is the addon installed, enabled, which version?
+const ADDON_CHECK_SCRIPT: &str = r#"
+import json
+import addon_utils, bpy
+enabled = [name for name in bpy.context.preferences.addons.keys() if name.split(".")[-1] == "bld_remote_mcp"]
+found = [m for m in addon_utils.modules() if m.__name__.split(".")[-1] == "bld_remote_mcp"]
+version = ".".join(str(p) for p in found[0].bl_info.get("version", ())) if found else None
+print("BLD_REMOTE_RESULT " + json.dumps({"blender_version": bpy.app.version_string, "installed": bool(found),
+      "enabled": enabled[0] if enabled else None, "version": version}), flush=True)
+"#;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Report {
+    paint: Painter,
+    failed: bool,
+}
+
+impl Report {
+    fn line(&mut self, level: Level, what: &str, fix: Option<&str>) {
+        let mark = match level {
+            Level::Ok => self.paint.ok("✓"),
+            Level::Warn => self.paint.warn("!"),
+            Level::Fail => self.paint.error("✗"),
+        };
+        self.failed |= level == Level::Fail;
+        println!("{mark} {what}");
+        if let Some(fix) = fix {
+            println!("    fix: {fix}");
+        }
+    }
+}
+
+pub async fn run(app: &App, args: DoctorArgs) -> Result<u8> {
+    let mut report = Report {
+        paint: Painter::stdout(),
+        failed: false,
+    };
+    let config = &app.paths.config_file;
+    let config_state = if config.is_file() {
+        "read"
+    } else {
+        "none; defaults apply"
+    };
+    report.line(
+        Level::Ok,
+        &format!("config file {} ({config_state})", config.display()),
+        None,
+    );
+    report.line(
+        Level::Ok,
+        &format!(
+            "bld-remote {}, addon {} built in",
+            env!("CARGO_PKG_VERSION"),
+            embedded_addon::version()
+        ),
+        None,
+    );
+
+    match app.find_blender(args.blender.clone()) {
+        Err(err) => report.line(Level::Fail, "Blender not found", Some(&err.to_string())),
+        Ok(found) => {
+            let blender = Blender::new(found.path.clone());
+            report.line(
+                Level::Ok,
+                &format!(
+                    "Blender at {} (from {})",
+                    found.path.display(),
+                    found.source.describe()
+                ),
+                None,
+            );
+            check_blender(&mut report, &blender).await;
+        }
+    }
+    check_server(&mut report, app, &args).await;
+
+    let (live, stale) = app.registry.scan();
+    let stale = if stale > 0 {
+        format!("; removed {stale} stale record(s)")
+    } else {
+        String::new()
+    };
+    report.line(
+        Level::Ok,
+        &format!(
+            "{} Blender(s) started by bld-remote running{stale}",
+            live.len()
+        ),
+        None,
+    );
+    Ok(if report.failed {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
+}
+
+async fn check_blender(report: &mut Report, blender: &Blender) {
+    match blender.version().await {
+        Err(err) => {
+            report.line(
+                Level::Fail,
+                &format!("{err:#}"),
+                Some("pass a Blender executable with --blender or BLENDER_PATH"),
+            );
+            return;
+        }
+        Ok(version) => match major_minor(&version) {
+            Some(v) if v >= (3, 4) => report.line(
+                Level::Ok,
+                &format!("Blender {version} (3.4 or newer is supported)"),
+                None,
+            ),
+            _ => report.line(
+                Level::Fail,
+                &format!("Blender {version} is older than 3.4"),
+                Some("install Blender 3.4 or newer"),
+            ),
+        },
+    }
+    match blender
+        .run_script(ADDON_CHECK_SCRIPT, &[], Duration::from_secs(120))
+        .await
+    {
+        Err(err) => report.line(
+            Level::Warn,
+            &format!("could not ask Blender about the addon: {err:#}"),
+            None,
+        ),
+        Ok(state) => {
+            let enabled = state.get("enabled").and_then(|v| v.as_str());
+            let version = state.get("version").and_then(|v| v.as_str()).unwrap_or("?");
+            let install = "bld-remote install-addon (needed only for Blender's window without `bld-remote start --gui`)";
+            match (state.get("installed").and_then(|v| v.as_bool()), enabled) {
+                (_, Some(module)) => report.line(
+                    Level::Ok,
+                    &format!("addon {version} installed and enabled ({module})"),
+                    None,
+                ),
+                (Some(true), None) => report.line(
+                    Level::Warn,
+                    &format!("addon {version} installed but not enabled"),
+                    Some(install),
+                ),
+                _ => report.line(
+                    Level::Warn,
+                    "addon not installed in this Blender's preferences",
+                    Some(install),
+                ),
+            }
+        }
+    }
+}
+
+async fn check_server(report: &mut Report, app: &App, args: &DoctorArgs) {
+    let (host, port) = match app.target(args.target.port, args.target.host.clone()) {
+        Ok(target) => target,
+        Err(err) => return report.line(Level::Warn, &err.to_string(), None),
+    };
+    match Client::connect(app.client_options(host.clone(), port)).await {
+        Ok(client) => match client.server().await {
+            Ok(hello) => report.line(
+                Level::Ok,
+                &format!(
+                    "bld-remote addon {} answers on {host}:{port}: Blender {}, {}, pid {}, protocol {}",
+                    hello.addon_version, hello.blender_version, hello.mode, hello.pid, hello.protocol_version
+                ),
+                None,
+            ),
+            Err(err) => report.line(Level::Fail, &err.to_string(), None),
+        },
+        Err(ClientError::NotListening { addr }) => report.line(
+            Level::Warn,
+            &format!("no Blender listening on {addr}"),
+            Some("bld-remote start --background --detach (or enable the addon in Blender)"),
+        ),
+        Err(err @ (ClientError::IncompatibleProtocol { .. } | ClientError::NotBldRemote { .. })) => {
+            report.line(Level::Fail, &err.to_string(), Some("bld-remote install-addon, then restart that Blender"))
+        }
+        Err(err) => report.line(Level::Fail, &err.to_string(), None),
+    }
 }

@@ -40,10 +40,17 @@ print("BLD_REMOTE_RESULT " + json.dumps(result), flush=True)
 "#;
 
 pub async fn run(app: &App, args: InstallAddonArgs) -> Result<u8> {
-    let zip_path = args.zip.clone().unwrap_or_else(|| app.paths.cache_dir.join(embedded_addon::zip_name()));
+    let zip_path = args
+        .zip
+        .clone()
+        .unwrap_or_else(|| app.paths.cache_dir.join(embedded_addon::zip_name()));
     write_zip(&zip_path)?;
     let paint = Painter::stdout();
-    println!("{} wrote {} (for Blender's Preferences > Add-ons > Install from Disk)", paint.ok("✓"), zip_path.display());
+    println!(
+        "{} wrote {} (for Blender's Preferences > Add-ons > Install from Disk)",
+        paint.ok("✓"),
+        zip_path.display()
+    );
     if args.zip_only {
         return Ok(exit::SUCCESS);
     }
@@ -52,7 +59,11 @@ pub async fn run(app: &App, args: InstallAddonArgs) -> Result<u8> {
     let zip_text = zip_path.canonicalize()?.display().to_string();
     debug_assert!(INSTALL_SCRIPT.contains(RESULT_MARKER.trim()));
     let result = blender
-        .run_script(INSTALL_SCRIPT, &[("BLD_REMOTE_ADDON_ZIP", &zip_text)], Duration::from_secs(180))
+        .run_script(
+            INSTALL_SCRIPT,
+            &[("BLD_REMOTE_ADDON_ZIP", &zip_text)],
+            Duration::from_secs(180),
+        )
         .await
         .with_context(|| format!("installing the addon with {}", found.path.display()))?;
     if let Some(error) = result.get("error").and_then(|e| e.as_str()) {
@@ -61,12 +72,22 @@ pub async fn run(app: &App, args: InstallAddonArgs) -> Result<u8> {
     if result.get("enabled").and_then(|e| e.as_bool()) != Some(true) {
         bail!("Blender installed the addon but did not enable it: {result}");
     }
-    let text = |key: &str| result.get(key).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+    let text = |key: &str| {
+        result
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_owned()
+    };
     println!(
         "{} installed bld_remote_mcp {} as {} in Blender {} ({}) and enabled it; preferences saved",
         paint.ok("✓"),
         embedded_addon::version(),
-        if text("kind") == "extension" { "an extension" } else { "an add-on" },
+        if text("kind") == "extension" {
+            "an extension"
+        } else {
+            "an add-on"
+        },
         text("blender_version"),
         found.path.display()
     );
@@ -80,7 +101,9 @@ pub async fn run(app: &App, args: InstallAddonArgs) -> Result<u8> {
 
 fn write_zip(path: &Path) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
-    std::fs::write(path, embedded_addon::zip_bytes()?).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, embedded_addon::zip_bytes()?)
+        .with_context(|| format!("writing {}", path.display()))
 }
