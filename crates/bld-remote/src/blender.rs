@@ -21,15 +21,6 @@ pub enum Mode {
     Gui,
 }
 
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Background => "background",
-            Mode::Gui => "gui",
-        }
-    }
-}
-
 /// What a started Blender should do.
 #[derive(Debug, Clone)]
 pub struct Launch<'a> {

@@ -159,11 +159,8 @@ mod tests {
         assert_eq!(archive.len(), files().len());
         for i in 0..archive.len() {
             let entry = archive.by_index(i).unwrap();
-            assert!(
-                entry.name().starts_with("bld_remote_mcp/"),
-                "{}",
-                entry.name()
-            );
+            let name = entry.name().unwrap().to_string();
+            assert!(name.starts_with("bld_remote_mcp/"), "{name}");
         }
         assert!(
             archive

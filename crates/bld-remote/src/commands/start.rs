@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::process::Child;
 
 pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
+    let mut stop_signals = signals::StopSignals::listen();
     let mode = if args.gui {
         Mode::Gui
     } else if args.background {
@@ -88,7 +89,7 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
         .with_context(|| format!("could not run {}", found.path.display()))?;
     let ready = tokio::select! {
         ready = wait_ready(&mut child, &ready_file, ready_timeout, log.as_deref()) => ready,
-        signal = signals::stop_requested() => {
+        signal = stop_signals.recv() => {
             let _ = child.start_kill();
             let _ = child.wait().await;
             let _ = std::fs::remove_file(&ready_file);
@@ -136,7 +137,7 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
         return Ok(exit::SUCCESS);
     }
     let grace = Duration::from_secs_f64(app.config.stop_grace.unwrap_or(10.0).max(0.0));
-    let status = supervise(&mut child, &record, grace).await?;
+    let status = supervise(&mut child, &record, grace, &mut stop_signals).await?;
     app.registry.remove(record.port, record.pid);
     Ok(exit_code_of(status))
 }
@@ -216,10 +217,15 @@ fn announce(record: &Record, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn supervise(child: &mut Child, record: &Record, grace: Duration) -> Result<ExitStatus> {
+async fn supervise(
+    child: &mut Child,
+    record: &Record,
+    grace: Duration,
+    stop_signals: &mut signals::StopSignals,
+) -> Result<ExitStatus> {
     tokio::select! {
         status = child.wait() => Ok(status?),
-        signal = signals::stop_requested() => {
+        signal = stop_signals.recv() => {
             eprintln!("{signal} received: shutting Blender down");
             let outcome = stopper::stop(record, grace).await;
             tracing::debug!(?outcome, "stopped");

@@ -1,0 +1,403 @@
+//! `start`, `status`, `stop` against real Blender: background (3.4 and bpy 5.0.1) and GUI under
+//! a private Xvfb, detached and in the foreground with Ctrl-C/SIGTERM, taken ports, stale
+//! records, a missing Blender.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::BufReader;
+use std::process::Stdio;
+use std::time::Duration;
+
+fn status_json(env: &Env) -> Vec<Value> {
+    let run = env.run(&["status", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+#[test]
+fn detached_background_start_status_exec_stop() {
+    let env = Env::new();
+    let record = env.start_detached(&["--background"]);
+    let (port, pid) = (
+        record["port"].as_u64().unwrap(),
+        record["pid"].as_u64().unwrap(),
+    );
+    assert_ne!(port, 0, "port 0 resolved to the real port");
+    assert_eq!(record["mode"], "background");
+    assert!(
+        record["blender_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("3.4")
+    );
+    assert!(pid_alive(pid));
+    assert!(
+        env.path("state/instances")
+            .join(format!("{port}.json"))
+            .exists()
+    );
+
+    let rows = status_json(&env);
+    let row = rows
+        .iter()
+        .find(|r| r["port"] == port)
+        .expect("instance listed");
+    assert_eq!(
+        (row["reachable"].as_bool(), row["managed"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(row["pid"], pid);
+    assert_eq!(row["queue_length"], 0);
+    let human = env.run(&["status"]);
+    assert!(
+        human.stdout.contains(&port.to_string()) && human.stdout.contains("ready"),
+        "{}",
+        human.stdout
+    );
+
+    let run = env.exec(port, "import os\nos.getpid()");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout.trim(),
+        pid.to_string(),
+        "the code ran inside the recorded Blender"
+    );
+
+    let stop = env.run(&["stop"]);
+    assert_eq!(stop.code, 0, "{}", stop.stderr);
+    assert!(stop.stdout.contains("shut down"), "{}", stop.stdout);
+    assert!(wait_dead(pid, Duration::from_secs(10)));
+    assert!(
+        !env.path("state/instances")
+            .join(format!("{port}.json"))
+            .exists()
+    );
+    assert!(status_json(&env).iter().all(|r| r["port"] != port));
+}
+
+#[test]
+fn a_python_with_bpy_5_is_started_like_blender() {
+    let env = Env::new();
+    let python = bpy5_python();
+    let record = env.start_detached(&["--blender", python.to_str().unwrap()]);
+    assert!(
+        record["blender_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("5.0"),
+        "{record}"
+    );
+    let port = record["port"].as_u64().unwrap();
+    let run = env.exec(port, "import bpy\nbpy.app.version[0]");
+    assert_eq!(run.stdout.trim(), "5", "{}", run.stderr);
+    let stop = env.run(&["stop", "--port", &port.to_string()]);
+    assert_eq!(stop.code, 0, "{}", stop.stderr);
+    assert!(wait_dead(
+        record["pid"].as_u64().unwrap(),
+        Duration::from_secs(10)
+    ));
+}
+
+#[test]
+fn gui_blender_under_xvfb_starts_answers_and_stops() {
+    let xvfb = Xvfb::start();
+    let mut env = Env::new();
+    env.set("DISPLAY", &xvfb.display);
+    // The Mesa shader cache is slow to build; share it between runs.
+    let shared_cache = repo_root().join("target/test-xdg-cache");
+    std::fs::create_dir_all(&shared_cache).unwrap();
+    env.set("XDG_CACHE_HOME", shared_cache.to_str().unwrap());
+    let record = env.start_detached(&["--gui", "--ready-timeout", "180"]);
+    assert_eq!(record["mode"], "gui");
+    let port = record["port"].as_u64().unwrap();
+    let run = env.exec(
+        port,
+        "import bpy\n[bpy.app.background, len(bpy.context.window_manager.windows)]",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let value: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(value[0], false, "a real window, not background");
+    assert!(value[1].as_u64().unwrap() >= 1);
+    let stop = env.run(&["stop", "--port", &port.to_string()]);
+    assert_eq!(stop.code, 0, "{}", stop.stderr);
+    assert!(wait_dead(
+        record["pid"].as_u64().unwrap(),
+        Duration::from_secs(15)
+    ));
+    drop(env);
+    drop(xvfb);
+}
+
+#[test]
+fn gui_without_a_display_or_with_a_bpy_python_is_refused_clearly() {
+    let env = Env::new();
+    let run = env.run(&["start", "--gui", "--port", "0"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no display"), "{}", run.stderr);
+    let mut env = Env::new();
+    env.set("DISPLAY", ":99");
+    let python = bpy5_python();
+    let run = env.run(&[
+        "start",
+        "--gui",
+        "--port",
+        "0",
+        "--blender",
+        python.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("cannot open a window"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn foreground(
+    env: &Env,
+    port: u16,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    String,
+) {
+    let mut child = env
+        .command(&["start", "--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let seen = read_until(&mut stdout, "ready on", Duration::from_secs(120));
+    (child, stdout, seen)
+}
+
+fn signal(pid: u32, signal: i32) {
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+}
+
+#[test]
+fn foreground_start_shuts_blender_down_on_ctrl_c_and_on_sigterm() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let env = Env::new();
+        let port = free_port();
+        let (mut child, _stdout, _) = foreground(&env, port);
+        let record: Value = serde_json::from_slice(
+            &std::fs::read(env.path("state/instances").join(format!("{port}.json"))).unwrap(),
+        )
+        .unwrap();
+        let blender = record["pid"].as_u64().unwrap();
+        signal(child.id(), sig);
+        let status = wait_output(child_take(&mut child), Duration::from_secs(60)).status;
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "Blender's clean exit code, after signal {sig}"
+        );
+        assert!(wait_dead(blender, Duration::from_secs(5)));
+        assert!(
+            !env.path("state/instances")
+                .join(format!("{port}.json"))
+                .exists(),
+            "record removed"
+        );
+    }
+}
+
+fn child_take(child: &mut std::process::Child) -> std::process::Child {
+    // wait_output needs ownership; swap in a finished dummy.
+    std::mem::replace(child, std::process::Command::new("true").spawn().unwrap())
+}
+
+#[test]
+fn foreground_start_exits_with_blenders_exit_code() {
+    let env = Env::new();
+    let port = free_port();
+    let (mut child, _stdout, _) = foreground(&env, port);
+    let run = env.exec(port as u64, "import sys\nsys.exit(7)");
+    assert_eq!(run.code, 0, "sys.exit is not an error: {}", run.stderr);
+    let status = wait_output(child_take(&mut child), Duration::from_secs(60)).status;
+    assert_eq!(status.code(), Some(7));
+}
+
+#[test]
+fn a_taken_port_names_who_holds_it() {
+    let env = Env::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let run = env.run(&["start", "--port", &port, "--detach"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(&format!("port {port} is taken by")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("pid {}", std::process::id())),
+        "names this test process: {}",
+        run.stderr
+    );
+
+    let record = env.start_detached(&[]);
+    let port = record["port"].as_u64().unwrap().to_string();
+    let run = env.run(&["start", "--port", &port, "--detach"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("bld-remote already serves it"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("pid {}", record["pid"])),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_missing_blender_is_reported_with_the_fix() {
+    let mut env = Env::new();
+    env.set("BLENDER_PATH", "/nonexistent/blender");
+    let run = env.run(&["start", "--detach", "--port", "0"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/blender") && run.stderr.contains("BLENDER_PATH"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&[
+        "start",
+        "--detach",
+        "--port",
+        "0",
+        "--blender",
+        "/also/missing",
+    ]);
+    assert!(
+        run.stderr.contains("/also/missing"),
+        "the flag wins over the env: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn stale_records_are_cleaned_and_stop_only_signals_its_own_processes() {
+    let env = Env::new();
+    let record = env.start_detached(&[]);
+    let pid = record["pid"].as_u64().unwrap();
+    // Blender dies behind bld-remote's back.
+    signal(pid as u32, libc::SIGKILL);
+    assert!(wait_dead(pid, Duration::from_secs(10)));
+    let run = env.run(&["status"]);
+    assert!(
+        run.stdout.contains("removed 1 stale record"),
+        "{}",
+        run.stdout
+    );
+    let run = env.run(&["stop"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("no Blender started by bld-remote is running"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn several_instances_need_a_port_or_all() {
+    let env = Env::new();
+    let a = env.start_detached(&[]);
+    let b = env.start_detached(&[]);
+    let run = env.run(&["stop"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("several Blenders are running"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&["exec", "1"]);
+    assert!(
+        run.stderr.contains("several Blenders are running"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&["stop", "--all"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for record in [a, b] {
+        assert!(wait_dead(
+            record["pid"].as_u64().unwrap(),
+            Duration::from_secs(10)
+        ));
+    }
+}
+
+#[test]
+fn start_opens_a_blend_file() {
+    let env = Env::new();
+    let record = env.start_detached(&[]);
+    let port = record["port"].as_u64().unwrap();
+    let blend = env.path("scene.blend");
+    let save = format!(
+        "import bpy\nbpy.ops.mesh.primitive_monkey_add()\nbpy.ops.wm.save_as_mainfile(filepath={:?})",
+        blend.display().to_string()
+    );
+    assert_eq!(env.exec(port, &save).code, 0);
+    let other = env.start_detached(&["--file", blend.to_str().unwrap()]);
+    let run = env.exec(
+        other["port"].as_u64().unwrap(),
+        "import bpy\n[bpy.data.filepath, 'Suzanne' in bpy.data.objects]",
+    );
+    let value: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|_| panic!("{} {}", run.stdout, run.stderr));
+    assert_eq!(value[0], blend.display().to_string());
+    assert_eq!(value[1], true);
+    let run = env.run(&[
+        "start",
+        "--detach",
+        "--port",
+        "0",
+        "--file",
+        "missing.blend",
+    ]);
+    assert!(run.stderr.contains("no such .blend file"), "{}", run.stderr);
+}
+
+#[test]
+fn config_file_then_env_then_flag() {
+    let mut env = Env::new();
+    let a = env.start_detached(&[]);
+    let b = env.start_detached(&[]);
+    let (pa, pb) = (a["port"].as_u64().unwrap(), b["port"].as_u64().unwrap());
+    std::fs::write(
+        env.path("config.toml"),
+        format!("port = {pa}\ntimeout = 5\n"),
+    )
+    .unwrap();
+    let pid_of = |env: &Env, args: &[&str]| {
+        let mut all = vec!["exec"];
+        all.extend(args);
+        all.push("import os\nos.getpid()");
+        let run = env.run(&all);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.trim().to_owned()
+    };
+    assert_eq!(pid_of(&env, &[]), a["pid"].to_string(), "config file port");
+    env.set("BLD_REMOTE_PORT", &pb.to_string());
+    assert_eq!(pid_of(&env, &[]), b["pid"].to_string(), "env beats config");
+    assert_eq!(
+        pid_of(&env, &["--port", &pa.to_string()]),
+        a["pid"].to_string(),
+        "flag beats env"
+    );
+    std::fs::write(env.path("config.toml"), "prot = 1\n").unwrap();
+    let run = env.run(&["status"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("unknown field `prot`") && run.stderr.contains("config.toml"),
+        "{}",
+        run.stderr
+    );
+}
