@@ -47,6 +47,7 @@ impl Registry {
         }
     }
 
+    #[cfg(test)]
     pub fn dir(&self) -> &Path {
         &self.dir
     }

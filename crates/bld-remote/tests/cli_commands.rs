@@ -1,0 +1,295 @@
+//! `exec`, `install-addon`, `doctor`, `demo` and `--help` against real Blender.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn exec_reads_code_from_an_argument_a_file_and_stdin() {
+    let env = Env::new();
+    let port = env.start_detached(&[])["port"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let run = env.run(&[
+        "exec",
+        "--port",
+        &port,
+        "print('out')\nimport sys\nprint('err', file=sys.stderr)\n{'a': [1, 2]}",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with("out\n"),
+        "the code's stdout first: {}",
+        run.stdout
+    );
+    let result: Value = serde_json::from_str(run.stdout.trim_start_matches("out\n")).unwrap();
+    assert_eq!(result, serde_json::json!({"a": [1, 2]}));
+    assert!(
+        run.stderr.contains("err\n") && run.stderr.contains(" ms)"),
+        "{}",
+        run.stderr
+    );
+
+    let script = env.path("script.py");
+    std::fs::write(&script, "import bpy\nlen(bpy.data.objects)\n").unwrap();
+    let run = env.run(&["exec", "--port", &port, "-f", script.to_str().unwrap()]);
+    assert_eq!(run.stdout.trim(), "3", "{}", run.stderr);
+
+    let run = env.run_with_stdin(&["exec", "--port", &port, "-"], Some("x = 20\nx + 1\n"));
+    assert_eq!(run.stdout.trim(), "21", "{}", run.stderr);
+}
+
+#[test]
+fn exec_reports_errors_timeouts_and_a_missing_blender_by_exit_code() {
+    let env = Env::new();
+    let port = env.start_detached(&[])["port"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let run = env.run(&["exec", "--port", &port, "def f():\n    return 1 / 0\nf()"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("Traceback") && run.stderr.contains("line 2, in f"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("error: ZeroDivisionError: division by zero"),
+        "{}",
+        run.stderr
+    );
+
+    let run = env.run(&[
+        "exec",
+        "--port",
+        &port,
+        "--timeout",
+        "0.5",
+        "while True:\n    pass",
+    ]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("timeout"), "{}", run.stderr);
+
+    let run = env.run(&["exec", "--port", &port, "--json", "1 + 1"]);
+    let envelope: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (envelope["status"].as_str(), envelope["result"].as_i64()),
+        (Some("success"), Some(2))
+    );
+    assert!(
+        envelope["metadata"]["job_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("job-")
+    );
+
+    let run = env.run(&[
+        "exec",
+        "--port",
+        &port,
+        "--mode",
+        "async",
+        "--json",
+        "import time\ntime.sleep(0.1)",
+    ]);
+    let submitted: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        submitted["job_id"].as_str().unwrap().starts_with("job-"),
+        "{}",
+        run.stdout
+    );
+
+    let nobody = free_port().to_string();
+    let run = env.run(&["exec", "--port", &nobody, "1"]);
+    assert_eq!(run.code, 3);
+    assert_eq!(
+        run.stderr.trim(),
+        format!(
+            "error: no Blender listening on 127.0.0.1:{nobody} — run `bld-remote start` or enable the addon in Blender"
+        )
+    );
+}
+
+#[test]
+fn install_addon_into_blender_3_4_leaves_it_enabled_for_the_next_blender() {
+    let env = Env::new();
+    let zip = env.path("out/addon.zip");
+    let run = env.run(&[
+        "install-addon",
+        "--blender",
+        "/usr/bin/blender",
+        "--zip",
+        zip.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("as an add-on in Blender 3.4"),
+        "{}",
+        run.stdout
+    );
+    assert!(zip.is_file());
+    assert!(
+        env.path("blender/scripts/addons/bld_remote_mcp/__init__.py")
+            .is_file()
+    );
+
+    // A new Blender with these preferences (no factory startup) has the addon registered.
+    let check = "import bpy, bld_remote\nprint('ENABLED', 'bld_remote_mcp' in bpy.context.preferences.addons, bld_remote.get_status()['running'])";
+    let mut command = std::process::Command::new("/usr/bin/blender");
+    command
+        .args(["-b", "-noaudio", "--python-expr", check])
+        .envs(env.vars.iter().map(|(k, v)| (k, v)));
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("ENABLED True False"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let doctor = env.run(&["doctor", "--blender", "/usr/bin/blender"]);
+    assert!(
+        doctor
+            .stdout
+            .contains("addon 0.1.0 installed and enabled (bld_remote_mcp)"),
+        "{}",
+        doctor.stdout
+    );
+}
+
+#[test]
+fn install_addon_into_blender_5_installs_an_extension() {
+    let env = Env::new();
+    let python = bpy5_python();
+    let run = env.run(&["install-addon", "--blender", python.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("as an extension in Blender 5.0"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        env.path("blender/extensions/user_default/bld_remote_mcp/blender_manifest.toml")
+            .is_file()
+    );
+    let check = "import bpy\nbpy.ops.wm.read_userpref()\nimport bld_remote\nprint('ENABLED', 'bl_ext.user_default.bld_remote_mcp' in bpy.context.preferences.addons, bld_remote.get_status()['port'])";
+    let output = std::process::Command::new(&python)
+        .args(["-c", check])
+        .envs(env.vars.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("ENABLED True 6688"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn install_addon_zip_only_writes_an_installable_zip_without_blender() {
+    let mut env = Env::new();
+    env.set("BLENDER_PATH", "/nonexistent/blender");
+    let zip = env.path("addon.zip");
+    let run = env.run(&[
+        "install-addon",
+        "--zip-only",
+        "--zip",
+        zip.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let bytes = std::fs::read(&zip).unwrap();
+    assert_eq!(&bytes[..2], b"PK");
+}
+
+#[test]
+fn doctor_reports_each_check_with_its_fix() {
+    let mut env = Env::new();
+    let port = env.start_detached(&[])["port"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let run = env.run(&["doctor", "--port", &port]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for expected in [
+        "✓ Blender at /usr/bin/blender",
+        "✓ Blender 3.4",
+        "! addon not installed",
+        "fix: bld-remote install-addon",
+        "protocol 1",
+        "1 Blender(s) started by bld-remote running",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "{expected:?} missing:\n{}",
+            run.stdout
+        );
+    }
+    env.set("BLENDER_PATH", "/nonexistent/blender");
+    let nobody = free_port().to_string();
+    let run = env.run(&["doctor", "--port", &nobody]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("✗ Blender not found") && run.stdout.contains("/nonexistent/blender"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("no Blender listening on 127.0.0.1:{nobody}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("fix: bld-remote start"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn demo_runs_the_whole_loop_and_leaves_nothing_running() {
+    let env = Env::new();
+    let run = env.run(&["demo"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for expected in [
+        "ready on 127.0.0.1:",
+        "\"Suzanne\"",
+        "ZeroDivisionError",
+        "timeout",
+        "p50",
+        "shut down",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "{expected:?} missing:\n{}",
+            run.stdout
+        );
+    }
+    assert_eq!(env.run(&["status", "--json"]).stdout.trim(), "[]");
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    let env = Env::new();
+    for sub in [
+        "start",
+        "status",
+        "stop",
+        "exec",
+        "install-addon",
+        "doctor",
+        "demo",
+    ] {
+        let run = env.run(&[sub, "--help"]);
+        assert_eq!(run.code, 0);
+        assert!(
+            run.stdout.contains("Example") && run.stdout.contains("bld-remote "),
+            "{sub}:\n{}",
+            run.stdout
+        );
+    }
+}
