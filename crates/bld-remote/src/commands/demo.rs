@@ -20,14 +20,23 @@ monkey.name = "Suzanne"
 print(f"added {monkey.name} with {len(monkey.data.vertices)} vertices")
 {"objects": sorted(o.name for o in bpy.data.objects), "suzanne_location": monkey.location, "blender": bpy.app.version_string}"#;
 
+const READ_SCENE: &str = r#"import bpy
+{"objects": sorted(o.name for o in bpy.data.objects), "file": bpy.data.filepath or None, "blender": bpy.app.version_string}"#;
+
 pub async fn run(app: &App, args: DemoArgs) -> Result<u8> {
     let paint = Painter::stdout();
     println!(
         "{}",
-        paint.bold("bld-remote demo: a headless Blender, driven from the command line")
+        paint.bold("bld-remote demo: Blender, driven from the command line")
     );
+    if let Some((host, port)) = running_blender(app).await {
+        println!("using the Blender already running on {host}:{port} (it is left running)");
+        drive(&host, port, false, paint).await?;
+        println!("{}", paint.ok("done: exec through bld-remote"));
+        return Ok(exit::SUCCESS);
+    }
     let record = start_blender(app, &args).await?;
-    let result = drive(&record, paint).await;
+    let result = drive(&record.host, record.port, true, paint).await;
     print!("stopping Blender… ");
     let outcome = stopper::stop(&record, Duration::from_secs(10)).await;
     app.registry.remove(record.port, record.pid);
@@ -38,6 +47,15 @@ pub async fn run(app: &App, args: DemoArgs) -> Result<u8> {
         paint.ok("done: start → exec → stop, all through bld-remote")
     );
     Ok(exit::SUCCESS)
+}
+
+/// A Blender that already answers (a recorded instance, or the addon on the default port).
+async fn running_blender(app: &App) -> Option<(String, u16)> {
+    let (host, port) = app.target(None, None).ok()?;
+    let client = Client::connect(app.client_options(host.clone(), port))
+        .await
+        .ok()?;
+    client.server().await.ok().map(|_| (host, port))
 }
 
 /// Runs `bld-remote start --background --detach --port 0 --json` (this same binary).
@@ -71,16 +89,21 @@ async fn start_blender(app: &App, args: &DemoArgs) -> Result<Record> {
     Ok(record)
 }
 
-async fn drive(record: &Record, paint: Painter) -> Result<()> {
-    let client = Client::connect(bld_remote_client::ClientOptions {
-        host: record.host.clone(),
-        port: record.port,
-        ..Default::default()
-    })
-    .await?;
+async fn drive(host: &str, port: u16, modify_scene: bool, paint: Painter) -> Result<()> {
+    let options = bld_remote_client::ClientOptions {
+        host: host.to_owned(),
+        ..bld_remote_client::ClientOptions::with_port(port)
+    };
+    let client = Client::connect(options).await?;
 
-    println!("\n$ bld-remote exec '<add a monkey, return the scene>'");
-    let envelope = client.execute_code(BUILD_SCENE).await?;
+    // Someone else's Blender is only read from, never changed.
+    let (title, code) = if modify_scene {
+        ("add a monkey, return the scene", BUILD_SCENE)
+    } else {
+        ("return the scene", READ_SCENE)
+    };
+    println!("\n$ bld-remote exec '<{title}>'");
+    let envelope = client.execute_code(code).await?;
     show(&envelope, paint)?;
     if !envelope.is_success() {
         bail!("the demo code failed: {:?}", envelope.error);
