@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests (no Blender) and end-to-end tests against real Blender
-# (3.4 background, 3.4 GUI under Xvfb, bpy 5.0.1), with addon line coverage measured in the
-# test process and inside every Blender the tests start. Extra args go to pytest.
+# The whole test suite:
+#   1. Rust: cargo fmt --check, clippy -D warnings, and every crate's tests (unit tests, the
+#      client against scripted peers, and the CLI/client against real Blender 3.4, bpy 5.0.1
+#      and a GUI Blender under Xvfb);
+#   2. Python: the addon's unit tests (no Blender) and end-to-end tests against real Blender,
+#      with addon line coverage measured in the test process and inside every Blender started.
+# Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 
 rm -f .coverage .coverage.*
 mkdir -p tests/.artifacts
-export BLD_COVERAGE=1
 status=0
+
+echo "== Rust: fmt, clippy, tests =="
+cargo fmt --all --check || status=1
+cargo clippy --workspace --all-targets --quiet -- -D warnings || status=1
+set +e
+cargo test --workspace 2>&1 | tee tests/.artifacts/cargo-test.log
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+set -e
+
+echo "== Python: addon unit and end-to-end tests =="
+export BLD_COVERAGE=1
 .venv/bin/python -m coverage run -m pytest tests -p no:cacheprovider --import-mode=importlib \
   --timeout 300 -ra --junitxml=tests/.artifacts/junit.xml "$@" || status=$?
 
@@ -25,6 +39,13 @@ root = ET.parse("tests/.artifacts/junit.xml").getroot()
 suites = [root] if root.tag == "testsuite" else list(root)
 count = lambda key: sum(int(s.get(key, 0)) for s in suites)
 total, failed, errors, skipped = count("tests"), count("failures"), count("errors"), count("skipped")
-print(f"tests: {total - failed - errors - skipped} passed, {failed + errors} failed, {skipped} skipped")
+import re
+rust = [tuple(map(int, m)) for m in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored",
+                                                  open("tests/.artifacts/cargo-test.log").read())]
+r_passed, r_failed, r_ignored = (sum(col) for col in zip(*rust)) if rust else (0, 0, 0)
+py_passed = total - failed - errors - skipped
+print(f"rust tests: {r_passed} passed, {r_failed} failed, {r_ignored} skipped")
+print(f"python tests: {py_passed} passed, {failed + errors} failed, {skipped} skipped")
+print(f"tests: {py_passed + r_passed} passed, {failed + errors + r_failed} failed, {skipped + r_ignored} skipped")
 PY
 exit $status
