@@ -10,8 +10,24 @@ use std::time::{Duration, Instant};
 
 const CODE: &str = "x = 1";
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Res<()> {
+    // Latency on a single-threaded runtime (what the CLI uses: no cross-thread wake-ups);
+    // throughput on a 2-worker runtime, so concurrent clients can use both cores.
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (port, out, seconds) = parse_args()?;
+    let (hello, latency) = current.block_on(measure_latency(port))?;
+    multi.block_on(report(port, out, seconds, hello, latency))
+}
+
+fn parse_args() -> Res<(u16, Option<String>, f64)> {
     let mut args = std::env::args().skip(1);
     let mut port = 6688u16;
     let mut out = None;
@@ -24,21 +40,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
+    Ok((port, out, seconds))
+}
+
+async fn measure_latency(port: u16) -> Res<(bld_remote_client::protocol::Hello, Latency)> {
     let client = Client::connect(ClientOptions::with_port(port)).await?;
     let hello = client.server().await?;
     for _ in 0..200 {
         client.execute_code(CODE).await?; // warm-up
     }
-    let latency = latency(&client, 2000).await?;
-    println!("bld-remote Rust client → Blender {} ({}), `{CODE}`", hello.blender_version, hello.mode);
+    Ok((hello, latency(&client, 2000).await?))
+}
+
+async fn report(
+    port: u16,
+    out: Option<String>,
+    seconds: f64,
+    hello: bld_remote_client::protocol::Hello,
+    latency: Latency,
+) -> Res<()> {
+    println!(
+        "bld-remote Rust client → Blender {} ({}), `{CODE}`",
+        hello.blender_version, hello.mode
+    );
     println!(
         "latency, 1 connection, 2000 calls: p50 {:.3} ms  p95 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
         latency.p50, latency.p95, latency.p99, latency.max
     );
     let mut throughput = Vec::new();
     for clients in [1usize, 5, 50] {
-        let (rate, errors, p50) = run_concurrent(port, clients, Duration::from_secs_f64(seconds)).await?;
-        println!("throughput, {clients:>2} clients: {rate:>8.0} req/s  p50 {p50:.3} ms  errors {errors}");
+        let (rate, errors, p50) =
+            run_concurrent(port, clients, Duration::from_secs_f64(seconds)).await?;
+        println!(
+            "throughput, {clients:>2} clients: {rate:>8.0} req/s  p50 {p50:.3} ms  errors {errors}"
+        );
         throughput.push(serde_json::json!({"clients": clients, "requests_per_second": rate, "errors": errors, "p50_ms": p50}));
     }
     let report = serde_json::json!({
@@ -74,11 +109,20 @@ async fn latency(client: &Client, calls: usize) -> Result<Latency, Box<dyn std::
     }
     samples.sort_by(f64::total_cmp);
     let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Ok(Latency { p50: pick(0.50), p95: pick(0.95), p99: pick(0.99), max: *samples.last().unwrap() })
+    Ok(Latency {
+        p50: pick(0.50),
+        p95: pick(0.95),
+        p99: pick(0.99),
+        max: *samples.last().unwrap(),
+    })
 }
 
 /// `clients` connections each calling in a loop for `length`; requests per second overall.
-async fn run_concurrent(port: u16, clients: usize, length: Duration) -> Result<(f64, u64, f64), Box<dyn std::error::Error>> {
+async fn run_concurrent(
+    port: u16,
+    clients: usize,
+    length: Duration,
+) -> Result<(f64, u64, f64), Box<dyn std::error::Error>> {
     let mut connected = Vec::new();
     for _ in 0..clients {
         connected.push(Client::connect(ClientOptions::with_port(port)).await?);

@@ -401,3 +401,20 @@ fn config_file_then_env_then_flag() {
         run.stderr
     );
 }
+
+#[test]
+fn stop_escalates_to_signals_when_blender_cannot_answer() {
+    let env = Env::new();
+    let record = env.start_detached(&[]);
+    let pid = record["pid"].as_u64().unwrap();
+    // A frozen Blender: the kernel still accepts connections, nothing answers, SIGTERM stays
+    // pending; only SIGKILL ends it.
+    signal(pid as u32, libc::SIGSTOP);
+    let started = std::time::Instant::now();
+    let run = env.run(&["stop", "--grace", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("killed with SIGKILL"), "{}", run.stdout);
+    assert!(wait_dead(pid, Duration::from_secs(5)));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(status_json(&env).is_empty());
+}
