@@ -48,6 +48,20 @@ impl ClientOptions {
         }
     }
 
+    /// For checking on a Blender that may or may not be there (status, stop, a taken port):
+    /// one connect attempt and short limits, so a dead or frozen one is reported in seconds.
+    pub fn probe(host: impl Into<String>, port: u16) -> Self {
+        ClientOptions {
+            host: host.into(),
+            port,
+            retry_for: Duration::ZERO,
+            connect_timeout: Duration::from_secs(1),
+            handshake_timeout: Duration::from_secs(3),
+            call_timeout: Duration::from_secs(5),
+            ..Default::default()
+        }
+    }
+
     /// `host:port`, bracketing IPv6 addresses.
     pub fn address(&self) -> String {
         if self.host.contains(':') {

@@ -63,15 +63,7 @@ async fn gone(record: &Record, limit: Duration) -> bool {
 
 /// Asks the server on the record's port to shut down, if it is that record's Blender.
 async fn request_shutdown(record: &Record) -> bool {
-    let options = ClientOptions {
-        host: record.host.clone(),
-        port: record.port,
-        retry_for: Duration::ZERO,
-        connect_timeout: Duration::from_secs(2),
-        handshake_timeout: Duration::from_secs(3),
-        call_timeout: Duration::from_secs(5),
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::probe(record.host.clone(), record.port);
     let Ok(client) = Client::connect(options).await else {
         return false;
     };

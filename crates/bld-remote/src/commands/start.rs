@@ -293,13 +293,7 @@ async fn ensure_port_free(host: &str, port: u16) -> Result<()> {
     ) {
         return Ok(());
     }
-    let options = ClientOptions {
-        host: host.to_owned(),
-        port,
-        retry_for: Duration::ZERO,
-        handshake_timeout: Duration::from_secs(2),
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::probe(host, port);
     if let Ok(client) = Client::connect(options).await {
         if let Ok(hello) = client.server().await {
             bail!(

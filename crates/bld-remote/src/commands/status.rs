@@ -9,7 +9,6 @@ use anyhow::Result;
 use bld_remote_client::{Client, ClientOptions};
 use bld_remote_protocol::DEFAULT_PORT;
 use serde::Serialize;
-use std::time::Duration;
 
 #[derive(Debug, Serialize)]
 struct Row {
@@ -79,15 +78,7 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<u8> {
 
 /// Asks the server for its status; an unreachable one keeps its recorded facts and the reason.
 async fn fill(row: &mut Row, host: &str) {
-    let options = ClientOptions {
-        host: host.to_owned(),
-        port: row.port,
-        retry_for: Duration::ZERO,
-        connect_timeout: Duration::from_secs(1),
-        handshake_timeout: Duration::from_secs(2),
-        call_timeout: Duration::from_secs(2),
-        ..ClientOptions::default()
-    };
+    let options = ClientOptions::probe(host, row.port);
     let status = match Client::connect(options).await {
         Ok(client) => client.status().await,
         Err(err) => Err(err),
