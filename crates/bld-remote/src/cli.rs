@@ -33,6 +33,7 @@ pub enum Commands {
     InstallAddon(InstallAddonArgs),
     Doctor(DoctorArgs),
     Demo(DemoArgs),
+    Mcp(McpArgs),
 }
 
 /// Where to find a running Blender.
@@ -189,6 +190,24 @@ pub struct DemoArgs {
     /// Blender executable
     #[arg(long, value_name = "PATH")]
     pub blender: Option<PathBuf>,
+}
+
+/// Serve Blender to an MCP client (Claude Desktop, Cursor, …) over stdio.
+///
+/// Starts without a Blender and connects on the first tool call: to --port, BLD_REMOTE_PORT,
+/// the config file's port, or the only Blender started by `bld-remote start`. stdout carries
+/// only MCP messages; logs go to stderr.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  bld-remote mcp\n  bld-remote mcp --port 6688\n  Claude Desktop: {\"mcpServers\": {\"blender\": {\"command\": \"bld-remote\", \"args\": [\"mcp\"]}}}"
+)]
+pub struct McpArgs {
+    /// Port of the Blender to use [default: the only running instance, else 6688]
+    #[arg(long, short, env = "BLD_REMOTE_PORT")]
+    pub port: Option<u16>,
+    /// Address of the Blender to use [default: 127.0.0.1]
+    #[arg(long, env = "BLD_REMOTE_HOST")]
+    pub host: Option<String>,
 }
 
 #[cfg(test)]

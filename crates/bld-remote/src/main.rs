@@ -8,6 +8,7 @@ mod discovery;
 mod embedded_addon;
 mod exit;
 mod instances;
+mod mcp;
 mod port_holder;
 mod process;
 mod settings;

@@ -23,5 +23,6 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Commands::InstallAddon(args) => install_addon::run(&app, args).await,
         Commands::Doctor(args) => doctor::run(&app, args).await,
         Commands::Demo(args) => demo::run(&app, args).await,
+        Commands::Mcp(args) => crate::mcp::run(app, args).await,
     }
 }

@@ -1,0 +1,178 @@
+//! The tools offered over MCP: names (kept from blender-remote so existing prompts work), short
+//! descriptions, input schemas (from `args.rs`), output schemas and annotations. The whole
+//! `tools/list` reply is kept small (a test holds it under 8,000 characters): agents pay for
+//! every character of it in their context.
+
+use super::args;
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The schema of a tool's arguments, without the decoration that costs context and says nothing.
+fn input<T: JsonSchema>() -> Arc<JsonObject> {
+    let mut schema = serde_json::to_value(schemars::schema_for!(T)).expect("schemas serialize");
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+        object.remove("title");
+    }
+    Arc::new(object(schema))
+}
+
+fn object(value: Value) -> JsonObject {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("schemas are objects"),
+    }
+}
+
+/// `structuredContent` of `execute_code` (sync: the run; async: the job).
+pub fn execution_output_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["success", "error", "timeout", "cancelled", "queued", "running"]},
+            "result": {},
+            "stdout": {"type": "string"},
+            "stderr": {"type": "string"},
+            "logs": {"type": "array", "items": {"type": "object"}},
+            "duration": {"type": "number"},
+            "error": {"type": ["object", "null"]},
+            "traceback": {"type": ["string", "null"]},
+            "metadata": {"type": "object"},
+            "job_id": {"type": "string"}
+        },
+        "required": ["status"]
+    })
+}
+
+fn any_object() -> Arc<JsonObject> {
+    Arc::new(object(json!({"type": "object"})))
+}
+
+struct Hints {
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+}
+
+const READ: Hints = Hints {
+    read_only: true,
+    destructive: false,
+    idempotent: true,
+};
+const CHANGE: Hints = Hints {
+    read_only: false,
+    destructive: true,
+    idempotent: false,
+};
+const SET: Hints = Hints {
+    read_only: false,
+    destructive: true,
+    idempotent: true,
+};
+const SAFE_SET: Hints = Hints {
+    read_only: false,
+    destructive: false,
+    idempotent: true,
+};
+
+fn tool(
+    name: &'static str,
+    description: &'static str,
+    schema: Arc<JsonObject>,
+    hints: Hints,
+) -> Tool {
+    let annotations = ToolAnnotations::new()
+        .read_only(hints.read_only)
+        .destructive(hints.destructive)
+        .idempotent(hints.idempotent)
+        .open_world(false);
+    Tool::new(name, description, schema).with_annotations(annotations)
+}
+
+pub fn tools() -> Vec<Tool> {
+    vec![
+        tool(
+            "execute_code",
+            "Run Python in Blender (bpy, mathutils, bmesh imported; variables persist per session). Returns the last expression's value, stdout, stderr, logs, errors with traceback.",
+            input::<args::ExecuteCode>(),
+            CHANGE,
+        )
+        .with_raw_output_schema(Arc::new(object(execution_output_schema()))),
+        tool("get_job", "State of an async job; with wait, waits for it and returns its result.", input::<args::GetJob>(), READ)
+            .with_raw_output_schema(any_object()),
+        tool("cancel_job", "Stop a queued or running job.", input::<args::JobId>(), SAFE_SET)
+            .with_raw_output_schema(any_object()),
+        tool("list_jobs", "Recent jobs and their states.", input::<args::NoArgs>(), READ).with_raw_output_schema(any_object()),
+        tool("get_scene_info", "Objects of the current scene (paginated) and scene settings.", input::<args::SceneInfo>(), READ)
+            .with_raw_output_schema(any_object()),
+        tool(
+            "get_object_info",
+            "One object: transform, dimensions, materials, modifiers, mesh counts.",
+            input::<args::ObjectName>(),
+            READ,
+        )
+        .with_raw_output_schema(any_object()),
+        tool(
+            "get_viewport_screenshot",
+            "PNG image of the 3D viewport (a render when Blender runs headless).",
+            input::<args::Screenshot>(),
+            READ,
+        ),
+        tool(
+            "check_connection_status",
+            "Is Blender reachable? Version, mode, port, round-trip latency.",
+            input::<args::NoArgs>(),
+            READ,
+        )
+        .with_raw_output_schema(any_object()),
+        tool("reset_session", "Forget this session's Python variables.", input::<args::NoArgs>(), SET)
+            .with_raw_output_schema(any_object()),
+        tool("put_persist_data", "Store a JSON value under a key in Blender.", input::<args::PutPersist>(), SET)
+            .with_raw_output_schema(any_object()),
+        tool("get_persist_data", "Read a value stored with put_persist_data.", input::<args::GetPersist>(), READ)
+            .with_raw_output_schema(any_object()),
+        tool("remove_persist_data", "Delete a stored value.", input::<args::Key>(), SET).with_raw_output_schema(any_object()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_list_stays_small_and_every_tool_is_annotated() {
+        let tools = tools();
+        let text = serde_json::to_string(&json!({"tools": tools})).unwrap();
+        assert!(text.len() < 8000, "tools/list is {} characters", text.len());
+        for tool in &tools {
+            assert!(tool.annotations.is_some(), "{}", tool.name);
+            assert!(
+                tool.description.as_ref().is_some_and(|d| d.len() <= 200),
+                "{}",
+                tool.name
+            );
+            assert_eq!(
+                tool.input_schema.get("type"),
+                Some(&json!("object")),
+                "{}",
+                tool.name
+            );
+        }
+    }
+
+    #[test]
+    fn names_stay_compatible_with_blender_remote() {
+        let names: Vec<String> = tools().iter().map(|t| t.name.to_string()).collect();
+        for legacy in [
+            "execute_code",
+            "get_scene_info",
+            "get_object_info",
+            "get_viewport_screenshot",
+            "check_connection_status",
+        ] {
+            assert!(names.iter().any(|n| n == legacy), "{legacy}");
+        }
+    }
+}

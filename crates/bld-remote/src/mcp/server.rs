@@ -1,0 +1,298 @@
+//! The MCP server: `tools/list` from the catalog, `tools/call` turned into requests to Blender.
+
+use super::args::{self, decode};
+use super::catalog;
+use super::link::Link;
+use super::render::{envelope_result, json_result, tool_error};
+use bld_remote_client::ClientError;
+use bld_remote_protocol::{Command, ExecuteCode, ScreenshotFormat};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone)]
+pub struct BlenderMcp {
+    link: Arc<Link>,
+}
+
+const INSTRUCTIONS: &str = "Tools to work in a running Blender. execute_code runs Python with bpy; \
+variables persist between calls of this session. Use get_scene_info / get_object_info to look, \
+get_viewport_screenshot to see.";
+
+impl BlenderMcp {
+    pub fn new(link: Link) -> BlenderMcp {
+        BlenderMcp {
+            link: Arc::new(link),
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        name: &str,
+        arguments: Option<serde_json::Map<String, Value>>,
+    ) -> Result<CallToolResult, ErrorData> {
+        match name {
+            "execute_code" => self.execute_code(decode(arguments)?).await,
+            "get_job" => {
+                let a: args::GetJob = decode(arguments)?;
+                let wait = a.wait.map(|w| w.clamp(0.0, 3600.0));
+                self.control(
+                    Command::GetJob {
+                        job_id: a.job_id,
+                        wait,
+                    },
+                    wait.unwrap_or(0.0),
+                )
+                .await
+            }
+            "cancel_job" => {
+                let a: args::JobId = decode(arguments)?;
+                self.control(Command::CancelJob { job_id: a.job_id }, 0.0)
+                    .await
+            }
+            "list_jobs" => {
+                decode::<args::NoArgs>(arguments)?;
+                self.control(Command::ListJobs, 0.0).await
+            }
+            "get_scene_info" => self.scene_info(decode(arguments)?).await,
+            "get_object_info" => {
+                let a: args::ObjectName = decode(arguments)?;
+                self.control(
+                    Command::GetObjectInfo {
+                        object_name: a.object_name,
+                    },
+                    0.0,
+                )
+                .await
+            }
+            "get_viewport_screenshot" => self.screenshot(decode(arguments)?).await,
+            "check_connection_status" => {
+                decode::<args::NoArgs>(arguments)?;
+                Ok(self.connection_status().await)
+            }
+            "reset_session" => {
+                decode::<args::NoArgs>(arguments)?;
+                self.on_exec(Command::ResetSession { session: None }).await
+            }
+            "put_persist_data" => {
+                let a: args::PutPersist = decode(arguments)?;
+                self.control(
+                    Command::PutPersistData {
+                        key: a.key,
+                        data: a.data,
+                    },
+                    0.0,
+                )
+                .await
+            }
+            "get_persist_data" => {
+                let a: args::GetPersist = decode(arguments)?;
+                self.control(
+                    Command::GetPersistData {
+                        key: a.key,
+                        default: a.default,
+                    },
+                    0.0,
+                )
+                .await
+            }
+            "remove_persist_data" => {
+                let a: args::Key = decode(arguments)?;
+                self.control(Command::RemovePersistData { key: a.key }, 0.0)
+                    .await
+            }
+            other => Err(ErrorData::invalid_params(
+                format!("unknown tool `{other}`"),
+                None,
+            )),
+        }
+    }
+
+    async fn execute_code(&self, a: args::ExecuteCode) -> Result<CallToolResult, ErrorData> {
+        let clients = match self.link.clients().await {
+            Ok(clients) => clients,
+            Err(err) => return Ok(tool_error(err)),
+        };
+        let mut params = ExecuteCode::new(a.code);
+        params.timeout = a.timeout;
+        let outcome = if a.mode == Some(args::Mode::Async) {
+            clients
+                .exec
+                .submit(params)
+                .await
+                .map(|s| json_result(json!({"status": s.state, "job_id": s.job_id})))
+        } else {
+            clients
+                .exec
+                .execute(params)
+                .await
+                .map(|envelope| envelope_result(&envelope))
+        };
+        Ok(self.or_tool_error(outcome).await)
+    }
+
+    async fn scene_info(&self, a: args::SceneInfo) -> Result<CallToolResult, ErrorData> {
+        let mut result = match self
+            .call_control(
+                Command::GetSceneInfo {
+                    limit: a.limit,
+                    offset: a.offset,
+                },
+                0.0,
+            )
+            .await
+        {
+            Ok(value) => value,
+            Err(error) => return Ok(error),
+        };
+        if let (Some(fields), Some(objects)) = (
+            a.fields,
+            result.get_mut("objects").and_then(Value::as_array_mut),
+        ) {
+            for object in objects.iter_mut().filter_map(Value::as_object_mut) {
+                object.retain(|key, _| fields.iter().any(|f| f == key));
+            }
+        }
+        Ok(json_result(result))
+    }
+
+    async fn screenshot(&self, a: args::Screenshot) -> Result<CallToolResult, ErrorData> {
+        let command = Command::GetViewportScreenshot {
+            max_size: a.max_size,
+            format: Some(ScreenshotFormat::Png),
+            filepath: None,
+        };
+        let shot = match self.call_control(command, 120.0).await {
+            Ok(value) => value,
+            Err(error) => return Ok(error),
+        };
+        let Some(data) = shot.get("image_base64").and_then(Value::as_str) else {
+            return Ok(tool_error(format!("Blender returned no image: {shot}")));
+        };
+        let caption = format!(
+            "{}x{} PNG ({})",
+            shot["width"],
+            shot["height"],
+            if shot["source"] == "render" {
+                "headless Blender: a render through the scene camera"
+            } else {
+                "the 3D viewport"
+            }
+        );
+        Ok(CallToolResult::success(vec![
+            ContentBlock::image(data, "image/png"),
+            ContentBlock::text(caption),
+        ]))
+    }
+
+    async fn connection_status(&self) -> CallToolResult {
+        let clients = match self.link.clients().await {
+            Ok(clients) => clients,
+            Err(err) => return json_result(json!({"connected": false, "error": err})),
+        };
+        let started = Instant::now();
+        let outcome = async {
+            clients.control.ping().await?;
+            let latency = started.elapsed();
+            Ok::<_, ClientError>((clients.control.server().await?, latency))
+        }
+        .await;
+        match outcome {
+            Ok((hello, latency)) => json_result(json!({
+                "connected": true, "host": clients.host, "port": hello.port, "pid": hello.pid,
+                "blender_version": hello.blender_version, "addon_version": hello.addon_version,
+                "mode": hello.mode, "protocol_version": hello.protocol_version,
+                "latency_ms": (latency.as_secs_f64() * 1e6).round() / 1e3,
+            })),
+            Err(err) => {
+                self.link.after_error(&err).await;
+                json_result(
+                    json!({"connected": false, "host": clients.host, "port": clients.port, "error": err.to_string()}),
+                )
+            }
+        }
+    }
+
+    /// A control command whose `result` is the tool's structured result.
+    async fn control(
+        &self,
+        command: Command,
+        server_wait: f64,
+    ) -> Result<CallToolResult, ErrorData> {
+        Ok(match self.call_control(command, server_wait).await {
+            Ok(value) => json_result(value),
+            Err(error) => error,
+        })
+    }
+
+    async fn call_control(
+        &self,
+        command: Command,
+        server_wait: f64,
+    ) -> Result<Value, CallToolResult> {
+        let clients = self.link.clients().await.map_err(tool_error)?;
+        let limit =
+            clients.control.options().call_timeout + Duration::from_secs_f64(server_wait.max(0.0));
+        match clients.control.call_with_timeout(&command, limit).await {
+            Ok(value) => Ok(value),
+            Err(err) => {
+                self.link.after_error(&err).await;
+                Err(tool_error(err.to_string()))
+            }
+        }
+    }
+
+    /// A command that must run in this session's namespace (the exec connection).
+    async fn on_exec(&self, command: Command) -> Result<CallToolResult, ErrorData> {
+        let clients = match self.link.clients().await {
+            Ok(clients) => clients,
+            Err(err) => return Ok(tool_error(err)),
+        };
+        let outcome = clients.exec.call(&command).await.map(json_result);
+        Ok(self.or_tool_error(outcome).await)
+    }
+
+    async fn or_tool_error(&self, outcome: Result<CallToolResult, ClientError>) -> CallToolResult {
+        match outcome {
+            Ok(result) => result,
+            Err(err) => {
+                self.link.after_error(&err).await;
+                tool_error(err.to_string())
+            }
+        }
+    }
+}
+
+impl ServerHandler for BlenderMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("bld-remote", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(catalog::tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.to_string();
+        tracing::debug!(tool = %name, "call");
+        self.dispatch(&name, request.arguments)
+            .await
+            .map(Into::into)
+    }
+}

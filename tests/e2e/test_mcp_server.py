@@ -1,0 +1,203 @@
+"""`bld-remote mcp` end to end: the official Python MCP SDK over stdio, real Blender behind it."""
+
+import asyncio
+import base64
+import json
+import time
+
+import pytest
+from mcp.shared.exceptions import MCPError as McpError
+
+import pngcheck
+from mcp_session import build_binary, run, session, text_of
+
+
+@pytest.fixture(scope="module", autouse=True)
+def binary():
+    return build_binary()
+
+
+@pytest.fixture
+def port_args(bg):
+    return ["--port", str(bg.port)]
+
+
+def test_tools_are_listed_small_annotated_and_compatible(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            listed = await client.list_tools()
+            size = len(json.dumps(listed.model_dump(mode="json", by_alias=True, exclude_none=True)))
+            assert size < 8000, size
+            tools = {tool.name: tool for tool in listed.tools}
+            assert {"execute_code", "get_scene_info", "get_object_info", "get_viewport_screenshot",
+                    "check_connection_status", "reset_session", "put_persist_data", "get_persist_data",
+                    "remove_persist_data", "get_job", "cancel_job", "list_jobs"} <= set(tools)
+            assert all(tool.annotations is not None for tool in tools.values())
+            assert tools["get_scene_info"].annotations.read_only_hint is True
+            assert tools["execute_code"].annotations.destructive_hint is True
+            schema = tools["execute_code"].output_schema
+            assert schema["required"] == ["status"] and "traceback" in schema["properties"]
+            assert tools["execute_code"].input_schema["required"] == ["code"]
+    run(body())
+
+
+def test_execute_code_returns_structured_content_and_text(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            # The SDK validates structured content against the declared output schema.
+            result = await client.call_tool("execute_code", {"code": "print('hello')\nvalue = 20\nvalue * 2 + 2"})
+            assert result.is_error is False
+            s = result.structured_content
+            assert (s["status"], s["result"], s["stdout"]) == ("success", 42, "hello\n")
+            assert s["error"] is None and s["traceback"] is None
+            assert s["metadata"]["job_id"].startswith("job-") and s["duration"] >= 0
+            assert "result: 42" in text_of(result) and "hello" in text_of(result)
+            again = await client.call_tool("execute_code", {"code": "value + 1"})
+            assert again.structured_content["result"] == 21, "variables persist within the MCP session"
+    run(body())
+
+
+def test_each_mcp_session_has_its_own_namespace(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as first, session(port_args, tmp_path) as second:
+            await first.call_tool("execute_code", {"code": "mine = 'first'"})
+            other = await second.call_tool("execute_code", {"code": "mine"})
+            assert other.is_error is True
+            assert other.structured_content["error"]["type"] == "NameError"
+            back = await first.call_tool("execute_code", {"code": "mine"})
+            assert back.structured_content["result"] == "first"
+            await first.call_tool("reset_session", {})
+            gone = await first.call_tool("execute_code", {"code": "mine"})
+            assert gone.structured_content["error"]["type"] == "NameError"
+    run(body())
+
+
+def test_errors_and_timeouts_are_tool_errors_with_details(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            result = await client.call_tool("execute_code", {"code": "def f():\n    return 1 / 0\nf()"})
+            assert result.is_error is True
+            s = result.structured_content
+            assert s["status"] == "error" and s["error"]["type"] == "ZeroDivisionError" and s["error"]["line"] == 2
+            assert "ZeroDivisionError" in s["traceback"] and "traceback:" in text_of(result)
+            started = time.monotonic()
+            result = await client.call_tool("execute_code", {"code": "while True:\n    pass", "timeout": 0.5})
+            assert time.monotonic() - started < 5
+            assert result.is_error is True and result.structured_content["status"] == "timeout"
+    run(body())
+
+
+def test_async_jobs_through_get_job_cancel_job_and_list_jobs(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            submitted = await client.call_tool("execute_code", {"code": "import time\ntime.sleep(0.2)\n'late'", "mode": "async"})
+            job_id = submitted.structured_content["job_id"]
+            assert submitted.structured_content["status"] in ("queued", "running")
+            view = await client.call_tool("get_job", {"job_id": job_id, "wait": 10})
+            assert view.structured_content["state"] == "finished"
+            assert view.structured_content["envelope"]["result"] == "late"
+            long = await client.call_tool("execute_code", {"code": "import time\ntime.sleep(60)", "mode": "async"})
+            long_id = long.structured_content["job_id"]
+            cancelled = await client.call_tool("cancel_job", {"job_id": long_id})
+            assert cancelled.structured_content["cancel_accepted"] is True
+            view = await client.call_tool("get_job", {"job_id": long_id, "wait": 10})
+            assert view.structured_content["status"] == "cancelled"
+            listed = await client.call_tool("list_jobs", {})
+            assert {job_id, long_id} <= {job["job_id"] for job in listed.structured_content["jobs"]}
+            missing = await client.call_tool("get_job", {"job_id": "job-999999"})
+            assert missing.is_error is True and "job-999999" in text_of(missing)
+    run(body())
+
+
+def test_scene_and_object_info(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            page = await client.call_tool("get_scene_info", {"limit": 2, "offset": 0, "fields": ["name", "type"]})
+            s = page.structured_content
+            assert len(s["objects"]) == 2 and s["has_more"] is True and s["object_count"] >= 3
+            assert all(set(o) <= {"name", "type"} for o in s["objects"])
+            cube = await client.call_tool("get_object_info", {"object_name": "Cube"})
+            assert cube.structured_content["type"] == "MESH" and cube.structured_content["mesh"]["vertices"] == 8
+            missing = await client.call_tool("get_object_info", {"object_name": "Nope"})
+            assert missing.is_error is True and "Object not found: Nope" in text_of(missing)
+    run(body())
+
+
+def test_screenshot_is_image_content_of_a_real_png(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            result = await client.call_tool("get_viewport_screenshot", {"max_size": 96})
+            images = [block for block in result.content if block.type == "image"]
+            assert len(images) == 1 and images[0].mime_type == "image/png"
+            width, height, _channels, rows = pngcheck.decode(base64.b64decode(images[0].data))
+            assert max(width, height) == 96
+            assert len({bytes(row) for row in rows}) > 1, "a picture, not a blank"
+    run(body())
+
+
+def test_persist_data_tools(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            stored = await client.call_tool("put_persist_data", {"key": "mcp-k", "data": {"n": [1, 2]}})
+            assert stored.structured_content == {"result": "Data stored with key: mcp-k"}
+            got = await client.call_tool("get_persist_data", {"key": "mcp-k"})
+            assert got.structured_content == {"data": {"n": [1, 2]}, "found": True}
+            removed = await client.call_tool("remove_persist_data", {"key": "mcp-k"})
+            assert removed.structured_content == {"removed": True}
+            absent = await client.call_tool("get_persist_data", {"key": "mcp-k", "default": 7})
+            assert absent.structured_content == {"data": 7, "found": False}
+    run(body())
+
+
+def test_bad_arguments_are_invalid_params_errors_naming_the_argument(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            for arguments, expected in [({}, "missing field `code`"), ({"code": 1}, "code: invalid type"),
+                                        ({"code": "1", "mode": "later"}, "mode: unknown variant")]:
+                with pytest.raises(McpError) as err:
+                    await client.call_tool("execute_code", arguments)
+                assert err.value.error.code == -32602 and expected in err.value.error.message
+            # The session goes on.
+            ok = await client.call_tool("execute_code", {"code": "1"})
+            assert ok.structured_content["result"] == 1
+    run(body())
+
+
+def test_no_blender_is_a_tool_error_with_the_fix_and_the_server_keeps_running(tmp_path):
+    import socket
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+
+    async def body():
+        async with session(["--port", str(port)], tmp_path) as client:
+            status = await client.call_tool("check_connection_status", {})
+            assert status.structured_content["connected"] is False
+            assert "run `bld-remote start`" in status.structured_content["error"]
+            result = await client.call_tool("execute_code", {"code": "1"})
+            assert result.is_error is True and f"no Blender listening on 127.0.0.1:{port}" in text_of(result)
+            listed = await client.list_tools()
+            assert listed.tools, "the server is still up"
+    run(body())
+
+
+def test_blender_dying_mid_call_errors_fast_and_the_next_call_reconnects(spawn, tmp_path):
+    instance = spawn("bg")
+    port = instance.port
+
+    async def body():
+        async with session(["--port", str(port)], tmp_path) as client:
+            status = await client.call_tool("check_connection_status", {})
+            assert status.structured_content["pid"] == instance.pid
+            call = asyncio.ensure_future(client.call_tool("execute_code", {"code": "import time\ntime.sleep(60)"}))
+            await asyncio.sleep(0.5)
+            killed = time.monotonic()
+            instance.kill()
+            result = await call
+            assert time.monotonic() - killed < 1.5, "errors within about a second"
+            assert result.is_error is True and "lost the connection to Blender" in text_of(result)
+            replacement = spawn("bg", port=port)
+            again = await client.call_tool("execute_code", {"code": "import os\nos.getpid()"})
+            assert again.structured_content["result"] == replacement.pid
+    run(body())
