@@ -201,3 +201,43 @@ def test_blender_dying_mid_call_errors_fast_and_the_next_call_reconnects(spawn, 
             again = await client.call_tool("execute_code", {"code": "import os\nos.getpid()"})
             assert again.structured_content["result"] == replacement.pid
     run(body())
+
+
+def test_stdout_is_streamed_as_progress_before_the_result(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            received = []
+
+            async def on_progress(progress, total, message):
+                received.append((time.monotonic(), progress, message))
+
+            code = "import time\nfor i in range(3):\n    print(f'step {i}')\n    time.sleep(0.4)\n'done'"
+            result = await client.call_tool("execute_code", {"code": code}, progress_callback=on_progress)
+            finished = time.monotonic()
+            assert result.structured_content["result"] == "done"
+            assert result.structured_content["stdout"] == "step 0\nstep 1\nstep 2\n"
+            streamed = "".join(message for _, _, message in received)
+            assert streamed == "step 0\nstep 1\nstep 2\n", received
+            assert received[0][0] < finished - 0.5, "the first print arrived while the code still ran"
+            progress = [p for _, p, _ in received]
+            assert progress == sorted(progress) and len(set(progress)) == len(progress), "progress only increases"
+    run(body())
+
+
+def test_cancelling_the_request_stops_an_infinite_loop_in_blender(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            call = asyncio.ensure_future(client.call_tool("execute_code", {"code": "while True:\n    pass", "timeout": 120}))
+            await asyncio.sleep(0.5)
+            call.cancel()  # the SDK sends notifications/cancelled for the request
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            # Blender is free again at once: the loop was stopped, not left to its 120 s timeout.
+            started = time.monotonic()
+            result = await client.call_tool("execute_code", {"code": "'free'", "timeout": 10})
+            assert result.structured_content["result"] == "free"
+            assert time.monotonic() - started < 3
+            jobs = (await client.call_tool("list_jobs", {})).structured_content["jobs"]
+            loop = [job for job in jobs if job["code_preview"] == "while True:"]
+            assert loop and loop[-1]["status"] == "cancelled"
+    run(body())

@@ -112,3 +112,30 @@ def test_many_async_jobs_run_in_submission_order(make_service):
     for job_id in ids:
         assert c.call("get_job", {"job_id": job_id, "wait": 5})["result"]["status"] == "success"
     assert c.execute("order")["result"] == list(range(10))
+
+
+def test_get_job_streams_stdout_of_a_running_job_from_an_offset(make_service):
+    c = make_service().client()
+    job_id = start_async(c, "import time\nprint('first')\ntime.sleep(0.6)\nprint('second')")
+    seen, offset = "", 0
+    deadline = time.monotonic() + 5
+    while "first" not in seen and time.monotonic() < deadline:
+        job = c.call("get_job", {"job_id": job_id, "wait": 0.05, "stdout_offset": offset})["result"]
+        seen += job["stdout"]["text"]
+        offset = job["stdout"]["offset"]
+    assert seen == "first\n" and job["state"] == "running", "the print arrives while the job still runs"
+    job = c.call("get_job", {"job_id": job_id, "wait": 5, "stdout_offset": offset})["result"]
+    assert job["state"] == "finished"
+    assert job["stdout"] == {"text": "second\n", "offset": len("first\nsecond\n")}
+    again = c.call("get_job", {"job_id": job_id, "stdout_offset": 1000})["result"]
+    assert again["stdout"] == {"text": "", "offset": 1000}
+    assert "stdout" not in c.call("get_job", {"job_id": job_id})["result"], "only when asked"
+
+
+def test_get_job_refuses_a_bad_stdout_offset(make_service):
+    c = make_service().client()
+    job_id = start_async(c, "1")
+    for bad in (-1, "3", 1.5, True):
+        reply = c.call("get_job", {"job_id": job_id, "stdout_offset": bad})
+        assert reply["status"] == "error" and reply["error"]["code"] == "invalid_params"
+        assert reply["error"]["param"] == "stdout_offset"

@@ -20,13 +20,34 @@ def job_view(job):
     return view
 
 
+def stdout_since(job, offset):
+    """The job's captured stdout from character ``offset`` on, while it runs or once finished.
+
+    Lets a client stream a long job's prints (MCP progress notifications) by polling with the
+    offset it has reached. Reading the chunk list from this thread is safe: the job only appends.
+    """
+    if job.envelope is not None:
+        text = job.envelope.get("output", {}).get("stdout", "")
+    elif job.output is not None:
+        text = "".join(list(job.output.stdout.chunks))
+    else:
+        text = ""
+    return {"text": text[offset:], "offset": max(len(text), offset)}
+
+
 @command("get_job")
 def get_job(ctx, p):
     job = _job(ctx, p)
     wait = params.number(p, "wait", 0, minimum=0, maximum=3600)
+    offset = params.get(p, "stdout_offset", (int,), None)
+    if offset is not None and offset < 0:
+        raise CommandError("invalid_params", f"param 'stdout_offset' must be >= 0, got {offset}", param="stdout_offset")
     if wait:
         job.wait(wait)
-    return job_view(job)
+    view = job_view(job)
+    if offset is not None:
+        view["stdout"] = stdout_since(job, offset)
+    return view
 
 
 @command("cancel_job")

@@ -154,9 +154,26 @@ impl Client {
         let command = Command::GetJob {
             job_id: job_id.to_owned(),
             wait,
+            stdout_offset: None,
         };
         self.call_typed(&command, self.server_wait(wait.unwrap_or(0.0)))
             .await
+    }
+
+    /// A job's view after waiting up to `wait` seconds, with its stdout from `stdout_offset` on
+    /// (also while it runs): how a caller streams a long job's prints.
+    pub async fn poll_job(
+        &self,
+        job_id: &str,
+        wait: f64,
+        stdout_offset: Option<u64>,
+    ) -> Result<JobView, ClientError> {
+        let command = Command::GetJob {
+            job_id: job_id.to_owned(),
+            wait: Some(wait),
+            stdout_offset,
+        };
+        self.call_typed(&command, self.server_wait(wait)).await
     }
 
     pub async fn cancel_job(&self, job_id: &str) -> Result<JobView, ClientError> {

@@ -137,6 +137,7 @@ mod tests {
         let command = Command::GetJob {
             job_id: "job-1".into(),
             wait: Some(1.0),
+            stdout_offset: None,
         };
         let id = RequestId::Str("q".into());
         assert_eq!(

@@ -66,6 +66,9 @@ pub enum Command {
         job_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         wait: Option<f64>,
+        /// Ask for the job's stdout from this character on (see [`crate::StdoutSince`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stdout_offset: Option<u64>,
     },
     CancelJob {
         job_id: String,
@@ -252,8 +255,9 @@ mod tests {
                 Command::GetJob {
                     job_id: "job-1".into(),
                     wait: Some(3.0),
+                    stdout_offset: Some(5),
                 },
-                json!({"job_id": "job-1", "wait": 3.0}),
+                json!({"job_id": "job-1", "wait": 3.0, "stdout_offset": 5}),
             ),
             (
                 Command::CancelJob {

@@ -76,6 +76,17 @@ pub struct JobView {
     /// Only in `cancel_job` replies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_accepted: Option<bool>,
+    /// Only when `get_job` was asked with `stdout_offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<StdoutSince>,
+}
+
+/// The part of a job's stdout past the offset the caller had reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StdoutSince {
+    pub text: String,
+    /// Where the next poll starts.
+    pub offset: u64,
 }
 
 impl JobView {

@@ -167,6 +167,7 @@ async fn typed_results_of_status_jobs_and_errors() {
         .call(&Command::GetJob {
             job_id: "job-99999".into(),
             wait: None,
+            stdout_offset: None,
         })
         .await
         .unwrap_err();
@@ -244,6 +245,7 @@ fn all_commands() -> Vec<Command> {
         Command::GetJob {
             job_id: "job-1".into(),
             wait: Some(0.0),
+            stdout_offset: Some(0),
         },
         Command::CancelJob {
             job_id: "job-1".into(),

@@ -2,13 +2,14 @@
 
 use super::args::{self, decode};
 use super::catalog;
-use super::link::Link;
+use super::link::{Clients, Link};
 use super::render::{envelope_result, json_result, tool_error};
 use bld_remote_client::ClientError;
 use bld_remote_protocol::{Command, ExecuteCode, ScreenshotFormat};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -36,9 +37,10 @@ impl BlenderMcp {
         &self,
         name: &str,
         arguments: Option<serde_json::Map<String, Value>>,
+        context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         match name {
-            "execute_code" => self.execute_code(decode(arguments)?).await,
+            "execute_code" => self.execute_code(decode(arguments)?, context).await,
             "get_job" => {
                 let a: args::GetJob = decode(arguments)?;
                 let wait = a.wait.map(|w| w.clamp(0.0, 3600.0));
@@ -46,6 +48,7 @@ impl BlenderMcp {
                     Command::GetJob {
                         job_id: a.job_id,
                         wait,
+                        stdout_offset: None,
                     },
                     wait.unwrap_or(0.0),
                 )
@@ -114,25 +117,42 @@ impl BlenderMcp {
         }
     }
 
-    async fn execute_code(&self, a: args::ExecuteCode) -> Result<CallToolResult, ErrorData> {
+    /// Runs code as a job of this session (on the exec connection, so in its namespace) and
+    /// follows it: the caller's progress token gets the job's stdout as it is printed, and a
+    /// cancelled request cancels the job in Blender.
+    async fn execute_code(
+        &self,
+        a: args::ExecuteCode,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let clients = match self.link.clients().await {
             Ok(clients) => clients,
             Err(err) => return Ok(tool_error(err)),
         };
         let mut params = ExecuteCode::new(a.code);
         params.timeout = a.timeout;
-        let outcome = if a.mode == Some(args::Mode::Async) {
-            clients
-                .exec
-                .submit(params)
-                .await
-                .map(|s| json_result(json!({"status": s.state, "job_id": s.job_id})))
-        } else {
-            clients
-                .exec
-                .execute(params)
-                .await
-                .map(|envelope| envelope_result(&envelope))
+        let timeout = a
+            .timeout
+            .unwrap_or(bld_remote_protocol::DEFAULT_EXEC_TIMEOUT_SECS);
+        let submitted = match clients.exec.submit(params).await {
+            Ok(submitted) => submitted,
+            Err(err) => return Ok(self.or_tool_error(Err(err)).await),
+        };
+        if a.mode == Some(args::Mode::Async) {
+            return Ok(json_result(
+                json!({"status": submitted.state, "job_id": submitted.job_id}),
+            ));
+        }
+        let outcome = tokio::select! {
+            outcome = follow_job(&clients, &submitted.job_id, timeout, context) => outcome,
+            _ = context.ct.cancelled() => {
+                tracing::debug!(job = %submitted.job_id, "request cancelled: cancelling the job");
+                let _ = clients.control.cancel_job(&submitted.job_id).await;
+                clients.control.get_job(&submitted.job_id, Some(5.0)).await.map(|view| match view.envelope {
+                    Some(envelope) => envelope_result(&envelope),
+                    None => tool_error(format!("cancelled; job {} is still stopping", submitted.job_id)),
+                })
+            }
         };
         Ok(self.or_tool_error(outcome).await)
     }
@@ -269,6 +289,58 @@ impl BlenderMcp {
     }
 }
 
+/// How often a job with a progress token is polled for new stdout.
+const PROGRESS_POLL_SECS: f64 = 0.2;
+/// Past its timeout, how long a job may take to report before the call gives up on it (a long C
+/// call cannot be interrupted; the job's envelope stays available through `get_job`).
+const STUCK_GRACE_SECS: f64 = 5.0;
+
+/// Waits for the job's envelope, streaming stdout as progress when the caller asked for it.
+async fn follow_job(
+    clients: &Clients,
+    job_id: &str,
+    timeout: f64,
+    context: &RequestContext<RoleServer>,
+) -> Result<CallToolResult, ClientError> {
+    let token = context.meta.get_progress_token();
+    let deadline =
+        Instant::now() + Duration::from_secs_f64(timeout.clamp(0.0, 86_400.0) + STUCK_GRACE_SECS);
+    let mut offset = 0u64;
+    loop {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64();
+        if left <= 0.0 {
+            return Ok(tool_error(format!(
+                "the code did not stop within {timeout} s plus {STUCK_GRACE_SECS} s (stuck in a long C call?); \
+                 job {job_id} is still running: follow it with get_job or stop it with cancel_job"
+            )));
+        }
+        let wait = if token.is_some() {
+            PROGRESS_POLL_SECS.min(left)
+        } else {
+            left.min(3600.0)
+        };
+        let view = clients
+            .exec
+            .poll_job(job_id, wait, token.as_ref().map(|_| offset))
+            .await?;
+        if let (Some(token), Some(stdout)) = (&token, &view.stdout) {
+            if !stdout.text.is_empty() {
+                let note = ProgressNotificationParam::new(token.clone(), stdout.offset as f64)
+                    .with_message(stdout.text.clone());
+                if let Err(err) = context.peer.notify_progress(note).await {
+                    tracing::debug!(%err, "progress notification not delivered");
+                }
+            }
+            offset = stdout.offset;
+        }
+        if let Some(envelope) = view.envelope {
+            return Ok(envelope_result(&envelope));
+        }
+    }
+}
+
 impl ServerHandler for BlenderMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
@@ -287,11 +359,11 @@ impl ServerHandler for BlenderMcp {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.to_string();
         tracing::debug!(tool = %name, "call");
-        self.dispatch(&name, request.arguments)
+        self.dispatch(&name, request.arguments, &context)
             .await
             .map(Into::into)
     }
