@@ -241,3 +241,19 @@ def test_cancelling_the_request_stops_an_infinite_loop_in_blender(port_args, tmp
             loop = [job for job in jobs if job["code_preview"] == "while True:"]
             assert loop and loop[-1]["status"] == "cancelled"
     run(body())
+
+
+def test_status_and_scene_resources(port_args, tmp_path, bg):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            listed = await client.list_resources()
+            assert {str(r.uri) for r in listed.resources} == {"blender://status", "blender://scene"}
+            status = await client.read_resource("blender://status")
+            data = json.loads(status.contents[0].text)
+            assert data["pid"] == bg.pid and data["running"] is True and status.contents[0].mime_type == "application/json"
+            scene = json.loads((await client.read_resource("blender://scene")).contents[0].text)
+            assert "Cube" in {o["name"] for o in scene["objects"]}
+            with pytest.raises(McpError) as err:
+                await client.read_resource("blender://nothing")
+            assert "blender://status" in err.value.error.message
+    run(body())

@@ -8,8 +8,9 @@ use bld_remote_client::ClientError;
 use bld_remote_protocol::{Command, ExecuteCode, ScreenshotFormat};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
-    ServerConfig,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -289,6 +290,9 @@ impl BlenderMcp {
     }
 }
 
+const STATUS_URI: &str = "blender://status";
+const SCENE_URI: &str = "blender://scene";
+
 /// How often a job with a progress token is polled for new stdout.
 const PROGRESS_POLL_SECS: f64 = 0.2;
 /// Past its timeout, how long a job may take to report before the call gives up on it (a long C
@@ -343,9 +347,65 @@ async fn follow_job(
 
 impl ServerHandler for BlenderMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("bld-remote", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new("bld-remote", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let resource = |uri: &str, name: &str, description: &str| {
+            Resource::new(uri, name)
+                .with_description(description)
+                .with_mime_type("application/json")
+        };
+        Ok(ListResourcesResult::with_all_items(vec![
+            resource(
+                STATUS_URI,
+                "status",
+                "Blender's status: version, mode, port, uptime, queue, jobs",
+            ),
+            resource(
+                SCENE_URI,
+                "scene",
+                "The current scene: objects and settings",
+            ),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let command = match request.uri.as_str() {
+            STATUS_URI => Command::Status,
+            SCENE_URI => Command::GetSceneInfo {
+                limit: None,
+                offset: None,
+            },
+            other => {
+                return Err(ErrorData::resource_not_found(
+                    format!("no resource {other}; there are {STATUS_URI} and {SCENE_URI}"),
+                    None,
+                ));
+            }
+        };
+        let value = self
+            .call_control(command, 0.0)
+            .await
+            .map_err(|failed| ErrorData::internal_error(super::render::text_of(&failed), None))?;
+        let contents = ResourceContents::text(value.to_string(), request.uri.clone())
+            .with_mime_type("application/json");
+        Ok(ReadResourceResult::new(vec![contents]).into())
     }
 
     async fn list_tools(
