@@ -1,0 +1,110 @@
+//! Benchmark (not a test): MCP `tools/call execute_code` round trips through `bld-remote mcp`
+//! over stdio (rmcp's client), against a running background Blender: p50/p95/p99 with one MCP
+//! client, then throughput with 5 concurrent MCP clients (5 `bld-remote mcp` processes).
+//!
+//! Run by `bench/bench_mcp.sh`; by hand:
+//! `cargo run --release -p bld-remote --example bench_mcp -- --bin target/release/bld-remote --port 6688`
+
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::TokioChildProcess;
+use std::time::{Duration, Instant};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
+
+async fn connect(bin: &str, port: u16) -> Res<Client> {
+    let mut command = tokio::process::Command::new(bin);
+    command
+        .args(["mcp", "--port", &port.to_string()])
+        .stderr(std::process::Stdio::null());
+    Ok(().serve(TokioChildProcess::new(command)?).await?)
+}
+
+async fn call(client: &Client) -> Res<()> {
+    let args = serde_json::json!({"code": "x = 1"})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let result = client
+        .call_tool(CallToolRequestParams::new("execute_code").with_arguments(args))
+        .await?;
+    if result.is_error == Some(true) {
+        return Err(format!("tool error: {:?}", result.content).into());
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Res<()> {
+    let mut args = std::env::args().skip(1);
+    let (mut bin, mut port, mut out) = ("target/release/bld-remote".to_owned(), 6688u16, None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bin" => bin = args.next().ok_or("--bin needs a value")?,
+            "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
+            "--out" => out = args.next(),
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    let client = connect(&bin, port).await?;
+    for _ in 0..100 {
+        call(&client).await?;
+    }
+    let mut samples = Vec::new();
+    for _ in 0..1000 {
+        let started = Instant::now();
+        call(&client).await?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    let (p50, p95, p99) = (
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.95),
+        percentile(&samples, 0.99),
+    );
+    println!(
+        "MCP tools/call execute_code `x = 1`, 1 client, 1000 calls: p50 {p50:.3} ms  p95 {p95:.3} ms  p99 {p99:.3} ms"
+    );
+    client.cancel().await?;
+
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        clients.push(connect(&bin, port).await?);
+    }
+    let length = Duration::from_secs(3);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for client in clients {
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors) = (0u64, 0u64);
+            while started.elapsed() < length {
+                match call(&client).await {
+                    Ok(()) => ok += 1,
+                    Err(_) => errors += 1,
+                }
+            }
+            let _ = client.cancel().await;
+            (ok, errors)
+        }));
+    }
+    let (mut ok, mut errors) = (0, 0);
+    for task in tasks {
+        let (o, e) = task.await?;
+        ok += o;
+        errors += e;
+    }
+    let rate = ok as f64 / started.elapsed().as_secs_f64();
+    println!("5 concurrent MCP clients: {rate:.0} calls/s, {errors} errors");
+    if let Some(out) = out {
+        let report = serde_json::json!({"benchmark": "mcp_execute_code", "latency_ms": {"p50": p50, "p95": p95, "p99": p99, "calls": 1000},
+            "concurrent": {"clients": 5, "calls_per_second": rate, "errors": errors}});
+        std::fs::write(&out, serde_json::to_vec_pretty(&report)?)?;
+        println!("written to {out}");
+    }
+    Ok(())
+}
