@@ -257,3 +257,51 @@ def test_status_and_scene_resources(port_args, tmp_path, bg):
                 await client.read_resource("blender://nothing")
             assert "blender://status" in err.value.error.message
     run(body())
+
+
+def _free_port():
+    import socket
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+def _pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def test_spawn_starts_blender_restarts_it_after_sigkill_and_stops_it_at_the_end(tmp_path):
+    import os
+    import signal
+    port = _free_port()
+    pids = []
+
+    async def body():
+        async with session(["--spawn", "--port", str(port)], tmp_path) as client:
+            status = await client.call_tool("check_connection_status", {})
+            assert status.structured_content["connected"] is True, status.structured_content
+            assert status.structured_content["port"] == port
+            first = (await client.call_tool("execute_code", {"code": "import os\nos.getpid()"})).structured_content["result"]
+            assert first == status.structured_content["pid"]
+            pids.append(first)
+            os.kill(first, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while _pid_alive(first) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            again = await client.call_tool("execute_code", {"code": "import os\nos.getpid()"})
+            assert again.is_error is False, again.content
+            second = again.structured_content["result"]
+            assert second != first
+            pids.append(second)
+    run(body())
+    deadline = time.monotonic() + 15
+    while _pid_alive(pids[-1]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _pid_alive(pids[-1]), "the spawned Blender is stopped when the MCP session ends"
+    assert not list((tmp_path / "instances").glob("*.json")), "and its record removed"

@@ -208,6 +208,9 @@ pub struct McpArgs {
     /// Address of the Blender to use [default: 127.0.0.1]
     #[arg(long, env = "BLD_REMOTE_HOST")]
     pub host: Option<String>,
+    /// When no Blender answers, start a headless one, restart it if it dies, stop it at the end
+    #[arg(long, env = "BLD_REMOTE_SPAWN", value_parser = clap::builder::FalseyValueParser::new())]
+    pub spawn: bool,
 }
 
 #[cfg(test)]

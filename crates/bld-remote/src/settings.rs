@@ -22,6 +22,8 @@ pub struct ConfigFile {
     pub ready_timeout: Option<f64>,
     /// Seconds `stop` waits after the shutdown request before signalling.
     pub stop_grace: Option<f64>,
+    /// `bld-remote mcp` starts a headless Blender when none answers.
+    pub spawn: Option<bool>,
 }
 
 pub const CONFIG_ENV: &str = "BLD_REMOTE_CONFIG";

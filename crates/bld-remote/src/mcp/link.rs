@@ -3,10 +3,16 @@
 //! namespace in Blender belongs to this session), the other carries everything else, so
 //! `check_connection_status` or `cancel_job` answer while code runs (a connection handles its
 //! requests in order).
+//!
+//! With `--spawn`, a Blender is started when none answers, restarted when it has died by the
+//! next call, and stopped when the session ends.
 
 use crate::app::App;
+use crate::instances::Record;
+use crate::stopper;
 use bld_remote_client::{Client, ClientError};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Clone)]
 pub struct Clients {
@@ -20,29 +26,58 @@ pub struct Link {
     app: Arc<App>,
     port: Option<u16>,
     host: Option<String>,
-    current: tokio::sync::Mutex<Option<Clients>>,
+    spawn: bool,
+    current: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    clients: Option<Clients>,
+    /// The Blender this session started (with `--spawn`).
+    spawned: Option<Record>,
 }
 
 impl Link {
-    pub fn new(app: Arc<App>, port: Option<u16>, host: Option<String>) -> Link {
+    pub fn new(app: Arc<App>, port: Option<u16>, host: Option<String>, spawn: bool) -> Link {
         Link {
             app,
             port,
             host,
-            current: tokio::sync::Mutex::new(None),
+            spawn,
+            current: tokio::sync::Mutex::new(State::default()),
         }
     }
 
-    /// The clients for the Blender to talk to, resolving which one on first use.
+    /// The clients for the Blender to talk to, resolving (or spawning) it on first use.
     pub async fn clients(&self) -> Result<Clients, String> {
-        let mut current = self.current.lock().await;
-        if let Some(clients) = current.as_ref() {
+        let mut state = self.current.lock().await;
+        if let Some(spawned) = &state.spawned {
+            if !spawned.is_alive() {
+                tracing::warn!(
+                    pid = spawned.pid,
+                    port = spawned.port,
+                    "the spawned Blender died; starting another"
+                );
+                self.app.registry.remove(spawned.port, spawned.pid);
+                state.spawned = None;
+                state.clients = None;
+            }
+        }
+        if let Some(clients) = &state.clients {
             return Ok(clients.clone());
         }
         let (host, port) = self
             .app
             .target(self.port, self.host.clone())
             .map_err(|err| err.to_string())?;
+        let (host, port) = if self.spawn && !self.answers(&host, port).await {
+            let record = self.start_blender().await?;
+            let target = (record.host.clone(), record.port);
+            state.spawned = Some(record);
+            target
+        } else {
+            (host, port)
+        };
         let options = self.app.client_options(host.clone(), port);
         let clients = Clients {
             exec: Client::new(options.clone()),
@@ -50,18 +85,74 @@ impl Link {
             host,
             port,
         };
-        *current = Some(clients.clone());
+        state.clients = Some(clients.clone());
         Ok(clients)
     }
 
     /// After "nothing listening", look for a Blender again on the next call: one may have been
     /// started on another port since (when the port was not fixed by flag, env or config).
     pub async fn after_error(&self, err: &ClientError) {
-        if matches!(err, ClientError::NotListening { .. })
-            && self.port.is_none()
-            && self.app.config.port.is_none()
-        {
-            *self.current.lock().await = None;
+        let unfixed = self.port.is_none() && self.app.config.port.is_none();
+        if matches!(err, ClientError::NotListening { .. }) && (unfixed || self.spawn) {
+            self.current.lock().await.clients = None;
         }
+    }
+
+    /// Stops the Blender this session spawned, if any.
+    pub async fn shutdown(&self) {
+        let spawned = self.current.lock().await.spawned.take();
+        if let Some(record) = spawned {
+            let outcome = stopper::stop(&record, Duration::from_secs(10)).await;
+            self.app.registry.remove(record.port, record.pid);
+            tracing::info!(
+                port = record.port,
+                pid = record.pid,
+                outcome = outcome.describe(),
+                "spawned Blender stopped"
+            );
+        }
+    }
+
+    async fn answers(&self, host: &str, port: u16) -> bool {
+        match Client::connect(bld_remote_client::ClientOptions::probe(host, port)).await {
+            Ok(client) => client.server().await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Runs `bld-remote start --background --detach --json` (this binary), on the fixed port
+    /// if there is one, else on a free one.
+    async fn start_blender(&self) -> Result<Record, String> {
+        let exe = std::env::current_exe()
+            .map_err(|err| format!("cannot find bld-remote itself: {err}"))?;
+        let port = self.port.or(self.app.config.port).unwrap_or(0).to_string();
+        let mut command = tokio::process::Command::new(exe);
+        command.args([
+            "start",
+            "--background",
+            "--detach",
+            "--json",
+            "--port",
+            &port,
+        ]);
+        command.arg("--config").arg(&self.app.paths.config_file);
+        command
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        tracing::info!(%port, "no Blender answers: starting a headless one (--spawn)");
+        let output = command
+            .output()
+            .await
+            .map_err(|err| format!("could not start Blender: {err}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "could not start Blender (--spawn): {}",
+                String::from_utf8_lossy(&output.stderr)
+                    .trim()
+                    .trim_start_matches("error: ")
+            ));
+        }
+        serde_json::from_slice(&output.stdout)
+            .map_err(|err| format!("unreadable start record: {err}"))
     }
 }

@@ -9,18 +9,25 @@ mod server;
 
 use crate::app::App;
 use crate::cli::McpArgs;
-use crate::exit;
+use crate::{exit, signals};
 use anyhow::{Context, Result};
 use rmcp::ServiceExt;
 use std::sync::Arc;
 
 pub async fn run(app: App, args: McpArgs) -> Result<u8> {
-    let link = link::Link::new(Arc::new(app), args.port, args.host);
-    let service = server::BlenderMcp::new(link)
+    let mut stop_signals = signals::StopSignals::listen();
+    let spawn = args.spawn || app.config.spawn.unwrap_or(false);
+    let link = Arc::new(link::Link::new(Arc::new(app), args.port, args.host, spawn));
+    let service = server::BlenderMcp::new(Arc::clone(&link))
         .serve(rmcp::transport::stdio())
         .await
         .context("starting the MCP session on stdio")?;
-    let reason = service.waiting().await.context("MCP session")?;
-    tracing::debug!(?reason, "MCP session ended");
+    // The session ends when the client closes stdin, or we are told to stop; either way a
+    // Blender this session spawned is stopped with it.
+    tokio::select! {
+        reason = service.waiting() => tracing::debug!(?reason, "MCP session ended"),
+        signal = stop_signals.recv() => tracing::info!(signal, "stopping the MCP server"),
+    }
+    link.shutdown().await;
     Ok(exit::SUCCESS)
 }

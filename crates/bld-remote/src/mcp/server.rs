@@ -28,10 +28,8 @@ variables persist between calls of this session. Use get_scene_info / get_object
 get_viewport_screenshot to see.";
 
 impl BlenderMcp {
-    pub fn new(link: Link) -> BlenderMcp {
-        BlenderMcp {
-            link: Arc::new(link),
-        }
+    pub fn new(link: Arc<Link>) -> BlenderMcp {
+        BlenderMcp { link }
     }
 
     async fn dispatch(
