@@ -42,4 +42,15 @@ if [ ! -d .deps/coverage/coverage ]; then
   echo "bootstrap: installing coverage.py for Blender's Python into .deps/coverage" >&2
   .venv/bin/pip install -q --target .deps/coverage "$(.venv/bin/python -c 'import coverage; print("coverage==" + coverage.__version__)')"
 fi
+# The MCP Inspector CLI (npm), a third MCP client the tests drive `bld-remote mcp` with.
+INSPECTOR_VERSION=0.15.0
+if [ ! -x .deps/inspector/node_modules/.bin/mcp-inspector ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "bootstrap: installing @modelcontextprotocol/inspector@$INSPECTOR_VERSION into .deps/inspector" >&2
+    mkdir -p .deps/inspector
+    npm install --silent --no-audit --no-fund --prefix .deps/inspector "@modelcontextprotocol/inspector@$INSPECTOR_VERSION" >/dev/null
+  else
+    echo "bootstrap: npm not found; the MCP Inspector test will fail (install Node.js 18+)" >&2
+  fi
+fi
 echo "bootstrap: ready" >&2

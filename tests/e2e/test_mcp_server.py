@@ -9,7 +9,7 @@ import pytest
 from mcp.shared.exceptions import MCPError as McpError
 
 import pngcheck
-from mcp_session import build_binary, run, session, text_of
+from mcp_session import BINARY, REPO, build_binary, run, session, text_of
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -305,3 +305,36 @@ def test_spawn_starts_blender_restarts_it_after_sigkill_and_stops_it_at_the_end(
         time.sleep(0.05)
     assert not _pid_alive(pids[-1]), "the spawned Blender is stopped when the MCP session ends"
     assert not list((tmp_path / "instances").glob("*.json")), "and its record removed"
+
+
+INSPECTOR = REPO / ".deps" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
+
+
+def _inspector(port, state_dir, *args):
+    import os
+    import subprocess
+    env = dict(os.environ, BLD_REMOTE_STATE_DIR=str(state_dir))
+    assert INSPECTOR.exists(), "run scripts/bootstrap.sh (installs the MCP Inspector CLI with npm)"
+    done = subprocess.run([str(INSPECTOR), "--cli", str(BINARY), "mcp", "--port", str(port), *args],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_mcp_inspector_cli_lists_tools_and_calls_execute_code(bg, tmp_path):
+    listed = _inspector(bg.port, tmp_path, "--method", "tools/list")
+    assert "execute_code" in {tool["name"] for tool in listed["tools"]}
+    called = _inspector(bg.port, tmp_path, "--method", "tools/call", "--tool-name", "execute_code",
+                        "--tool-arg", "code=6*7")
+    assert called["isError"] is False and called["structuredContent"]["result"] == 42
+
+
+def test_logs_go_to_stderr_and_stdout_stays_protocol(port_args, tmp_path):
+    async def body():
+        # -vv: trace logging; the SDK would fail on any non-JSON-RPC line on stdout.
+        async with session(["-vv", *port_args], tmp_path) as client:
+            result = await client.call_tool("execute_code", {"code": "1 + 1"})
+            assert result.structured_content["result"] == 2
+    run(body())
+    log = (tmp_path / "mcp-stderr.log").read_text()
+    assert "execute_code" in log and "DEBUG" in log, log[-2000:]

@@ -106,8 +106,9 @@ pub struct StatusArgs {
     after_help = "Examples:\n  bld-remote stop\n  bld-remote stop --port 6688\n  bld-remote stop --all"
 )]
 pub struct StopArgs {
-    /// Port of the instance to stop [default: the only running instance]
-    #[arg(long, short, env = "BLD_REMOTE_PORT", conflicts_with = "all")]
+    /// Port of the instance to stop [default: the only running instance]; ignored with --all
+    /// (not a clap conflict: BLD_REMOTE_PORT in the environment must not break `stop --all`)
+    #[arg(long, short, env = "BLD_REMOTE_PORT")]
     pub port: Option<u16>,
     /// Stop every recorded instance
     #[arg(long)]

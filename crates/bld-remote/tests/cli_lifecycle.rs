@@ -392,6 +392,15 @@ fn config_file_then_env_then_flag() {
         a["pid"].to_string(),
         "flag beats env"
     );
+    // `stop --all` works with BLD_REMOTE_PORT set (the env var must not conflict with --all).
+    let run = env.run(&["stop", "--all"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for record in [&a, &b] {
+        assert!(wait_dead(
+            record["pid"].as_u64().unwrap(),
+            Duration::from_secs(10)
+        ));
+    }
     std::fs::write(env.path("config.toml"), "prot = 1\n").unwrap();
     let run = env.run(&["status"]);
     assert_eq!(run.code, 1);

@@ -132,9 +132,18 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        // Stop whatever this test started (by recorded PID), even when the test failed.
+        // Stop whatever this test started (by recorded PID), even when the test failed or left
+        // a broken config file behind (hence a config path that does not exist).
+        let no_config = self.path("cleanup-no-config.toml");
         let _ = self
-            .command(&["stop", "--all", "--grace", "3"])
+            .command(&[
+                "stop",
+                "--all",
+                "--grace",
+                "3",
+                "--config",
+                no_config.to_str().unwrap(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
