@@ -184,13 +184,17 @@ pub struct DoctorArgs {
     pub blender: Option<PathBuf>,
 }
 
-/// Start a headless Blender, run code in it, show the result, stop it.
+/// An MCP session against a headless Blender started on the spot: builds a scene, shows the
+/// structured results, saves a preview PNG, stops Blender.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  bld-remote demo")]
+#[command(after_help = "Example:\n  bld-remote demo\n  bld-remote demo --preview /tmp/scene.png")]
 pub struct DemoArgs {
     /// Blender executable
     #[arg(long, value_name = "PATH")]
     pub blender: Option<PathBuf>,
+    /// Where to write the preview PNG
+    #[arg(long, value_name = "PATH", default_value = "demo-preview.png")]
+    pub preview: PathBuf,
 }
 
 /// Serve Blender to an MCP client (Claude Desktop, Cursor, …) over stdio.

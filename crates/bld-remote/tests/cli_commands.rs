@@ -251,24 +251,23 @@ fn doctor_reports_each_check_with_its_fix() {
 }
 
 #[test]
-fn demo_runs_the_whole_loop_and_leaves_nothing_running() {
+fn demo_runs_an_mcp_session_and_leaves_nothing_running() {
     let env = Env::new();
-    let run = env.run(&["demo"]);
+    let preview = env.path("preview.png");
+    let run = env.run(&["demo", "--preview", preview.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     for expected in [
-        "ready on 127.0.0.1:",
-        "\"Suzanne\"",
+        "check_connection_status: Blender 3.4",
+        "\"Suzanne 0\"",
         "ZeroDivisionError",
-        "timeout",
+        "status=timeout",
         "p50",
-        "shut down",
+        "the Blender it started was stopped",
     ] {
-        assert!(
-            run.stdout.contains(expected),
-            "{expected:?} missing:\n{}",
-            run.stdout
-        );
+        assert!(run.stdout.contains(expected), "{expected:?} missing:\n{}", run.stdout);
     }
+    let png = std::fs::read(&preview).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "a real PNG");
     assert_eq!(env.run(&["status", "--json"]).stdout.trim(), "[]");
 }
 

@@ -1,168 +1,187 @@
-//! `bld-remote demo`: the whole loop in one command. Starts a headless Blender (through
-//! `bld-remote start`, on a free port, so it never touches a Blender already running), runs
-//! code that builds a scene and returns a real result, shows an error and a stopped runaway
-//! loop, times round trips, and stops Blender.
+//! `bld-remote demo`: a real MCP session, the way an agent uses bld-remote. Runs
+//! `bld-remote mcp --spawn --port 0` (this binary) under rmcp's MCP client: the server starts a
+//! headless Blender on a free port (never touching a Blender already running), the demo builds
+//! a small scene, shows structured results, an error and a runaway loop stopped by its
+//! timeout, saves a preview PNG, times round trips, and ends the session, which stops Blender.
 
 use crate::app::App;
 use crate::cli::DemoArgs;
-use crate::instances::Record;
+use crate::exit;
 use crate::style::Painter;
-use crate::{exit, stopper};
 use anyhow::{Context, Result, bail};
-use bld_remote_client::Client;
-use bld_remote_protocol::{Envelope, ExecuteCode};
-use std::time::{Duration, Instant};
+use base64::Engine as _;
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+use std::time::Instant;
 
 const BUILD_SCENE: &str = r#"import bpy
-bpy.ops.mesh.primitive_monkey_add(location=(0, 0, 1))
-monkey = bpy.context.active_object
-monkey.name = "Suzanne"
-print(f"added {monkey.name} with {len(monkey.data.vertices)} vertices")
-{"objects": sorted(o.name for o in bpy.data.objects), "suzanne_location": monkey.location, "blender": bpy.app.version_string}"#;
+for i, x in enumerate((-2.5, 0.0, 2.5)):
+    bpy.ops.mesh.primitive_monkey_add(location=(x, 0, 1))
+    bpy.context.active_object.name = f"Suzanne {i}"
+bpy.data.objects["Cube"].scale = (3, 1, 0.2)
+print(f"added 3 monkeys; {len(bpy.data.objects)} objects now")
+{"objects": sorted(o.name for o in bpy.data.objects), "blender": bpy.app.version_string}"#;
 
-const READ_SCENE: &str = r#"import bpy
-{"objects": sorted(o.name for o in bpy.data.objects), "file": bpy.data.filepath or None, "blender": bpy.app.version_string}"#;
+type McpClient = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 
 pub async fn run(app: &App, args: DemoArgs) -> Result<u8> {
     let paint = Painter::stdout();
     println!(
         "{}",
-        paint.bold("bld-remote demo: Blender, driven from the command line")
+        paint.bold("bld-remote demo: an MCP session driving a headless Blender")
     );
-    if let Some((host, port)) = running_blender(app).await {
-        println!("using the Blender already running on {host}:{port} (it is left running)");
-        drive(&host, port, false, paint).await?;
-        println!("{}", paint.ok("done: exec through bld-remote"));
-        return Ok(exit::SUCCESS);
+    let mut command = tokio::process::Command::new(std::env::current_exe()?);
+    command
+        .args(["mcp", "--spawn", "--port", "0"])
+        .arg("--config")
+        .arg(&app.paths.config_file);
+    if let Some(blender) = &args.blender {
+        command.env("BLENDER_PATH", blender);
     }
-    let record = start_blender(app, &args).await?;
-    let result = drive(&record.host, record.port, true, paint).await;
-    print!("stopping Blender… ");
-    let outcome = stopper::stop(&record, Duration::from_secs(10)).await;
-    app.registry.remove(record.port, record.pid);
-    println!("{}", outcome.describe());
-    result?;
+    command.stderr(std::process::Stdio::inherit());
+    println!("$ bld-remote mcp --spawn   (MCP over stdio, rmcp client)");
+    let client: McpClient =
+        ().serve(TokioChildProcess::new(command)?)
+            .await
+            .context("starting the MCP session")?;
+    let outcome = session(&client, &args, paint).await;
+    client.cancel().await.ok(); // ends the session: the server stops the Blender it spawned
+    outcome?;
     println!(
         "{}",
-        paint.ok("done: start → exec → stop, all through bld-remote")
+        paint.ok("done: the session ended and the Blender it started was stopped")
     );
     Ok(exit::SUCCESS)
 }
 
-/// A Blender that already answers (a recorded instance, or the addon on the default port).
-async fn running_blender(app: &App) -> Option<(String, u16)> {
-    let (host, port) = app.target(None, None).ok()?;
-    let client = Client::connect(app.client_options(host.clone(), port))
-        .await
-        .ok()?;
-    client.server().await.ok().map(|_| (host, port))
-}
+async fn session(client: &McpClient, args: &DemoArgs, paint: Painter) -> Result<()> {
+    let tools = client.list_all_tools().await?;
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    println!("tools: {}", names.join(", "));
 
-/// Runs `bld-remote start --background --detach --port 0 --json` (this same binary).
-async fn start_blender(app: &App, args: &DemoArgs) -> Result<Record> {
     let started = Instant::now();
-    let mut command = tokio::process::Command::new(std::env::current_exe()?);
-    command.args(["start", "--background", "--detach", "--port", "0", "--json"]);
-    command.arg("--config").arg(&app.paths.config_file);
-    if let Some(blender) = &args.blender {
-        command.arg("--blender").arg(blender);
+    let status = call(client, "check_connection_status", json!({})).await?;
+    let s = structured(&status);
+    if s["connected"] != true {
+        bail!("no Blender: {}", s["error"]);
     }
-    println!("$ bld-remote start --background --detach --port 0");
-    let output = command
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .context("running bld-remote start")?;
-    if !output.status.success() {
-        bail!("bld-remote start failed ({})", output.status);
-    }
-    let record: Record =
-        serde_json::from_slice(&output.stdout).context("reading the started instance")?;
     println!(
-        "  Blender {} ready on {}:{} (pid {}) in {:.1} s",
-        record.blender_version,
-        record.host,
-        record.port,
-        record.pid,
+        "\n→ check_connection_status: Blender {} ({}) on port {}, pid {} — started in {:.1} s",
+        s["blender_version"].as_str().unwrap_or("?"),
+        s["mode"].as_str().unwrap_or("?"),
+        s["port"],
+        s["pid"],
         started.elapsed().as_secs_f64()
     );
-    Ok(record)
-}
 
-async fn drive(host: &str, port: u16, modify_scene: bool, paint: Painter) -> Result<()> {
-    let options = bld_remote_client::ClientOptions {
-        host: host.to_owned(),
-        ..bld_remote_client::ClientOptions::with_port(port)
-    };
-    let client = Client::connect(options).await?;
+    println!("\n→ execute_code: add three monkeys, return the scene");
+    show(
+        &call(client, "execute_code", json!({"code": BUILD_SCENE})).await?,
+        paint,
+    )?;
 
-    // Someone else's Blender is only read from, never changed.
-    let (title, code) = if modify_scene {
-        ("add a monkey, return the scene", BUILD_SCENE)
-    } else {
-        ("return the scene", READ_SCENE)
-    };
-    println!("\n$ bld-remote exec '<{title}>'");
-    let envelope = client.execute_code(code).await?;
-    show(&envelope, paint)?;
-    if !envelope.is_success() {
-        bail!("the demo code failed: {:?}", envelope.error);
-    }
+    println!("\n→ execute_code: 1 / 0");
+    show(
+        &call(client, "execute_code", json!({"code": "1 / 0"})).await?,
+        paint,
+    )?;
 
-    println!("\n$ bld-remote exec '1 / 0'");
-    let envelope = client.execute_code("1 / 0").await?;
-    show(&envelope, paint)?;
+    println!("\n→ execute_code: while True: pass   (timeout 1 s)");
+    show(
+        &call(
+            client,
+            "execute_code",
+            json!({"code": "while True:\n    pass", "timeout": 1}),
+        )
+        .await?,
+        paint,
+    )?;
 
-    println!("\n$ bld-remote exec --timeout 1 'while True: pass'");
-    let mut runaway = ExecuteCode::new("while True:\n    pass");
-    runaway.timeout = Some(1.0);
-    let started = Instant::now();
-    let envelope = client.execute(runaway).await?;
-    show(&envelope, paint)?;
+    let scene = call(
+        client,
+        "get_scene_info",
+        json!({"fields": ["name", "type"]}),
+    )
+    .await?;
+    let objects = structured(&scene)["objects"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     println!(
-        "  (stopped after {:.2} s; Blender still answers:",
-        started.elapsed().as_secs_f64()
+        "\n→ get_scene_info: {} objects: {}",
+        objects.len(),
+        json!(objects)
     );
-    let pong = client.ping().await?;
-    println!("   ping → {pong})");
+
+    let shot = call(client, "get_viewport_screenshot", json!({"max_size": 640})).await?;
+    let image = shot
+        .content
+        .iter()
+        .find_map(|c| c.as_image())
+        .context("no image in the screenshot reply")?;
+    let png = base64::engine::general_purpose::STANDARD.decode(&image.data)?;
+    std::fs::write(&args.preview, &png)
+        .with_context(|| format!("writing {}", args.preview.display()))?;
+    println!(
+        "\n→ get_viewport_screenshot: {} bytes of PNG written to {}",
+        png.len(),
+        args.preview.display()
+    );
 
     let mut samples = Vec::with_capacity(200);
     for _ in 0..200 {
         let t = Instant::now();
-        client.execute_code("x = 1").await?;
-        samples.push(t.elapsed());
+        call(client, "execute_code", json!({"code": "x = 1"})).await?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    samples.sort();
-    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+    samples.sort_by(f64::total_cmp);
+    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
     println!(
-        "\n200 round trips of `x = 1`: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms",
-        pick(0.50),
+        "\n200 MCP tools/call execute_code round trips: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms",
+        pick(0.5),
         pick(0.95),
         pick(0.99)
     );
     Ok(())
 }
 
-fn show(envelope: &Envelope, paint: Painter) -> Result<()> {
-    for line in envelope.output.stdout.lines() {
+async fn call(client: &McpClient, name: &'static str, arguments: Value) -> Result<CallToolResult> {
+    let arguments = arguments.as_object().cloned().unwrap_or_default();
+    Ok(client
+        .call_tool(CallToolRequestParams::new(name).with_arguments(arguments))
+        .await?)
+}
+
+fn structured(result: &CallToolResult) -> Value {
+    result.structured_content.clone().unwrap_or(Value::Null)
+}
+
+fn show(result: &CallToolResult, paint: Painter) -> Result<()> {
+    let s = structured(result);
+    let flag = if result.is_error == Some(true) {
+        paint.error("isError")
+    } else {
+        paint.ok("ok")
+    };
+    println!(
+        "  {flag} status={} duration={:.2} ms",
+        s["status"].as_str().unwrap_or("?"),
+        s["duration"].as_f64().unwrap_or(0.0) * 1000.0
+    );
+    for line in s["stdout"].as_str().unwrap_or("").lines() {
         println!("  stdout: {line}");
     }
-    if envelope.is_success() {
-        let result = serde_json::to_string_pretty(&envelope.result)?;
-        println!(
-            "  result: {}",
-            paint.ok(&result.replace('\n', "\n          "))
-        );
-    } else if let Some(error) = &envelope.error {
-        let line = error
-            .line()
-            .map(|l| format!(" (line {l})"))
-            .unwrap_or_default();
-        println!("  {}: {error}{line}", paint.error(envelope.status.as_str()));
+    if !s["result"].is_null() {
+        println!("  result: {}", s["result"]);
     }
-    println!(
-        "  {}",
-        paint.dim(&format!("{:.2} ms in Blender", envelope.duration * 1000.0))
-    );
+    if let Some(error) = s["error"].as_object() {
+        println!(
+            "  error: {} {}",
+            error.get("type").and_then(Value::as_str).unwrap_or(""),
+            error.get("message").and_then(Value::as_str).unwrap_or("")
+        );
+    }
     Ok(())
 }
