@@ -338,3 +338,16 @@ def test_logs_go_to_stderr_and_stdout_stays_protocol(port_args, tmp_path):
     run(body())
     log = (tmp_path / "mcp-stderr.log").read_text()
     assert "execute_code" in log and "DEBUG" in log, log[-2000:]
+
+
+def test_screenshot_in_the_gui_is_the_viewport(gui, tmp_path):
+    async def body():
+        async with session(["--port", str(gui.port)], tmp_path) as client:
+            result = await client.call_tool("get_viewport_screenshot", {"max_size": 128})
+            images = [block for block in result.content if block.type == "image"]
+            assert len(images) == 1 and "the 3D viewport" in text_of(result)
+            width, height, _channels, rows = pngcheck.decode(base64.b64decode(images[0].data))
+            assert max(width, height) == 128 and len({bytes(row) for row in rows}) > 1
+            status = await client.call_tool("check_connection_status", {})
+            assert status.structured_content["mode"] == "gui"
+    run(body())
