@@ -264,10 +264,17 @@ fn demo_runs_an_mcp_session_and_leaves_nothing_running() {
         "p50",
         "the Blender it started was stopped",
     ] {
-        assert!(run.stdout.contains(expected), "{expected:?} missing:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(expected),
+            "{expected:?} missing:\n{}",
+            run.stdout
+        );
     }
     let png = std::fs::read(&preview).unwrap();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "a real PNG");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000,
+        "a real PNG"
+    );
     assert_eq!(env.run(&["status", "--json"]).stdout.trim(), "[]");
 }
 
