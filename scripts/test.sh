@@ -18,7 +18,7 @@ echo "== Rust: fmt, clippy, tests =="
 cargo fmt --all --check || status=1
 cargo clippy --workspace --all-targets --quiet -- -D warnings || status=1
 set +e
-cargo test --workspace 2>&1 | tee tests/.artifacts/cargo-test.log
+cargo test --workspace --no-fail-fast 2>&1 | tee tests/.artifacts/cargo-test.log
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 set -e
 

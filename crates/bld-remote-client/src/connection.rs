@@ -144,11 +144,11 @@ async fn read_replies(
     let mut buf = vec![0u8; 64 * 1024];
     let reason = loop {
         let n = match reader.read(&mut buf).await {
-            Ok(0) => {
-                break "Blender closed the connection (it exited, or the server was stopped)"
-                    .to_owned();
-            }
+            Ok(0) => break CLOSED.to_owned(),
             Ok(n) => n,
+            // A process killed with data unread in its socket resets the connection instead
+            // of closing it: for the caller it is the same event.
+            Err(err) if is_peer_gone(&err) => break CLOSED.to_owned(),
             Err(err) => break format!("reading failed ({err})"),
         };
         decoder.push(&buf[..n]);
@@ -157,6 +157,13 @@ async fn read_replies(
         }
     };
     close(&pending, &addr, &reason);
+}
+
+const CLOSED: &str = "Blender closed the connection (it exited, or the server was stopped)";
+
+fn is_peer_gone(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    matches!(err.kind(), ConnectionReset | ConnectionAborted | BrokenPipe)
 }
 
 /// Delivers every complete reply line; returns why the connection must close, if it must.
@@ -192,4 +199,23 @@ fn route_lines(decoder: &mut LineDecoder, pending: &Mutex<Pending>) -> Option<St
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reset_or_broken_pipe_means_the_peer_is_gone() {
+        for kind in [
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::BrokenPipe,
+            std::io::ErrorKind::ConnectionAborted,
+        ] {
+            assert!(is_peer_gone(&std::io::Error::from(kind)));
+        }
+        assert!(!is_peer_gone(&std::io::Error::from(
+            std::io::ErrorKind::InvalidData
+        )));
+    }
 }
