@@ -76,6 +76,11 @@ class Settings:
     max_connections: int = 256
     # GUI timer: how long one drain of the queue may hold the UI before yielding.
     gui_slice_seconds: float = 0.05
+    # Token authentication (auth.py): on unless turned off; the token is random per start
+    # unless given; it is written under state_dir/tokens (None = bld-remote's state dir).
+    auth: bool = True
+    token: str = None
+    state_dir: str = None
 
     def check(self):
         if not is_loopback(self.host) and not self.allow_remote:
@@ -83,9 +88,27 @@ class Settings:
                 f"refusing to listen on non-loopback address {self.host!r}: anyone who can reach it "
                 "can run code in Blender. Set BLD_REMOTE_MCP_ALLOW_REMOTE=1 to opt in explicitly."
             )
+        if not is_loopback(self.host) and not self.auth:
+            raise ValueError(
+                f"refusing to listen on {self.host!r} without authentication: "
+                "BLD_REMOTE_MCP_AUTH=off is only allowed on loopback"
+            )
+        if self.token is not None and len(self.token) < 16:
+            raise ValueError("BLD_REMOTE_MCP_TOKEN must be at least 16 characters")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be within 0..65535, got {self.port}")
         return self
+
+
+def _env_switch(env, name, default):
+    raw = str(env.get(name, "")).strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be on or off, got {env.get(name)!r}")
 
 
 def from_env(env=None):
@@ -106,5 +129,8 @@ def from_env(env=None):
         max_finished_jobs=_env_int(env, "BLD_REMOTE_MCP_MAX_FINISHED_JOBS", 256, 1),
         finished_job_ttl=_env_float(env, "BLD_REMOTE_MCP_FINISHED_JOB_TTL", 3600.0, 1.0),
         max_connections=_env_int(env, "BLD_REMOTE_MCP_MAX_CONNECTIONS", 256, 1),
+        auth=_env_switch(env, "BLD_REMOTE_MCP_AUTH", True),
+        token=(env.get("BLD_REMOTE_MCP_TOKEN") or "").strip() or None,
+        state_dir=(env.get("BLD_REMOTE_STATE_DIR") or "").strip() or None,
     )
     return settings

@@ -5,7 +5,7 @@ Pure module (no bpy): commands that need bpy are handed to the main-thread queue
 
 import logging
 
-from . import legacy, replies
+from . import auth, legacy, replies
 from .commands import COMMANDS, Envelope
 from .framing import LEGACY
 from .replies import CommandError
@@ -39,6 +39,9 @@ def handle(service, connection, message):
     """Returns ``(reply, ctx)``; the caller sends ``reply`` then runs ``ctx.after_reply``."""
     body = message.body
     ctx = RequestContext(service, connection, body.get("id"), message.style)
+    refusal = auth.gate(service, connection, body, legacy=message.style == LEGACY)
+    if refusal is not None:
+        return refusal, ctx
     if message.style == LEGACY:
         return legacy.handle(ctx, body, run_command), ctx
     return _handle_v1(ctx, body), ctx

@@ -38,6 +38,8 @@ class Connection:
         self.address = address
         self.id = connection_id
         self.decoder = MessageDecoder(server.settings.max_message_bytes)
+        # Until it presents the token (auth.py), when the service requires one.
+        self.authenticated = getattr(server.service, "token", None) is None
         self.thread = threading.Thread(target=self._serve, name=f"bld-remote-client-{connection_id}", daemon=True)
         self._send_lock = threading.Lock()
 

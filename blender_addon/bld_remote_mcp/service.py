@@ -9,7 +9,7 @@ import os
 import threading
 import time
 
-from . import commands
+from . import auth, commands
 from .capture import OutputCapture
 from .executor import Executor, cancelled_before_start, envelope
 from .interrupt import Interrupter
@@ -44,6 +44,8 @@ class Service:
         self.port = None
         self.started_at = None
         self.exit_code = None  # set once a shutdown was requested
+        self.token = None  # the token clients must present (None: auth off)
+        self.token_file = None
         self._stop_lock = threading.Lock()
         self.running = False
 
@@ -52,8 +54,15 @@ class Service:
         self.capture.install()
         try:
             self.interrupter.install_signal_handler()
+            if self.settings.auth:
+                self.token = self.settings.token or auth.generate_token()
             self.port = self.server.start()
+            if self.token is not None:
+                state_dir = self.settings.state_dir or auth.default_state_dir()
+                self.token_file = auth.token_path(state_dir, self.port)
+                auth.write_token_file(self.token_file, self.token)
         except BaseException:
+            self.server.stop()
             self.capture.uninstall()
             self.interrupter.close()
             raise
@@ -76,6 +85,8 @@ class Service:
             self.interrupter.cancel(job)
         self.server.wait_idle(timeout=2.0)  # let replies being written reach their clients
         self.server.stop()
+        if self.token_file is not None:
+            auth.remove_token_file(self.token_file, self.token)
         self.interrupter.close()
         self.capture.uninstall()
 
@@ -193,4 +204,5 @@ class Service:
             "jobs": {state: sum(1 for j in jobs if j.state == state) for state in ("queued", "running", "finished")},
             "sessions": self.sessions.stats(),
             "rss_bytes": rss_bytes(),
+            "auth": self.token is not None,
         }

@@ -34,6 +34,27 @@ def gui():
     instance.stop()
 
 
+# blender-remote 1.3.3 clients send no token: they are served only with auth turned off.
+@pytest.fixture(scope="session")
+def bg_open():
+    instance = Instance("bg", env={"BLD_REMOTE_MCP_AUTH": "off"})
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def bpy5_open():
+    instance = Instance("bpy5", env={"BLD_REMOTE_MCP_AUTH": "off"})
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(params=CORE_BACKENDS)
+def legacy_backend(request):
+    """Blender 3.4 and 5.0 with BLD_REMOTE_MCP_AUTH=off, for 1.3.3 clients."""
+    return request.getfixturevalue(request.param + "_open")
+
+
 @pytest.fixture(params=CORE_BACKENDS)
 def backend(request):
     """The same test against Blender 3.4 (background) and Blender 5.0 (bpy module)."""

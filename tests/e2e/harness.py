@@ -152,6 +152,19 @@ class Instance:
         except BaseException:
             self.kill()
             raise
+        self.token = self._read_token()
+
+    def _read_token(self):
+        """The instance's auth token (None when it runs with BLD_REMOTE_MCP_AUTH=off)."""
+        path = Path(self.env["BLD_REMOTE_STATE_DIR"]) / "tokens" / f"{self.port}.token"
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if path.exists():
+                return path.read_text().strip()
+            if self.env.get("BLD_REMOTE_MCP_AUTH") == "off":
+                return None
+            time.sleep(0.02)
+        raise HarnessError(f"{self.name}: no token file at {path}")
 
     @property
     def pid(self):
@@ -166,6 +179,7 @@ class Instance:
             BLENDER_USER_CONFIG=str(self.root / "config"),
             BLENDER_USER_SCRIPTS=str(self.root / "scripts"),
             XDG_CACHE_HOME=str(self.root / "cache"),
+            BLD_REMOTE_STATE_DIR=str(self.root / "state"),
             BLD_REMOTE_MCP_PORT=str(port),
             PYTHONUNBUFFERED="1",
         )
@@ -198,7 +212,8 @@ class Instance:
         )
 
     def client(self, timeout=60):
-        return Client(self.port, timeout=timeout)
+        """A connection, authenticated with the instance's token when it has one."""
+        return Client(self.port, timeout=timeout, token=self.token)
 
     def output(self):
         return _tail(self.stdout_path, 400) + "\n" + _tail(self.stderr_path, 400)
@@ -217,7 +232,7 @@ class Instance:
         if self.alive():
             if self.kind == "gui":
                 try:
-                    with Client(self.port, timeout=5) as client:
+                    with Client(self.port, timeout=5, token=self.token) as client:
                         client.call("shutdown")
                 except (OSError, ValueError):
                     pass
@@ -243,12 +258,18 @@ class Instance:
 class Client:
     """A v1 protocol client: one JSON object per line, replies matched by id."""
 
-    def __init__(self, port, timeout=60, host="127.0.0.1"):
+    def __init__(self, port, timeout=60, host="127.0.0.1", token=None):
         self.sock = socket.create_connection((host, port), timeout=10)
         self.sock.settimeout(timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._buf = b""
         self._ids = itertools.count(1)
+        if token is not None:
+            # Authenticate the connection once, as bld-remote's own client does.
+            self.send_raw(json.dumps({"id": "auth", "type": "hello", "token": token}).encode() + b"\n")
+            reply = self.read_line()
+            if not reply.get("result", {}).get("authenticated"):
+                raise HarnessError(f"authentication failed: {reply}")
 
     def __enter__(self):
         return self

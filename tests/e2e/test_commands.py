@@ -69,7 +69,8 @@ def test_screenshot_of_a_scene_without_camera(client):
         client.ok("bpy.context.scene.camera = scene_cam")
 
 
-def test_screenshot_to_a_file_and_for_legacy_clients(backend, tmp_path):
+def test_screenshot_to_a_file_and_for_legacy_clients(legacy_backend, tmp_path):
+    backend = legacy_backend
     path = tmp_path / "shot.png"
     with backend.client() as c:
         result = c.call("get_viewport_screenshot", max_size=100, filepath=str(path))["result"]
@@ -114,7 +115,7 @@ def test_status_command(backend):
 
 
 def test_server_shutdown_stops_background_blender(spawn):
-    instance = spawn("bg")
+    instance = spawn("bg", env={"BLD_REMOTE_MCP_AUTH": "off"})
     reply = legacy_call(instance.port, {"type": "server_shutdown", "params": {}})
     assert reply["status"] == "success"
     assert instance.wait_exit(20) == 0

@@ -67,7 +67,7 @@ def test_gui_sys_exit_quits_blender(spawn):
 def test_gui_server_shutdown_keeps_blender_open(spawn):
     from harness import legacy_call
 
-    instance = spawn("gui")
+    instance = spawn("gui", env={"BLD_REMOTE_MCP_AUTH": "off"})
     assert legacy_call(instance.port, {"type": "server_shutdown", "params": {}})["status"] == "success"
     time.sleep(1.0)
     assert instance.alive(), "a GUI Blender must stay open after server_shutdown (1.3.3 behaviour)"

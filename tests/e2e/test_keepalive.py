@@ -52,7 +52,7 @@ def test_a_133_style_keepalive_script_still_works(tmp_path):
     from harness import coverage_env
 
     env = {**os.environ, "BLENDER_USER_SCRIPTS": str(tmp_path / "scripts"), "BLENDER_USER_CONFIG": str(tmp_path / "cfg"),
-           "BLD_REMOTE_MCP_PORT": "0", **coverage_env()}
+           "BLD_REMOTE_MCP_PORT": "0", "BLD_REMOTE_MCP_AUTH": "off", **coverage_env()}
     proc = subprocess.Popen(
         [blender_binary(), "-b", "--factory-startup", "-noaudio", "--addons", "bld_remote_mcp", "--python", str(script)],
         cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

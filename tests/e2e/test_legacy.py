@@ -22,6 +22,13 @@ def _bin(name):
     return str(candidate) if candidate.exists() else shutil.which(name)
 
 
+
+@pytest.fixture
+def backend(legacy_backend):
+    """1.3.3 clients send no token: this module runs against instances with auth off."""
+    return legacy_backend
+
+
 def test_their_client_executes_code_both_encodings(backend):
     client = BlenderMCPClient(host="127.0.0.1", port=backend.port)
     assert client.execute_python("print('plain {{ braces')", send_as_base64=False, return_as_base64=False) == "plain {{ braces\n"
@@ -65,7 +72,7 @@ def test_their_client_persist_and_timeout_override(backend):
 
 
 def test_their_exit_request_stops_blender(spawn):
-    instance = spawn("bg")
+    instance = spawn("bg", env={"BLD_REMOTE_MCP_AUTH": "off"})
     client = BlenderMCPClient(host="127.0.0.1", port=instance.port)
     assert client.send_exit_request() is True
     assert instance.wait_exit(20) == 0

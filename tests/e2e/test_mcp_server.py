@@ -18,7 +18,10 @@ def binary():
 
 
 @pytest.fixture
-def port_args(bg):
+def port_args(bg, monkeypatch):
+    """`bld-remote mcp` aimed at the shared Blender, with its token in the environment (the
+    token file of a harness instance is in that instance's own state dir)."""
+    monkeypatch.setenv("BLD_REMOTE_MCP_TOKEN", bg.token)
     return ["--port", str(bg.port)]
 
 
@@ -183,7 +186,10 @@ def test_no_blender_is_a_tool_error_with_the_fix_and_the_server_keeps_running(tm
 
 
 def test_blender_dying_mid_call_errors_fast_and_the_next_call_reconnects(spawn, tmp_path):
-    instance = spawn("bg")
+    # Both Blenders write their token files where the MCP server looks: the replacement's new
+    # token is found by the reconnect.
+    shared = {"BLD_REMOTE_STATE_DIR": str(tmp_path)}
+    instance = spawn("bg", env=shared)
     port = instance.port
 
     async def body():
@@ -197,7 +203,7 @@ def test_blender_dying_mid_call_errors_fast_and_the_next_call_reconnects(spawn, 
             result = await call
             assert time.monotonic() - killed < 1.5, "errors within about a second"
             assert result.is_error is True and "lost the connection to Blender" in text_of(result)
-            replacement = spawn("bg", port=port)
+            replacement = spawn("bg", port=port, env=shared)
             again = await client.call_tool("execute_code", {"code": "import os\nos.getpid()"})
             assert again.structured_content["result"] == replacement.pid
     run(body())
@@ -310,10 +316,10 @@ def test_spawn_starts_blender_restarts_it_after_sigkill_and_stops_it_at_the_end(
 INSPECTOR = REPO / ".deps" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
 
 
-def _inspector(port, state_dir, *args):
+def _inspector(port, token, state_dir, *args):
     import os
     import subprocess
-    env = dict(os.environ, BLD_REMOTE_STATE_DIR=str(state_dir))
+    env = dict(os.environ, BLD_REMOTE_STATE_DIR=str(state_dir), BLD_REMOTE_MCP_TOKEN=token)
     assert INSPECTOR.exists(), "run scripts/bootstrap.sh (installs the MCP Inspector CLI with npm)"
     done = subprocess.run([str(INSPECTOR), "--cli", str(BINARY), "mcp", "--port", str(port), *args],
                           capture_output=True, text=True, timeout=120, env=env)
@@ -322,9 +328,9 @@ def _inspector(port, state_dir, *args):
 
 
 def test_mcp_inspector_cli_lists_tools_and_calls_execute_code(bg, tmp_path):
-    listed = _inspector(bg.port, tmp_path, "--method", "tools/list")
+    listed = _inspector(bg.port, bg.token, tmp_path, "--method", "tools/list")
     assert "execute_code" in {tool["name"] for tool in listed["tools"]}
-    called = _inspector(bg.port, tmp_path, "--method", "tools/call", "--tool-name", "execute_code",
+    called = _inspector(bg.port, bg.token, tmp_path, "--method", "tools/call", "--tool-name", "execute_code",
                         "--tool-arg", "code=6*7")
     assert called["isError"] is False and called["structuredContent"]["result"] == 42
 
@@ -342,7 +348,7 @@ def test_logs_go_to_stderr_and_stdout_stays_protocol(port_args, tmp_path):
 
 def test_screenshot_in_the_gui_is_the_viewport(gui, tmp_path):
     async def body():
-        async with session(["--port", str(gui.port)], tmp_path) as client:
+        async with session(["--port", str(gui.port)], tmp_path, env={"BLD_REMOTE_MCP_TOKEN": gui.token}) as client:
             result = await client.call_tool("get_viewport_screenshot", {"max_size": 128})
             images = [block for block in result.content if block.type == "image"]
             assert len(images) == 1 and "the 3D viewport" in text_of(result)

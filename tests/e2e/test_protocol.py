@@ -95,7 +95,7 @@ def test_oversized_message_is_refused_and_the_connection_goes_on(spawn):
 
 
 def test_oversized_legacy_message_is_refused_then_closed(spawn):
-    instance = spawn("bg", env={"BLD_REMOTE_MCP_MAX_MESSAGE_BYTES": "100000"})
+    instance = spawn("bg", env={"BLD_REMOTE_MCP_MAX_MESSAGE_BYTES": "100000", "BLD_REMOTE_MCP_AUTH": "off"})
     with instance.client() as c:
         c.send_raw(json.dumps({"type": "execute_code", "params": {"code": "x = '" + "y" * 200000 + "'"}}).encode())
         data = c.read_raw(timeout=10)  # the error, then the server closes this connection
@@ -155,7 +155,8 @@ def test_main_thread_command_waits_for_a_running_job(backend):
         worker.read_line(timeout=10)
 
 
-def test_legacy_and_v1_share_the_port(backend):
+def test_legacy_and_v1_share_the_port(legacy_backend):
+    backend = legacy_backend
     reply = legacy_call(backend.port, {"type": "execute_code", "params": {"code": "print('legacy {{ ok')"}})
     assert reply == {"status": "success", "result": reply["result"]}
     assert reply["result"]["result"] == "legacy {{ ok\n"
@@ -186,7 +187,7 @@ def test_port_from_environment(spawn):
     probe.close()
     instance = spawn("bg", port=port)
     assert instance.port == port
-    with Client(port) as c:
+    with Client(port, token=instance.token) as c:
         assert c.call("hello")["result"]["port"] == port
 
 

@@ -239,6 +239,9 @@ def make_service():
 
     def make(service_kwargs=None, **overrides):
         overrides.setdefault("port", 0)
+        # Token auth is tested on its own (test_auth.py); elsewhere it is off so that tests
+        # can open plain sockets.
+        overrides.setdefault("auth", False)
         settings = config.Settings(**overrides)
         harness = ServiceHarness(settings, **(service_kwargs or {}))
         made.append(harness)

@@ -22,6 +22,7 @@ class FakeService:
         self.blender_version = "3.4.1"
         self.sessions = SessionStore()
         self.shutdowns = []
+        self.token = None
 
     def request_shutdown(self, code=0, quit_blender=True):
         self.shutdowns.append((code, quit_blender))
@@ -31,7 +32,7 @@ class FakeService:
 
 
 def ctx_for(service, connection_id=1):
-    return types.SimpleNamespace(service=service, connection=types.SimpleNamespace(id=connection_id),
+    return types.SimpleNamespace(service=service, connection=types.SimpleNamespace(id=connection_id, authenticated=True),
                                  after_reply=[])
 
 
@@ -45,7 +46,7 @@ def test_hello_fields():
     result = control.hello(ctx_for(FakeService(mode="gui"), connection_id=17), {})
     assert result == {"protocol_version": 1, "server": "bld-remote", "addon_version": "9.9.9",
                       "blender_version": "3.4.1", "mode": "gui", "pid": os.getpid(), "port": 4321,
-                      "connection_id": 17}
+                      "connection_id": 17, "auth_required": False, "authenticated": True}
 
 
 def test_status_is_the_service_status():

@@ -17,6 +17,7 @@ commands.load()
 class FakeService:
     port = 1234
     exit_code = None  # set once a shutdown was requested
+    token = None  # auth off (test_auth.py covers the gate)
 
     def __init__(self):
         self.main_calls = 0
@@ -35,7 +36,7 @@ class FakeService:
         return call.result
 
 
-CONNECTION = types.SimpleNamespace(id=3)
+CONNECTION = types.SimpleNamespace(id=3, authenticated=True)
 
 
 @pytest.fixture

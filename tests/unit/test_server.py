@@ -281,7 +281,7 @@ def test_service_start_failure_undoes_the_output_capture():
     holder.listen(1)
     before = (sys.stdout, sys.stderr)
     try:
-        service = Service(config.Settings(port=holder.getsockname()[1]), mode="background", blender_version="t",
+        service = Service(config.Settings(port=holder.getsockname()[1], auth=False), mode="background", blender_version="t",
                           addon_version="0", main_thread_ident=threading.get_ident(), capture_fds=False)
         with pytest.raises(PortInUse):
             service.start()

@@ -250,7 +250,7 @@ def test_stop_is_idempotent_and_restores_stdout(make_service):
 def test_serving_on_the_real_main_thread(connect):
     """The production layout: jobs run on the main thread, SIGUSR1 breaks a blocking sleep."""
     old_handler = signal.getsignal(signal.SIGUSR1)
-    service = Service(config.Settings(port=0, stuck_grace=3.0), mode="background", blender_version="test",
+    service = Service(config.Settings(port=0, stuck_grace=3.0, auth=False), mode="background", blender_version="test",
                       addon_version="0", main_thread_ident=threading.main_thread().ident, capture_fds=False)
     results = {}
     try:

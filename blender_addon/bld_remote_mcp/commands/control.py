@@ -25,6 +25,8 @@ def hello(ctx, _params):
         "pid": os.getpid(),
         "port": service.port,
         "connection_id": ctx.connection.id,
+        "auth_required": service.token is not None,
+        "authenticated": ctx.connection.authenticated,
     }
 
 

@@ -204,8 +204,18 @@ impl Client {
         command: &Command,
         timeout: Duration,
     ) -> Result<Reply, ClientError> {
+        self.request_with_token(conn, command, timeout, None).await
+    }
+
+    async fn request_with_token(
+        &self,
+        conn: &Connection,
+        command: &Command,
+        timeout: Duration,
+        token: Option<&str>,
+    ) -> Result<Reply, ClientError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let reply = conn.send(id, command).await?;
+        let reply = conn.send(id, command, token).await?;
         match tokio::time::timeout(timeout, reply).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ClientError::Disconnected {
@@ -249,8 +259,19 @@ impl Client {
             addr: addr.clone(),
             detail,
         };
+        // The token authenticates this connection for all later requests.
+        let options = &self.inner.options;
+        let token = options
+            .token
+            .clone()
+            .or_else(|| crate::token::discover(options.port, options.state_dir.as_deref()));
         let reply = match self
-            .request_on(conn, &Command::Hello, self.inner.options.handshake_timeout)
+            .request_with_token(
+                conn,
+                &Command::Hello,
+                options.handshake_timeout,
+                token.as_deref(),
+            )
             .await
         {
             Ok(reply) => reply,
@@ -264,6 +285,12 @@ impl Client {
         };
         let result = match reply.into_result() {
             Ok(Ok(result)) => result,
+            Ok(Err(error)) if error.code == bld_remote_protocol::ErrorCode::Unauthorized => {
+                return Err(ClientError::Unauthorized {
+                    addr,
+                    reason: format!("the token is wrong ({})", token_source(options)),
+                });
+            }
             Ok(Err(error)) => return Err(not_ours(format!("`hello` failed: {error}"))),
             Err(malformed) => return Err(not_ours(malformed.to_string())),
         };
@@ -278,7 +305,34 @@ impl Client {
                 client: PROTOCOL_VERSION,
             });
         }
-        serde_json::from_value(result).map_err(|err| not_ours(format!("malformed `hello` ({err})")))
+        let hello: Hello = serde_json::from_value(result)
+            .map_err(|err| not_ours(format!("malformed `hello` ({err})")))?;
+        if hello.auth_required == Some(true) && hello.authenticated != Some(true) {
+            return Err(ClientError::Unauthorized {
+                addr,
+                reason: format!(
+                    "it requires a token and none was found (set {} or check {}; \
+                     BLD_REMOTE_MCP_AUTH=off in Blender's environment turns authentication off)",
+                    crate::token::TOKEN_ENV,
+                    crate::token::token_file(options.port, options.state_dir.as_deref()).display()
+                ),
+            });
+        }
+        Ok(hello)
+    }
+}
+
+/// Where the token came from, for error messages.
+fn token_source(options: &ClientOptions) -> String {
+    if options.token.is_some() {
+        "given by the caller".to_owned()
+    } else if std::env::var_os(crate::token::TOKEN_ENV).is_some_and(|v| !v.is_empty()) {
+        format!("from {}", crate::token::TOKEN_ENV)
+    } else {
+        format!(
+            "from {}",
+            crate::token::token_file(options.port, options.state_dir.as_deref()).display()
+        )
     }
 }
 

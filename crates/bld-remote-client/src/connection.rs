@@ -63,6 +63,7 @@ impl Connection {
         &self,
         id: i64,
         command: &Command,
+        token: Option<&str>,
     ) -> Result<oneshot::Receiver<Result<Reply, ClientError>>, ClientError> {
         let (tx, rx) = oneshot::channel();
         {
@@ -72,7 +73,7 @@ impl Connection {
             }
             pending.waiters.insert(id, tx);
         }
-        let line = encode_command(&RequestId::Int(id), command);
+        let line = encode_command(&RequestId::Int(id), command, token);
         let written = {
             let mut writer = self.writer.lock().await;
             writer.write_all(&line).await

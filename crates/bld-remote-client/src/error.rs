@@ -29,6 +29,9 @@ pub enum ClientError {
         client: u32,
     },
 
+    #[error("the Blender on {addr} refused this client: {reason}")]
+    Unauthorized { addr: String, reason: String },
+
     #[error("lost the connection to Blender on {addr}: {reason}")]
     Disconnected { addr: String, reason: String },
 

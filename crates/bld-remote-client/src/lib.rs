@@ -17,6 +17,7 @@ mod client;
 mod connection;
 mod error;
 mod options;
+pub mod token;
 
 pub use bld_remote_protocol as protocol;
 pub use client::Client;

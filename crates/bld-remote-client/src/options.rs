@@ -22,6 +22,10 @@ pub struct ClientOptions {
     pub timeout_margin: Duration,
     /// Longest reply line accepted.
     pub max_reply_bytes: usize,
+    /// The addon's auth token; `None`: found at each connect (see [`crate::token`]).
+    pub token: Option<String>,
+    /// Where to look for token files instead of bld-remote's state dir.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -36,6 +40,8 @@ impl Default for ClientOptions {
             timeout_margin: Duration::from_secs(5),
             // Result, stdout and stderr each have a 64 MiB budget on the server, plus JSON escaping.
             max_reply_bytes: 512 * 1024 * 1024,
+            token: None,
+            state_dir: None,
         }
     }
 }

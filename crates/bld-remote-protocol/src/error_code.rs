@@ -20,6 +20,7 @@ pub enum ErrorCode {
     Busy,
     ShuttingDown,
     InternalError,
+    Unauthorized,
     /// A code this version does not know, kept verbatim.
     Other(String),
 }
@@ -39,6 +40,7 @@ const KNOWN: &[(ErrorCode, &str)] = &[
     (ErrorCode::Busy, "busy"),
     (ErrorCode::ShuttingDown, "shutting_down"),
     (ErrorCode::InternalError, "internal_error"),
+    (ErrorCode::Unauthorized, "unauthorized"),
 ];
 
 impl ErrorCode {

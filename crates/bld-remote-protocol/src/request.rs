@@ -41,6 +41,9 @@ impl From<&str> for RequestId {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub id: Option<RequestId>,
+    /// The addon's auth token; needed once per connection when the addon requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     #[serde(flatten)]
     pub command: Command,
 }
@@ -49,6 +52,7 @@ impl Request {
     pub fn new(id: impl Into<RequestId>, command: Command) -> Self {
         Request {
             id: Some(id.into()),
+            token: None,
             command,
         }
     }

@@ -17,6 +17,11 @@ pub struct Hello {
     pub port: u16,
     #[serde(default)]
     pub connection_id: Option<u64>,
+    /// Whether the addon requires a token, and whether this connection presented it.
+    #[serde(default)]
+    pub auth_required: Option<bool>,
+    #[serde(default)]
+    pub authenticated: Option<bool>,
 }
 
 /// `status`.
@@ -35,6 +40,9 @@ pub struct Status {
     pub jobs: JobsCount,
     #[serde(default)]
     pub rss_bytes: Option<u64>,
+    /// Whether token authentication is on.
+    #[serde(default)]
+    pub auth: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

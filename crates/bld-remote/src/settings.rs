@@ -27,7 +27,6 @@ pub struct ConfigFile {
 }
 
 pub const CONFIG_ENV: &str = "BLD_REMOTE_CONFIG";
-pub const STATE_DIR_ENV: &str = "BLD_REMOTE_STATE_DIR";
 
 /// Where things live.
 #[derive(Debug, Clone)]
@@ -54,13 +53,8 @@ impl Paths {
                     .unwrap_or_else(std::env::temp_dir)
                     .join("bld-remote/config.toml")
             });
-        // macOS and Windows have no state dir; local data is the closest thing there.
-        let state_dir = env_path(STATE_DIR_ENV).unwrap_or_else(|| {
-            dirs::state_dir()
-                .or_else(dirs::data_local_dir)
-                .unwrap_or_else(std::env::temp_dir)
-                .join("bld-remote")
-        });
+        // One definition, shared with the client and the addon (where tokens are written).
+        let state_dir = bld_remote_client::token::state_dir();
         let cache_dir = dirs::cache_dir()
             .unwrap_or_else(std::env::temp_dir)
             .join("bld-remote");

@@ -22,9 +22,7 @@ fn start(env: &Env, extra: &[&str]) -> (u16, u32) {
 async fn fifty_calls_in_flight_on_one_connection_each_get_their_own_reply() {
     let env = Env::new();
     let (port, _) = start(&env, &[]);
-    let client = Client::connect(ClientOptions::with_port(port))
-        .await
-        .unwrap();
+    let client = Client::connect(env.client_options(port)).await.unwrap();
     let connection = client.server().await.unwrap().connection_id;
     let calls = (0..50).map(|i| {
         let client = client.clone();
@@ -54,9 +52,7 @@ async fn fifty_calls_in_flight_on_one_connection_each_get_their_own_reply() {
 async fn a_timed_out_call_is_followed_by_a_good_one() {
     let env = Env::new();
     let (port, _) = start(&env, &[]);
-    let client = Client::connect(ClientOptions::with_port(port))
-        .await
-        .unwrap();
+    let client = Client::connect(env.client_options(port)).await.unwrap();
     let slow = Command::ExecuteCode(ExecuteCode::new("import time\ntime.sleep(1.0)\n'slow'"));
     let err = client
         .request(&slow, Duration::from_millis(200))
@@ -85,7 +81,7 @@ async fn pending_calls_fail_at_once_when_blender_dies_and_the_next_call_reconnec
     let (_, pid) = start(&env, &["--port", &port.to_string()]);
     let options = ClientOptions {
         retry_for: Duration::from_secs(2),
-        ..ClientOptions::with_port(port)
+        ..env.client_options(port)
     };
     let client = Client::connect(options).await.unwrap();
     let pending = tokio::spawn({
@@ -121,9 +117,7 @@ async fn pending_calls_fail_at_once_when_blender_dies_and_the_next_call_reconnec
 async fn typed_results_of_status_jobs_and_errors() {
     let env = Env::new();
     let (port, pid) = start(&env, &[]);
-    let client = Client::connect(ClientOptions::with_port(port))
-        .await
-        .unwrap();
+    let client = Client::connect(env.client_options(port)).await.unwrap();
     let status = client.status().await.unwrap();
     assert_eq!(
         (status.pid, status.port, status.mode.as_str()),
@@ -181,23 +175,17 @@ async fn typed_results_of_status_jobs_and_errors() {
 async fn the_protocol_crate_knows_exactly_the_addons_commands() {
     let env = Env::new();
     let (port, _) = start(&env, &[]);
-    let client = Client::connect(ClientOptions::with_port(port))
-        .await
-        .unwrap();
-    // An unknown command's error lists every command the addon knows.
-    let line = b"{\"id\":1,\"type\":\"make_coffee\"}\n";
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut stream, line)
-        .await
-        .unwrap();
-    let mut reader = tokio::io::BufReader::new(stream);
-    let mut reply = String::new();
-    tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut reply)
-        .await
-        .unwrap();
-    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    let client = Client::connect(env.client_options(port)).await.unwrap();
+    // An unknown command's error lists every command the addon knows (once authenticated:
+    // without the token nothing is looked at as a command).
+    let token = std::fs::read_to_string(env.path(&format!("state/tokens/{port}.token"))).unwrap();
+    let refused = raw_line(port, "{\"id\":1,\"type\":\"make_coffee\"}\n".to_owned()).await;
+    assert_eq!(refused["error"]["code"], "unauthorized");
+    let reply = raw_line(
+        port,
+        format!("{{\"id\":1,\"type\":\"make_coffee\",\"token\":\"{token}\"}}\n"),
+    )
+    .await;
     let known: BTreeSet<String> = reply["error"]["known"]
         .as_array()
         .unwrap()
@@ -232,6 +220,22 @@ async fn the_protocol_crate_knows_exactly_the_addons_commands() {
             reply.body
         );
     }
+}
+
+/// Sends one line on a fresh connection and reads one reply line.
+async fn raw_line(port: u16, line: String) -> serde_json::Value {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, line.as_bytes())
+        .await
+        .unwrap();
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut reply = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut reply)
+        .await
+        .unwrap();
+    serde_json::from_str(&reply).unwrap()
 }
 
 /// One value of every command, the ones that end the server last.
@@ -279,4 +283,35 @@ fn all_commands() -> Vec<Command> {
         Command::ServerShutdown,
         Command::Shutdown { exit_code: Some(0) },
     ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_token_the_client_is_refused_with_what_to_do() {
+    let env = Env::new();
+    let (port, _) = start(&env, &[]);
+    let nowhere = tempfile::tempdir().unwrap();
+    let options = ClientOptions {
+        state_dir: Some(nowhere.path().to_path_buf()),
+        ..env.client_options(port)
+    };
+    let err = Client::connect(options).await.err().unwrap();
+    assert!(matches!(err, ClientError::Unauthorized { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("requires a token") && text.contains("BLD_REMOTE_MCP_TOKEN"),
+        "{text}"
+    );
+    let wrong = ClientOptions {
+        token: Some("x".repeat(43)),
+        ..env.client_options(port)
+    };
+    let err = Client::connect(wrong).await.err().unwrap();
+    assert!(err.to_string().contains("the token is wrong"), "{err}");
+    // The token file is private to its owner.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.path(&format!("state/tokens/{port}.token")))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 }

@@ -125,6 +125,15 @@ impl Env {
         serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
     }
 
+    /// Client options for a Blender this environment started (its token is found in the
+    /// environment's state dir, as `bld-remote` itself finds it).
+    pub fn client_options(&self, port: u16) -> bld_remote_client::ClientOptions {
+        bld_remote_client::ClientOptions {
+            state_dir: Some(self.path("state")),
+            ..bld_remote_client::ClientOptions::with_port(port)
+        }
+    }
+
     pub fn exec(&self, port: u64, code: &str) -> Run {
         self.run(&["exec", "--port", &port.to_string(), code])
     }

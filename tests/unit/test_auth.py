@@ -1,0 +1,119 @@
+"""Token authentication (auth.py): the token file, the gate, and a real service over sockets."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from bld_remote_mcp import auth, config
+
+
+def test_state_dir_follows_bld_remote_rules():
+    home = "/home/u"
+    assert auth.default_state_dir({"BLD_REMOTE_STATE_DIR": "/x"}, "linux", home) == "/x"
+    assert auth.default_state_dir({}, "linux", home) == "/home/u/.local/state/bld-remote"
+    assert auth.default_state_dir({"XDG_STATE_HOME": "/s"}, "linux", home) == "/s/bld-remote"
+    assert auth.default_state_dir({}, "darwin", home) == "/home/u/Library/Application Support/bld-remote"
+    assert auth.default_state_dir({"LOCALAPPDATA": "C:/L"}, "win32", home).replace("\\", "/") == "C:/L/bld-remote"
+    assert auth.token_path("/s", 6688) == os.path.join("/s", "tokens", "6688.token")
+
+
+def test_token_file_is_private_and_only_our_own_is_removed(tmp_path):
+    path = str(tmp_path / "tokens" / "7000.token")
+    token = auth.generate_token()
+    assert len(token) >= 40 and token != auth.generate_token()
+    auth.write_token_file(path, token)
+    assert open(path).read() == token
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "tokens").st_mode) == 0o700
+    auth.remove_token_file(path, "someone-elses-token")
+    assert os.path.exists(path), "a newer server's token file is left alone"
+    auth.remove_token_file(path, token)
+    assert not os.path.exists(path)
+    auth.remove_token_file(path, token)  # already gone: no error
+
+
+def test_auth_settings_from_the_environment():
+    assert config.from_env({}).auth is True
+    assert config.from_env({"BLD_REMOTE_MCP_AUTH": "off"}).auth is False
+    assert config.from_env({"BLD_REMOTE_MCP_TOKEN": " abcdefghijklmnopq "}).token == "abcdefghijklmnopq"
+    with pytest.raises(ValueError, match="BLD_REMOTE_MCP_AUTH must be on or off"):
+        config.from_env({"BLD_REMOTE_MCP_AUTH": "maybe"})
+    with pytest.raises(ValueError, match="at least 16"):
+        config.Settings(token="short").check()
+    with pytest.raises(ValueError, match="without authentication"):
+        config.Settings(host="0.0.0.0", allow_remote=True, auth=False).check()
+    config.Settings(host="0.0.0.0", allow_remote=True, auth=True).check()
+
+
+@pytest.fixture
+def secured(make_service, tmp_path):
+    harness = make_service(auth=True, state_dir=str(tmp_path / "state"))
+    return harness
+
+
+def test_the_token_file_lives_while_the_server_does(make_service, tmp_path):
+    harness = make_service(auth=True, state_dir=str(tmp_path / "state"))
+    service = harness.service
+    path = tmp_path / "state" / "tokens" / f"{service.port}.token"
+    assert path.read_text() == service.token
+    harness.close()
+    assert not path.exists()
+
+
+def test_a_given_token_is_used(make_service, tmp_path):
+    harness = make_service(auth=True, token="x" * 20, state_dir=str(tmp_path / "s"))
+    assert harness.service.token == "x" * 20
+
+
+def test_nothing_runs_without_the_token(secured, connect, tmp_path):
+    marker = tmp_path / "ran"
+    c = connect(secured.service.port)
+    reply = c.execute(f"open({str(marker)!r}, 'w').write('x')")
+    assert reply["status"] == "error" and reply["error"]["code"] == "unauthorized"
+    assert "missing token" in reply["error"]["message"] and "tokens" in reply["error"]["message"]
+    for command in ("ping", "status", "list_jobs", "shutdown", "make_coffee"):
+        assert c.call(command)["error"]["code"] == "unauthorized", command
+    assert not marker.exists()
+
+
+def test_hello_tells_that_a_token_is_needed(secured, connect):
+    c = connect(secured.service.port)
+    hello = c.call("hello")["result"]
+    assert hello["auth_required"] is True and hello["authenticated"] is False
+    assert c.call("ping")["error"]["code"] == "unauthorized"
+
+
+def test_a_wrong_token_is_refused_even_for_hello(secured, connect):
+    c = connect(secured.service.port)
+    c.send({"id": 1, "type": "hello", "token": "not-the-token"})
+    reply = c.read_line()
+    assert reply["error"]["code"] == "unauthorized" and "invalid token" in reply["error"]["message"]
+    c.send({"id": 2, "type": "ping", "token": 12345})
+    assert c.read_line()["error"]["code"] == "unauthorized"
+
+
+def test_the_token_authenticates_the_connection_once(secured, connect):
+    token = secured.service.token
+    c = connect(secured.service.port)
+    c.send({"id": 1, "type": "hello", "token": token})
+    hello = c.read_line()["result"]
+    assert hello["authenticated"] is True
+    assert c.execute("6 * 7")["result"] == 42, "later requests need no token"
+    other = connect(secured.service.port)
+    assert other.call("ping")["error"]["code"] == "unauthorized", "each connection authenticates itself"
+    other.send({"id": 5, "type": "execute_code", "token": token, "params": {"code": "1 + 1"}})
+    assert other.read_line()["result"] == 2, "the token may come with any request"
+
+
+def test_legacy_messages_are_refused_in_their_own_shape(secured, connect, tmp_path):
+    marker = tmp_path / "legacy_ran"
+    c = connect(secured.service.port)
+    c.send_raw(json.dumps({"type": "execute_code", "params": {"code": f"open({str(marker)!r}, 'w')"}}).encode())
+    reply = c.read_legacy()
+    assert reply["status"] == "error" and reply["message"].startswith("Unauthorized:")
+    assert "BLD_REMOTE_MCP_AUTH=off" in reply["message"]
+    c.send_raw(json.dumps({"code": f"open({str(marker)!r}, 'w')"}).encode())
+    assert c.read_legacy()["status"] == "error"
+    assert not marker.exists()
