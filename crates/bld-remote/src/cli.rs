@@ -86,6 +86,10 @@ pub struct StartArgs {
     /// Print the instance as JSON
     #[arg(long)]
     pub json: bool,
+    /// Serve clients that send no token (blender-remote 1.3.3): any local process can then run
+    /// code in this Blender. Refused for a non-loopback --host
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 /// List the Blenders started by bld-remote: reachable or not, mode, version, uptime, queue.

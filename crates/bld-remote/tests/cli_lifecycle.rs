@@ -427,3 +427,38 @@ fn stop_escalates_to_signals_when_blender_cannot_answer() {
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(status_json(&env).is_empty());
 }
+
+#[test]
+fn no_auth_serves_clients_without_a_token_and_auth_is_on_otherwise() {
+    let env = Env::new();
+    let secured = env.start_detached(&[]);
+    let open = env.start_detached(&["--no-auth"]);
+    let hello = |port: u64| {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+        std::io::Write::write_all(&mut stream, b"{\"id\":1,\"type\":\"ping\"}\n").unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut BufReader::new(stream), &mut line).unwrap();
+        serde_json::from_str::<Value>(&line).unwrap()
+    };
+    assert_eq!(
+        hello(secured["port"].as_u64().unwrap())["error"]["code"],
+        "unauthorized"
+    );
+    assert_eq!(
+        hello(open["port"].as_u64().unwrap())["result"]["pong"],
+        true
+    );
+    assert!(
+        env.path(&format!("state/tokens/{}.token", secured["port"]))
+            .exists()
+    );
+    assert!(
+        !env.path(&format!("state/tokens/{}.token", open["port"]))
+            .exists()
+    );
+    // bld-remote's own commands work against both.
+    for record in [&secured, &open] {
+        let run = env.exec(record["port"].as_u64().unwrap(), "6 * 7");
+        assert_eq!(run.stdout.trim(), "42", "{}", run.stderr);
+    }
+}

@@ -68,6 +68,9 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
     };
     let mut command = blender.launch_command(&launch)?;
     command.stdin(Stdio::null());
+    if args.no_auth {
+        command.env("BLD_REMOTE_MCP_AUTH", "off");
+    }
     let log = if args.detach {
         let logs = app.paths.state_dir.join("logs");
         std::fs::create_dir_all(&logs)?;
