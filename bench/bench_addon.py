@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import platform
+import secrets
 import socket
 import statistics
 import subprocess
@@ -32,8 +33,17 @@ TRIVIAL = b'{"id":1,"type":"execute_code","params":{"code":"x = 1"}}\n'
 
 
 def _connect(port):
+    """A connection, authenticated with the token the benchmark gave its Blenders (auth is
+    per connection, so it costs nothing per request)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    token = os.environ["BLD_REMOTE_MCP_TOKEN"]
+    sock.sendall(json.dumps({"id": 0, "type": "hello", "token": token}).encode() + b"\n")
+    buf = b""
+    while b"\n" not in buf:
+        buf += sock.recv(65536)
+    if b'"authenticated":true' not in buf:
+        raise ConnectionError(f"authentication failed: {buf[:200]!r}")
     return sock
 
 
@@ -193,6 +203,8 @@ def main():
     parser.add_argument("--processes", type=int, default=None, help="client processes (default: min(clients, 5))")
     args = parser.parse_args()
     os.environ.pop("BLD_COVERAGE", None)  # measure the product, not the tracer
+    # One token for the Blenders started here (they inherit it) and the client processes.
+    os.environ["BLD_REMOTE_MCP_TOKEN"] = secrets.token_urlsafe(32)
 
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
