@@ -1,0 +1,62 @@
+"""Faults: clients that vanish mid-call, against real Blender (issue 6)."""
+
+import json
+import socket
+import time
+
+
+def _status(instance):
+    with instance.client() as c:
+        return c.call("status")["result"]
+
+
+def _threads_and_rss(instance):
+    with instance.client() as c:
+        value = c.ok("import threading\nthreading.active_count()")["result"]
+        rss = c.call("status")["result"]["rss_bytes"]
+    return value, rss
+
+
+def test_a_thousand_mid_call_disconnects_leak_nothing_and_every_job_ends(spawn):
+    instance = spawn("bg")
+    threads_before, rss_before = _threads_and_rss(instance)
+    hello = json.dumps({"id": 0, "type": "hello", "token": instance.token}).encode() + b"\n"
+    call = json.dumps({"id": 1, "type": "execute_code", "params": {"code": "import time\ntime.sleep(0.001)\nx = 1"}}).encode() + b"\n"
+    with instance.client() as c:
+        first = int(c.ok("1")["metadata"]["job_id"].split("-")[1])
+    started = time.monotonic()
+    with instance.client() as control:
+        for i in range(1000):
+            with socket.create_connection(("127.0.0.1", instance.port), timeout=10) as sock:
+                sock.sendall(hello)
+                sock.makefile("rb").readline()  # authenticated
+                sock.sendall(call)
+                # ...and gone before the reply.
+            if i % 20 == 19:
+                # Keep under the pending-job limit (64): past it, calls are refused with
+                # queue_full, which a client that left never sees.
+                while control.call("status")["result"]["jobs"]["queued"] > 20:
+                    time.sleep(0.005)
+    elapsed = time.monotonic() - started
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = _status(instance)
+        if status["jobs"]["queued"] == 0 and status["jobs"]["running"] == 0 and status["connections"] <= 1:
+            break
+        time.sleep(0.1)
+    assert status["jobs"]["queued"] == 0 and status["jobs"]["running"] == 0, status
+    assert status["connections"] <= 1, "every dropped connection was cleaned up"
+    with instance.client() as c:
+        jobs = c.call("list_jobs")["result"]["jobs"]
+    finished = [job for job in jobs if job["code_preview"] == "import time"]
+    assert finished and all(job["state"] == "finished" and job["status"] == "success" for job in finished), \
+        "abandoned jobs still ran to the end"
+    with instance.client() as c:
+        last = int(c.ok("1")["metadata"]["job_id"].split("-")[1])
+    assert last == first + 1001, f"every abandoned call became a job (job-{first} .. job-{last})"
+    threads_after, rss_after = _threads_and_rss(instance)
+    assert threads_after <= threads_before + 1, (threads_before, threads_after)
+    assert rss_after - rss_before < 32 * 1024 * 1024, (rss_before, rss_after)
+    assert elapsed < 120
+    print(f"1000 mid-call disconnects in {elapsed:.1f} s; threads {threads_before}->{threads_after}; "
+          f"RSS {rss_before / 2**20:.1f}->{rss_after / 2**20:.1f} MiB")
