@@ -149,10 +149,10 @@ class Instance:
                 self.port = _wait_for(_LISTENING, self.stderr_path, self.proc, ready_timeout, self.name)
             else:
                 self.port = _wait_for(_READY, self.stdout_path, self.proc, ready_timeout, self.name)
+            self.token = self._read_token()
         except BaseException:
-            self.kill()
+            self.kill()  # never leave a Blender behind when the start fails
             raise
-        self.token = self._read_token()
 
     def _read_token(self):
         """The instance's auth token (None when it runs with BLD_REMOTE_MCP_AUTH=off)."""
