@@ -9,14 +9,15 @@ import pytest
 from bld_remote_mcp import auth, config
 
 
-def test_state_dir_follows_bld_remote_rules():
-    home = "/home/u"
-    assert auth.default_state_dir({"BLD_REMOTE_STATE_DIR": "/x"}, "linux", home) == "/x"
-    assert auth.default_state_dir({}, "linux", home) == "/home/u/.local/state/bld-remote"
-    assert auth.default_state_dir({"XDG_STATE_HOME": "/s"}, "linux", home) == "/s/bld-remote"
-    assert auth.default_state_dir({}, "darwin", home) == "/home/u/Library/Application Support/bld-remote"
-    assert auth.default_state_dir({"LOCALAPPDATA": "C:/L"}, "win32", home).replace("\\", "/") == "C:/L/bld-remote"
-    assert auth.token_path("/s", 6688) == os.path.join("/s", "tokens", "6688.token")
+def test_state_dir_follows_bld_remote_rules(tmp_path):
+    home = str(tmp_path / "home")
+    given, xdg, local = (str(tmp_path / name) for name in ("given", "xdg", "local"))
+    assert auth.default_state_dir({"BLD_REMOTE_STATE_DIR": given}, "linux", home) == given
+    assert auth.default_state_dir({}, "linux", home) == os.path.join(home, ".local", "state", "bld-remote")
+    assert auth.default_state_dir({"XDG_STATE_HOME": xdg}, "linux", home) == os.path.join(xdg, "bld-remote")
+    assert auth.default_state_dir({}, "darwin", home) == os.path.join(home, "Library", "Application Support", "bld-remote")
+    assert auth.default_state_dir({"LOCALAPPDATA": local}, "win32", home) == os.path.join(local, "bld-remote")
+    assert auth.token_path(xdg, 6688) == os.path.join(xdg, "tokens", "6688.token")
 
 
 def test_token_file_is_private_and_only_our_own_is_removed(tmp_path):
