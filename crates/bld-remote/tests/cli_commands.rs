@@ -117,10 +117,11 @@ fn exec_reports_errors_timeouts_and_a_missing_blender_by_exit_code() {
 fn install_addon_into_blender_3_4_leaves_it_enabled_for_the_next_blender() {
     let env = Env::new();
     let zip = env.path("out/addon.zip");
+    let blender = blender_binary();
     let run = env.run(&[
         "install-addon",
         "--blender",
-        "/usr/bin/blender",
+        blender.to_str().unwrap(),
         "--zip",
         zip.to_str().unwrap(),
     ]);
@@ -138,7 +139,7 @@ fn install_addon_into_blender_3_4_leaves_it_enabled_for_the_next_blender() {
 
     // A new Blender with these preferences (no factory startup) has the addon registered.
     let check = "import bpy, bld_remote\nprint('ENABLED', 'bld_remote_mcp' in bpy.context.preferences.addons, bld_remote.get_status()['running'])";
-    let mut command = std::process::Command::new("/usr/bin/blender");
+    let mut command = std::process::Command::new(&blender);
     command
         .args(["-b", "-noaudio", "--python-expr", check])
         .envs(env.vars.iter().map(|(k, v)| (k, v)));
@@ -150,7 +151,7 @@ fn install_addon_into_blender_3_4_leaves_it_enabled_for_the_next_blender() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let doctor = env.run(&["doctor", "--blender", "/usr/bin/blender"]);
+    let doctor = env.run(&["doctor", "--blender", blender.to_str().unwrap()]);
     assert!(
         doctor
             .stdout
@@ -214,8 +215,9 @@ fn doctor_reports_each_check_with_its_fix() {
         .to_string();
     let run = env.run(&["doctor", "--port", &port]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let found = format!("✓ Blender at {} (from PATH)", blender_binary().display());
     for expected in [
-        "✓ Blender at /usr/bin/blender",
+        found.as_str(),
         "✓ Blender 3.4",
         "! addon not installed",
         "fix: bld-remote install-addon",

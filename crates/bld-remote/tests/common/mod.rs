@@ -19,6 +19,16 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
+/// The Blender executable on `PATH` (Debian's, installed by `scripts/bootstrap.sh`), found at
+/// run time rather than assumed.
+pub fn blender_binary() -> PathBuf {
+    let path = std::env::var_os("PATH").expect("PATH is set");
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("blender"))
+        .find(|candidate| candidate.is_file())
+        .expect("blender on PATH: run scripts/bootstrap.sh")
+}
+
 /// The Python with PyPI `bpy` 5.0.1 that `scripts/bootstrap.sh` installs.
 pub fn bpy5_python() -> PathBuf {
     let python = repo_root().join(".venv-bpy5/bin/python");
