@@ -75,6 +75,19 @@ pub struct LogRecord {
     pub message: String,
 }
 
+/// `[WARNING] message` (the level of a `logging` record, else its source): how the CLI and
+/// the MCP server show a record to a person.
+impl std::fmt::Display for LogRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{}] {}",
+            self.level.as_deref().unwrap_or(&self.source),
+            self.message
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +107,8 @@ mod tests {
         assert_eq!(envelope.job_id(), Some("job-1"));
         assert_eq!(envelope.output.logs[0].level.as_deref(), Some("WARNING"));
         assert_eq!(envelope.output.logs[1].level, None);
+        assert_eq!(envelope.output.logs[0].to_string(), "[WARNING] careful");
+        assert_eq!(envelope.output.logs[1].to_string(), "[blender] Info: Saved");
         assert_eq!(serde_json::to_value(&envelope).unwrap(), json);
     }
 

@@ -53,9 +53,24 @@ impl Painter {
     }
 }
 
+/// A duration for people: milliseconds below a second, else seconds.
+pub fn duration(seconds: f64) -> String {
+    if seconds < 1.0 {
+        format!("{:.1} ms", seconds * 1000.0)
+    } else {
+        format!("{seconds:.2} s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_use_a_readable_unit() {
+        assert_eq!(duration(0.00042), "0.4 ms");
+        assert_eq!(duration(2.5), "2.50 s");
+    }
 
     #[test]
     fn plain_when_disabled_and_ansi_when_enabled() {

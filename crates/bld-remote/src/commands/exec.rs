@@ -3,7 +3,7 @@
 use crate::app::App;
 use crate::cli::{ExecArgs, ExecMode};
 use crate::exit;
-use crate::style::Painter;
+use crate::style::{self, Painter};
 use anyhow::{Context, Result};
 use bld_remote_client::Client;
 use bld_remote_protocol::{Envelope, ExecStatus, ExecuteCode};
@@ -66,15 +66,7 @@ fn print_human(envelope: &Envelope) -> Result<()> {
     stdout.flush()?;
     stderr.write_all(envelope.output.stderr.as_bytes())?;
     for record in &envelope.output.logs {
-        let label = record
-            .level
-            .clone()
-            .unwrap_or_else(|| record.source.clone());
-        writeln!(
-            stderr,
-            "{}",
-            err.dim(&format!("[{label}] {}", record.message))
-        )?;
+        writeln!(stderr, "{}", err.dim(&record.to_string()))?;
     }
     if envelope.is_success() {
         if !envelope.result.is_null() {
@@ -104,24 +96,7 @@ fn print_human(envelope: &Envelope) -> Result<()> {
     writeln!(
         stderr,
         "{}",
-        err.dim(&format!("({})", duration(envelope.duration)))
+        err.dim(&format!("({})", style::duration(envelope.duration)))
     )?;
     Ok(())
-}
-
-fn duration(seconds: f64) -> String {
-    if seconds < 1.0 {
-        format!("{:.1} ms", seconds * 1000.0)
-    } else {
-        format!("{seconds:.2} s")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations_use_a_readable_unit() {
-        assert_eq!(super::duration(0.00042), "0.4 ms");
-        assert_eq!(super::duration(2.5), "2.50 s");
-    }
 }

@@ -28,7 +28,7 @@ pub fn envelope_result(envelope: &Envelope) -> CallToolResult {
     let mut text = format!(
         "status: {} ({})",
         envelope.status.as_str(),
-        duration(envelope.duration)
+        crate::style::duration(envelope.duration)
     );
     if envelope.is_success() && !envelope.result.is_null() {
         text.push_str(&format!("\nresult: {}", clip(&envelope.result.to_string())));
@@ -36,11 +36,7 @@ pub fn envelope_result(envelope: &Envelope) -> CallToolResult {
     section(&mut text, "stdout", &envelope.output.stdout);
     section(&mut text, "stderr", &envelope.output.stderr);
     for record in &envelope.output.logs {
-        let label = record
-            .level
-            .clone()
-            .unwrap_or_else(|| record.source.clone());
-        text.push_str(&format!("\n[{label}] {}", record.message));
+        text.push_str(&format!("\n{record}"));
     }
     if let Some(error) = &envelope.error {
         let line = error
@@ -112,14 +108,6 @@ fn clip(text: &str) -> String {
         &text[..end],
         text.len() - end
     )
-}
-
-fn duration(seconds: f64) -> String {
-    if seconds < 1.0 {
-        format!("{:.1} ms", seconds * 1000.0)
-    } else {
-        format!("{seconds:.2} s")
-    }
 }
 
 #[cfg(test)]
