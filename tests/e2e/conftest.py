@@ -13,40 +13,24 @@ from harness import Instance  # noqa: E402
 CORE_BACKENDS = ("bg", "bpy5")
 
 
-@pytest.fixture(scope="session")
-def bg():
-    instance = Instance("bg")
-    yield instance
-    instance.stop()
+def _shared_instance(kind, env=None):
+    """A session-wide Blender of ``kind``, stopped at the end of the run."""
+
+    @pytest.fixture(scope="session")
+    def fixture():
+        instance = Instance(kind, env=env)
+        yield instance
+        instance.stop()
+
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def bpy5():
-    instance = Instance("bpy5")
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="session")
-def gui():
-    instance = Instance("gui")
-    yield instance
-    instance.stop()
-
-
+bg = _shared_instance("bg")
+bpy5 = _shared_instance("bpy5")
+gui = _shared_instance("gui")
 # blender-remote 1.3.3 clients send no token: they are served only with auth turned off.
-@pytest.fixture(scope="session")
-def bg_open():
-    instance = Instance("bg", env={"BLD_REMOTE_MCP_AUTH": "off"})
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="session")
-def bpy5_open():
-    instance = Instance("bpy5", env={"BLD_REMOTE_MCP_AUTH": "off"})
-    yield instance
-    instance.stop()
+bg_open = _shared_instance("bg", env={"BLD_REMOTE_MCP_AUTH": "off"})
+bpy5_open = _shared_instance("bpy5", env={"BLD_REMOTE_MCP_AUTH": "off"})
 
 
 @pytest.fixture(params=CORE_BACKENDS)

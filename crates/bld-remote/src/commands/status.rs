@@ -10,7 +10,7 @@ use bld_remote_client::{Client, ClientOptions};
 use bld_remote_protocol::DEFAULT_PORT;
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 struct Row {
     port: u16,
     pid: Option<u32>,
@@ -35,15 +35,10 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<u8> {
             port: record.port,
             pid: Some(record.pid),
             managed: true,
-            reachable: false,
             mode: Some(record.mode.clone()),
             blender_version: Some(record.blender_version.clone()),
             uptime: Some(unix_now().saturating_sub(record.started_at) as f64),
-            queue_length: None,
-            jobs_running: None,
-            jobs_finished: None,
-            connections: None,
-            error: None,
+            ..Row::default()
         };
         fill(&mut row, &record.host).await;
         rows.push(row);
@@ -51,17 +46,7 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<u8> {
     if !records.iter().any(|r| r.port == DEFAULT_PORT) {
         let mut row = Row {
             port: DEFAULT_PORT,
-            pid: None,
-            managed: false,
-            reachable: false,
-            mode: None,
-            blender_version: None,
-            uptime: None,
-            queue_length: None,
-            jobs_running: None,
-            jobs_finished: None,
-            connections: None,
-            error: None,
+            ..Row::default()
         };
         fill(&mut row, &app.host(None)).await;
         if row.reachable {

@@ -113,11 +113,11 @@ impl Link {
         }
     }
 
+    /// Whether a bld-remote addon answers there (`connect` completes the `hello` handshake).
     async fn answers(&self, host: &str, port: u16) -> bool {
-        match Client::connect(bld_remote_client::ClientOptions::probe(host, port)).await {
-            Ok(client) => client.server().await.is_ok(),
-            Err(_) => false,
-        }
+        Client::connect(bld_remote_client::ClientOptions::probe(host, port))
+            .await
+            .is_ok()
     }
 
     /// Runs `bld-remote start --background --detach --json` (this binary), on the fixed port
