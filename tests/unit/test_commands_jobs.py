@@ -139,3 +139,19 @@ def test_get_job_refuses_a_bad_stdout_offset(make_service):
         reply = c.call("get_job", {"job_id": job_id, "stdout_offset": bad})
         assert reply["status"] == "error" and reply["error"]["code"] == "invalid_params"
         assert reply["error"]["param"] == "stdout_offset"
+
+
+def test_stdout_since_skips_whole_chunks_and_cuts_inside_one():
+    import types
+
+    from bld_remote_mcp.commands.jobs import stdout_since
+
+    running = types.SimpleNamespace(envelope=None, output=types.SimpleNamespace(
+        stdout=types.SimpleNamespace(chunks=["abc", "de", "fgh"])))
+    assert stdout_since(running, 0) == {"text": "abcdefgh", "offset": 8}
+    assert stdout_since(running, 3) == {"text": "defgh", "offset": 8}
+    assert stdout_since(running, 4) == {"text": "efgh", "offset": 8}
+    assert stdout_since(running, 8) == {"text": "", "offset": 8}
+    assert stdout_since(running, 20) == {"text": "", "offset": 20}
+    queued = types.SimpleNamespace(envelope=None, output=None)
+    assert stdout_since(queued, 5) == {"text": "", "offset": 5}

@@ -28,11 +28,19 @@ def stdout_since(job, offset):
     """
     if job.envelope is not None:
         text = job.envelope.get("output", {}).get("stdout", "")
-    elif job.output is not None:
-        text = "".join(list(job.output.stdout.chunks))
-    else:
-        text = ""
-    return {"text": text[offset:], "offset": max(len(text), offset)}
+        return {"text": text[offset:], "offset": max(len(text), offset)}
+    if job.output is None:
+        return {"text": "", "offset": offset}
+    # Polled every fraction of a second while a job may print megabytes: skip the chunks
+    # before ``offset`` by their lengths instead of joining everything each time.
+    chunks = list(job.output.stdout.chunks)
+    seen = 0
+    for index, chunk in enumerate(chunks):
+        if seen + len(chunk) > offset:
+            tail = chunk[offset - seen:] + "".join(chunks[index + 1:])
+            return {"text": tail, "offset": offset + len(tail)}
+        seen += len(chunk)
+    return {"text": "", "offset": max(seen, offset)}
 
 
 @command("get_job")
