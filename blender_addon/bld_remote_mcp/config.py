@@ -6,7 +6,8 @@ environment variable that overrides it, so that tests and docs have one place to
 
 import ipaddress
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 
 DEFAULT_PORT = 6688
 LOOPBACK_HOST = "127.0.0.1"
@@ -81,6 +82,10 @@ class Settings:
     auth: bool = True
     token: str = None
     state_dir: str = None
+    # Guard mode (guard.py): a seatbelt refusing subprocesses, network sockets and file writes
+    # outside guard_allow while an agent's code runs. Off unless asked for.
+    guard: bool = False
+    guard_allow: tuple = field(default_factory=lambda: (tempfile.gettempdir(),))
 
     def check(self):
         if not is_loopback(self.host) and not self.allow_remote:
@@ -132,5 +137,9 @@ def from_env(env=None):
         auth=_env_switch(env, "BLD_REMOTE_MCP_AUTH", True),
         token=(env.get("BLD_REMOTE_MCP_TOKEN") or "").strip() or None,
         state_dir=(env.get("BLD_REMOTE_STATE_DIR") or "").strip() or None,
+        guard=_env_switch(env, "BLD_REMOTE_MCP_GUARD", False),
     )
+    allow = (env.get("BLD_REMOTE_MCP_GUARD_ALLOW") or "").strip()
+    if allow:
+        settings.guard_allow = tuple(d for d in allow.split(os.pathsep) if d.strip())
     return settings

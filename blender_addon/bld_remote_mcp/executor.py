@@ -48,8 +48,10 @@ def _exit_code(exc):
 
 
 class Executor:
-    def __init__(self, capture, interrupter, registry, scene_probe=None, max_result_bytes=64 * 1024 * 1024):
+    def __init__(self, capture, interrupter, registry, scene_probe=None, max_result_bytes=64 * 1024 * 1024,
+                 guard=None):
         self.capture = capture
+        self.guard = guard  # guard.Guard watching the code while it runs, or None (guard mode off)
         self.interrupter = interrupter
         self.registry = registry
         self.scene_probe = scene_probe  # object with take() and compare(before, after), or None
@@ -85,10 +87,15 @@ class Executor:
             self.interrupter.begin(job, job.timeout)
             if job.cancel_requested:  # cancel_job arrived while the code was being compiled
                 self.interrupter.cancel(job)
+            if self.guard is not None:
+                self.guard.watch()
             try:
                 value = code_runner.run(compiled, options["namespace"])
             except BaseException as exc:  # user code may raise anything, SystemExit included
                 failure = exc
+            finally:
+                if self.guard is not None:
+                    self.guard.unwatch()
             self._end_interrupt(job)
         except BaseException as exc:
             # A SyntaxError from compiling, or an interrupt that landed in our own bookkeeping
@@ -108,7 +115,22 @@ class Executor:
                 metadata["scene_error"] = f"{type(exc).__name__}: {exc}"
         output = out.as_dict() if out is not None else dict(EMPTY_OUTPUT)
         result_env = self._envelope(job, value, failure, output, duration, metadata)
+        if self.guard is not None and self.guard.refused:
+            self._report_refusals(result_env, self.guard.refused)
         self.registry.finish(job, result_env)
+
+    @staticmethod
+    def _report_refusals(result_env, refused):
+        """Guard mode refused something during this call: say what, whatever became of it.
+
+        A failed call is blamed on the last refusal even when a library wrapped it (urllib
+        turns it into URLError); a call that succeeded (the code caught it, or Python's import
+        machinery skipped a .pyc write) lists them in its metadata.
+        """
+        result_env["metadata"]["guard_refused"] = list(refused)
+        if result_env["status"] == "error" and result_env["error"].get("code") == "execution_error":
+            result_env["error"]["code"] = "guard_refused"
+            result_env["error"]["refused"] = refused[-1]
 
     def _envelope(self, job, value, failure, output, duration, metadata):
         if failure is None:

@@ -12,6 +12,7 @@ import time
 from . import auth, commands
 from .capture import OutputCapture
 from .executor import Executor, cancelled_before_start, envelope
+from .guard import Guard
 from .interrupt import Interrupter
 from .jobs import QUEUED, JobRegistry
 from .mainthread import MainThreadQueue
@@ -38,7 +39,9 @@ class Service:
         self.persist = persist if persist is not None else PersistStore()
         self.capture = OutputCapture(settings.max_output_bytes, capture_fds=capture_fds)
         self.interrupter = Interrupter(main_thread_ident)
-        self.executor = Executor(self.capture, self.interrupter, self.jobs, scene_probe, settings.max_result_bytes)
+        self.guard = Guard(settings.guard_allow) if settings.guard else None
+        self.executor = Executor(self.capture, self.interrupter, self.jobs, scene_probe, settings.max_result_bytes,
+                                 self.guard)
         self.quit_app = quit_app  # GUI: how to quit Blender, called on the main thread
         self.server = TcpServer(settings, self)
         self.port = None
@@ -57,6 +60,8 @@ class Service:
             if self.settings.auth:
                 self.token = self.settings.token or auth.generate_token()
             self.port = self.server.start()
+            if self.guard is not None:
+                self.guard.enable()
             if self.token is not None:
                 state_dir = self.settings.state_dir or auth.default_state_dir()
                 self.token_file = auth.token_path(state_dir, self.port)
@@ -87,6 +92,8 @@ class Service:
         self.server.stop()
         if self.token_file is not None:
             auth.remove_token_file(self.token_file, self.token)
+        if self.guard is not None:
+            self.guard.disable()
         self.interrupter.close()
         self.capture.uninstall()
 
@@ -205,4 +212,6 @@ class Service:
             "sessions": self.sessions.stats(),
             "rss_bytes": rss_bytes(),
             "auth": self.token is not None,
+            "guard": {"enabled": True, "allowed_dirs": list(self.guard.allowed_dirs), "refusals": self.guard.refusals}
+            if self.guard is not None else {"enabled": False},
         }

@@ -21,6 +21,8 @@ pub enum ErrorCode {
     ShuttingDown,
     InternalError,
     Unauthorized,
+    /// Guard mode refused what the code tried (a program, a socket, a write).
+    GuardRefused,
     /// A code this version does not know, kept verbatim.
     Other(String),
 }
@@ -41,6 +43,7 @@ const KNOWN: &[(ErrorCode, &str)] = &[
     (ErrorCode::ShuttingDown, "shutting_down"),
     (ErrorCode::InternalError, "internal_error"),
     (ErrorCode::Unauthorized, "unauthorized"),
+    (ErrorCode::GuardRefused, "guard_refused"),
 ];
 
 impl ErrorCode {

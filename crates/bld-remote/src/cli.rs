@@ -90,6 +90,13 @@ pub struct StartArgs {
     /// code in this Blender. Refused for a non-loopback --host
     #[arg(long)]
     pub no_auth: bool,
+    /// Guard mode, a seatbelt rather than a sandbox: code that starts programs, opens network
+    /// sockets or writes files outside the allowed folders fails with `guard_refused`
+    #[arg(long)]
+    pub guard: bool,
+    /// A folder code may write to in guard mode (repeatable) [default: the temp dir]
+    #[arg(long, value_name = "DIR", requires = "guard")]
+    pub guard_allow: Vec<PathBuf>,
 }
 
 /// List the Blenders started by bld-remote: reachable or not, mode, version, uptime, queue.

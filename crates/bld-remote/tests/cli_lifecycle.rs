@@ -462,3 +462,31 @@ fn no_auth_serves_clients_without_a_token_and_auth_is_on_otherwise() {
         assert_eq!(run.stdout.trim(), "42", "{}", run.stderr);
     }
 }
+
+#[test]
+fn guard_flag_refuses_writes_outside_the_allowed_folder() {
+    let env = Env::new();
+    let allowed = env.path("renders");
+    std::fs::create_dir_all(&allowed).unwrap();
+    let record = env.start_detached(&["--guard", "--guard-allow", allowed.to_str().unwrap()]);
+    let port = record["port"].as_u64().unwrap();
+    let outside = env.path("outside.txt");
+    let refused = env.exec(
+        port,
+        &format!("open({:?}, 'w').write('x')", outside.to_str().unwrap()),
+    );
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("guard mode refused writing"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!outside.exists());
+    let inside = allowed.join("ok.txt");
+    let run = env.exec(
+        port,
+        &format!("open({:?}, 'w').write('fine')", inside.to_str().unwrap()),
+    );
+    assert_eq!(run.stdout.trim(), "4", "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(inside).unwrap(), "fine");
+}

@@ -71,6 +71,18 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
     if args.no_auth {
         command.env("BLD_REMOTE_MCP_AUTH", "off");
     }
+    if args.guard {
+        command.env("BLD_REMOTE_MCP_GUARD", "on");
+        if !args.guard_allow.is_empty() {
+            // Absolute, because Blender resolves them from its own working directory.
+            let dirs = args
+                .guard_allow
+                .iter()
+                .map(std::path::absolute)
+                .collect::<std::io::Result<Vec<_>>>()?;
+            command.env("BLD_REMOTE_MCP_GUARD_ALLOW", std::env::join_paths(dirs)?);
+        }
+    }
     let log = if args.detach {
         let logs = app.paths.state_dir.join("logs");
         std::fs::create_dir_all(&logs)?;
