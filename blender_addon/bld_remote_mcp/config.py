@@ -75,6 +75,10 @@ class Settings:
     max_finished_jobs: int = 256
     finished_job_ttl: float = 3600.0
     max_connections: int = 256
+    # Before a connection has presented the token (auth on) it gets a smaller message limit and
+    # a deadline: strangers cannot hold buffers or connection slots (auth.py, server.py).
+    max_preauth_message_bytes: int = 1 * MIB
+    auth_timeout: float = 10.0
     # GUI timer: how long one drain of the queue may hold the UI before yielding.
     gui_slice_seconds: float = 0.05
     # Token authentication (auth.py): on unless turned off; the token is random per start
@@ -134,6 +138,8 @@ def from_env(env=None):
         max_finished_jobs=_env_int(env, "BLD_REMOTE_MCP_MAX_FINISHED_JOBS", 256, 1),
         finished_job_ttl=_env_float(env, "BLD_REMOTE_MCP_FINISHED_JOB_TTL", 3600.0, 1.0),
         max_connections=_env_int(env, "BLD_REMOTE_MCP_MAX_CONNECTIONS", 256, 1),
+        max_preauth_message_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_PREAUTH_MESSAGE_BYTES", 1 * MIB, 1024),
+        auth_timeout=_env_float(env, "BLD_REMOTE_MCP_AUTH_TIMEOUT", 10.0, 0.05),
         auth=_env_switch(env, "BLD_REMOTE_MCP_AUTH", True),
         token=(env.get("BLD_REMOTE_MCP_TOKEN") or "").strip() or None,
         state_dir=(env.get("BLD_REMOTE_STATE_DIR") or "").strip() or None,

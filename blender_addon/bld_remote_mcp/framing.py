@@ -118,7 +118,12 @@ class MessageDecoder:
         self._scan_from = 0
 
     def feed(self, data):
-        events = []
+        """All the events completed by ``data``, as a list."""
+        return list(self.events(data))
+
+    def events(self, data):
+        """The events completed by ``data``, one at a time: the caller may change
+        ``max_message_bytes`` between two (a connection that just authenticated)."""
         self._buf += data
         while True:
             if self._skipping:
@@ -140,23 +145,23 @@ class MessageDecoder:
             if first != 0x7B:  # not '{'
                 head = bytes(self._buf[:8])
                 if head.startswith(_HTTP_PREFIXES):
-                    events.append(HttpDetected())
                     self._reset_buffer()
-                    return events
+                    yield HttpDetected()
+                    return
                 if any(p.startswith(head) for p in _HTTP_PREFIXES) and b"\n" not in head:
                     break  # could still become an HTTP request line: wait for more
-                events.append(FramingError(V1, "parse_error", "a message must be a JSON object starting with '{'"))
                 self._skipping = True
+                yield FramingError(V1, "parse_error", "a message must be a JSON object starting with '{'")
                 continue
             event = self._next_message()
             if event is None:
                 break
-            events.append(event)
             if isinstance(event, FramingError) and event.code == "message_too_large" and event.style == LEGACY:
-                events.append(CloseAfterReply())
                 self._reset_buffer()
-                return events
-        return events
+                yield event
+                yield CloseAfterReply()
+                return
+            yield event
 
     def _next_message(self):
         """One event from the buffer start (which is '{'), or None when more bytes are needed."""

@@ -9,9 +9,10 @@ import itertools
 import logging
 import socket
 import threading
+import time
 
 from . import dispatch, replies
-from .framing import LEGACY, CloseAfterReply, FramingError, HttpDetected, Message, MessageDecoder
+from .framing import LEGACY, V1, CloseAfterReply, FramingError, HttpDetected, Message, MessageDecoder
 
 log = logging.getLogger("bld_remote_mcp")
 
@@ -37,9 +38,14 @@ class Connection:
         self.sock = sock
         self.address = address
         self.id = connection_id
-        self.decoder = MessageDecoder(server.settings.max_message_bytes)
+        settings = server.settings
         # Until it presents the token (auth.py), when the service requires one.
         self.authenticated = getattr(server.service, "token", None) is None
+        self.connected_at = time.monotonic()
+        limit = settings.max_message_bytes
+        if not self.authenticated:
+            limit = min(limit, settings.max_preauth_message_bytes)
+        self.decoder = MessageDecoder(limit)
         self.thread = threading.Thread(target=self._serve, name=f"bld-remote-client-{connection_id}", daemon=True)
         self._send_lock = threading.Lock()
 
@@ -69,19 +75,37 @@ class Connection:
             self.close()
             self.server.forget(self)
 
+    def _wait_limit(self):
+        """How long recv may block: forever between messages of an authenticated client; the
+        idle limit inside a half-received message; the auth deadline before authenticating."""
+        settings = self.server.settings
+        limit = settings.idle_timeout if self.decoder.has_partial() else None
+        if not self.authenticated:
+            left = self.connected_at + settings.auth_timeout - time.monotonic()
+            limit = left if limit is None else min(limit, left)
+        return None if limit is None else max(limit, 0.001)
+
+    def _auth_expired(self):
+        return (not self.authenticated
+                and time.monotonic() >= self.connected_at + self.server.settings.auth_timeout)
+
     def _loop(self):
-        idle_timeout = self.server.settings.idle_timeout
         while not self.server.stopping:
-            # Block without limit between messages; a half-received message gets the idle limit.
-            self.sock.settimeout(idle_timeout if self.decoder.has_partial() else None)
+            self.sock.settimeout(self._wait_limit())
             try:
                 data = self.sock.recv(_RECV_BYTES)
             except socket.timeout:
+                if self._auth_expired():
+                    log.info("connection %s from %s closed: no token within %g s", self.id, self.address,
+                             self.server.settings.auth_timeout)
+                    self.send(replies.failure(None, "unauthorized", "no valid token presented within "
+                                              f"{self.server.settings.auth_timeout:g} s; closing"), V1)
+                    return
                 self._reply_error(self.decoder.expire())
                 continue
             if not data:
                 return
-            for event in self.decoder.feed(data):
+            for event in self.decoder.events(data):
                 if isinstance(event, HttpDetected):
                     log.warning("refused an HTTP request from %s: nothing was run", self.address)
                     with self._send_lock:
@@ -93,7 +117,10 @@ class Connection:
                     self._reply_error(event)
                     continue
                 if isinstance(event, Message):
+                    was_authenticated = self.authenticated
                     self._answer(event)
+                    if self.authenticated and not was_authenticated:
+                        self.decoder.max_message_bytes = self.server.settings.max_message_bytes
 
     def _reply_error(self, error):
         if error.style == LEGACY:
@@ -166,17 +193,29 @@ class TcpServer:
                     return
                 continue
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            evicted = None
             with self._lock:
                 if len(self._connections) >= self.settings.max_connections:
-                    refuse = True
-                else:
-                    refuse = False
+                    evicted = self._oldest_unauthenticated()
+                    if evicted is not None:
+                        self._connections.discard(evicted)
+                refuse = len(self._connections) >= self.settings.max_connections
+                if not refuse:
                     connection = Connection(self, client, address, next(self._ids))
                     self._connections.add(connection)
+            if evicted is not None:
+                log.info("connection %s evicted: at the connection limit and not authenticated", evicted.id)
+                evicted.close()
             if refuse:
                 self._refuse(client)
                 continue
             connection.thread.start()
+
+    def _oldest_unauthenticated(self):
+        """At the limit, a connection that never presented the token gives way to a new one:
+        idle strangers must not lock out the clients that hold the token. Caller holds the lock."""
+        strangers = [c for c in self._connections if not c.authenticated]
+        return min(strangers, key=lambda c: c.connected_at) if strangers else None
 
     def _refuse(self, client):
         reply = replies.failure(

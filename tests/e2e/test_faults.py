@@ -60,3 +60,64 @@ def test_a_thousand_mid_call_disconnects_leak_nothing_and_every_job_ends(spawn):
     assert elapsed < 120
     print(f"1000 mid-call disconnects in {elapsed:.1f} s; threads {threads_before}->{threads_after}; "
           f"RSS {rss_before / 2**20:.1f}->{rss_after / 2**20:.1f} MiB")
+
+
+def _probe_latencies(instance, count):
+    """Round trips of a trivial execute_code on an authenticated connection, in seconds."""
+    timings = []
+    with instance.client() as c:
+        for _ in range(count):
+            started = time.perf_counter()
+            assert c.ok("1 + 1")["result"] == 2
+            timings.append(time.perf_counter() - started)
+    return sorted(timings)
+
+
+def _open_idle(port, count, half_message):
+    sockets = []
+    for _ in range(count):
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        except OSError:
+            break  # the kernel's backlog is full for a moment; the point is made with what we hold
+        if half_message:
+            sock.sendall(b'{"id": 1, "type": "execute_code", "params": {"code": "x' + b"y" * 4000)
+        sockets.append(sock)
+    return sockets
+
+
+def test_thousands_of_idle_strangers_neither_lock_out_token_holders_nor_grow_memory(spawn):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 3000
+    if soft < wanted + 200 and hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, wanted + 200), hard))
+    count = min(wanted, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 200)
+    instance = spawn("bg", env={"BLD_REMOTE_MCP_AUTH_TIMEOUT": "3", "BLD_REMOTE_MCP_MAX_CONNECTIONS": "256"})
+    baseline = _probe_latencies(instance, 200)
+    rss_before = _status(instance)["rss_bytes"]
+    idle = _open_idle(instance.port, count // 2, half_message=False)
+    idle += _open_idle(instance.port, count - len(idle), half_message=True)
+    try:
+        assert len(idle) >= 1000, f"only {len(idle)} connections could be opened"
+        during = _probe_latencies(instance, 200)
+        status = _status(instance)
+        # Strangers were evicted as they came: slots stay within the limit, and a client with
+        # the token always got one.
+        assert status["connections"] <= 256 + 1, status["connections"]
+        assert status["rss_bytes"] - rss_before < 64 * 1024 * 1024, (rss_before, status["rss_bytes"])
+        p50 = lambda xs: xs[len(xs) // 2]
+        # Not a timing test: "usual latency" is only required to be of the same order.
+        assert p50(during) < max(20 * p50(baseline), 0.05), (p50(baseline), p50(during))
+        # Past the auth deadline every stranger is gone.
+        deadline = time.monotonic() + 20
+        while _status(instance)["connections"] > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _status(instance)["connections"] <= 1
+    finally:
+        for sock in idle:
+            sock.close()
+    assert instance.alive()
+    with instance.client() as c:
+        assert c.ok("import threading\nthreading.active_count()")["result"] < 20, "no thread was left behind"

@@ -118,3 +118,66 @@ def test_legacy_messages_are_refused_in_their_own_shape(secured, connect, tmp_pa
     c.send_raw(json.dumps({"code": f"open({str(marker)!r}, 'w')"}).encode())
     assert c.read_legacy()["status"] == "error"
     assert not marker.exists()
+
+
+# -- strangers cannot hold slots or buffers ------------------------------------------------------
+def _authenticate(client, token):
+    client.send({"id": 0, "type": "hello", "token": token})
+    assert client.read_line()["result"]["authenticated"] is True
+
+
+def test_a_connection_without_the_token_is_closed_at_the_auth_deadline(make_service, connect, tmp_path):
+    harness = make_service(auth=True, state_dir=str(tmp_path / "s"), auth_timeout=0.3, idle_timeout=5.0)
+    stranger = connect(harness.port)
+    stranger.send({"id": 1, "type": "hello"})  # a token-less hello does not extend the deadline
+    assert stranger.read_line()["result"]["authenticated"] is False
+    stranger.send_raw(b'{"id": 2, "type": "pi')  # nor does a half-sent message
+    reply = stranger.read_line(timeout=5)
+    assert reply["error"]["code"] == "unauthorized" and "within 0.3 s" in reply["error"]["message"]
+    assert stranger.read_until_closed() == b""
+    member = connect(harness.port)
+    _authenticate(member, harness.service.token)
+    import time
+    time.sleep(0.6)
+    assert member.call("ping")["result"]["pong"] is True, "the deadline is for strangers only"
+
+
+def test_messages_before_the_token_have_a_smaller_limit(make_service, connect, tmp_path):
+    harness = make_service(auth=True, state_dir=str(tmp_path / "s"), max_preauth_message_bytes=2048)
+    big = "x" * 4096
+    stranger = connect(harness.port)
+    stranger.send({"id": 1, "type": "ping", "padding": big})
+    reply = stranger.read_line()
+    assert reply["error"]["code"] == "message_too_large" and "limit of 2048 bytes" in reply["error"]["message"]
+    # The same size is fine once the connection presented the token, even in the same burst.
+    member = connect(harness.port)
+    member.send_raw((json.dumps({"id": 0, "type": "hello", "token": harness.service.token}) + "\n"
+                     + json.dumps({"id": 1, "type": "execute_code", "params": {"code": f"len({big!r})"}}) + "\n")
+                    .encode())
+    assert member.read_line()["result"]["authenticated"] is True
+    assert member.read_line()["result"] == 4096
+    # A first request that carries the token may itself be large (up to the pre-auth limit).
+    first = connect(harness.port)
+    first.send({"id": 3, "type": "execute_code", "token": harness.service.token,
+                "params": {"code": "len('" + "y" * 1500 + "')"}})
+    assert first.read_line()["result"] == 1500
+
+
+def test_at_the_connection_limit_a_stranger_gives_way_to_a_client_with_the_token(make_service, connect, tmp_path):
+    harness = make_service(auth=True, state_dir=str(tmp_path / "s"), max_connections=3)
+    token = harness.service.token
+    strangers = [connect(harness.port) for _ in range(3)]
+    for s in strangers:  # each one answered: all three hold a slot
+        s.send({"id": 1, "type": "hello"})
+        s.read_line()
+    member = connect(harness.port)
+    _authenticate(member, token)
+    assert strangers[0].read_until_closed() == b"", "the oldest stranger was evicted"
+    assert member.execute("1 + 1")["result"] == 2
+    # Once every slot holds an authenticated client, the next connection is refused as busy.
+    for s in strangers[1:]:
+        _authenticate(s, token)
+    late = connect(harness.port)
+    reply = late.read_line()
+    assert reply["error"]["code"] == "busy" and "limit 3" in reply["error"]["message"]
+    assert member.call("ping")["result"]["pong"] is True
