@@ -77,6 +77,9 @@ class Settings:
     max_connections: int = 256
     # Before a connection has presented the token (auth on) it gets a smaller message limit and
     # a deadline: strangers cannot hold buffers or connection slots (auth.py, server.py).
+    # A synchronous caller that disconnects mid-call: "finish" lets its code run to the end
+    # (it may be building something the agent will look at next), "cancel" stops it.
+    on_disconnect: str = "finish"
     max_preauth_message_bytes: int = 1 * MIB
     auth_timeout: float = 10.0
     # GUI timer: how long one drain of the queue may hold the UI before yielding.
@@ -120,6 +123,15 @@ def _env_switch(env, name, default):
     raise ValueError(f"{name} must be on or off, got {env.get(name)!r}")
 
 
+def _env_choice(env, name, choices, default):
+    raw = str(env.get(name, "")).strip().lower()
+    if raw == "":
+        return default
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {env.get(name)!r}")
+    return raw
+
+
 def from_env(env=None):
     """Build Settings from environment variables (BLD_REMOTE_MCP_*)."""
     env = os.environ if env is None else env
@@ -138,6 +150,7 @@ def from_env(env=None):
         max_finished_jobs=_env_int(env, "BLD_REMOTE_MCP_MAX_FINISHED_JOBS", 256, 1),
         finished_job_ttl=_env_float(env, "BLD_REMOTE_MCP_FINISHED_JOB_TTL", 3600.0, 1.0),
         max_connections=_env_int(env, "BLD_REMOTE_MCP_MAX_CONNECTIONS", 256, 1),
+        on_disconnect=_env_choice(env, "BLD_REMOTE_MCP_ON_DISCONNECT", ("finish", "cancel"), "finish"),
         max_preauth_message_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_PREAUTH_MESSAGE_BYTES", 1 * MIB, 1024),
         auth_timeout=_env_float(env, "BLD_REMOTE_MCP_AUTH_TIMEOUT", 10.0, 0.05),
         auth=_env_switch(env, "BLD_REMOTE_MCP_AUTH", True),

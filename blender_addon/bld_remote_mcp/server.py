@@ -7,6 +7,7 @@ answers its messages in order, each reply in the framing of its request (v1: one
 
 import itertools
 import logging
+import select
 import socket
 import threading
 import time
@@ -53,6 +54,21 @@ class Connection:
         data = _encode(reply, style)
         with self._send_lock:
             self.sock.sendall(data)
+
+    def peer_gone(self):
+        """True once the peer closed or reset the connection. Called by this connection's own
+        thread while it waits for a job, so peeking cannot race a reader; bytes the peer
+        pipelined meanwhile stay unread (and hide a close behind them)."""
+        try:
+            # select first: with a socket timeout set, recv would wait for data up to it.
+            readable, _, _ = select.select([self.sock], [], [], 0)
+            if not readable:
+                return False
+            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except (OSError, ValueError):  # reset, or already closed by a shutdown
+            return True
 
     def close(self):
         try:

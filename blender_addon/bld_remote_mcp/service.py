@@ -24,6 +24,8 @@ from .sessions import SessionStore
 
 log = logging.getLogger("bld_remote_mcp")
 
+_PEER_CHECK_INTERVAL = 0.1  # how often a waiting sync call looks whether its caller left
+
 
 class Service:
     def __init__(self, settings, mode, blender_version, addon_version, main_thread_ident, persist=None,
@@ -141,16 +143,37 @@ class Service:
             # Nobody is waiting for a reply to send first: shut down now.
             self.request_shutdown(job.system_exit, quit_blender=True)
 
-    def wait_for_sync_job(self, job):
+    def _waiter(self, job, connection):
+        """``wait(seconds)`` for ``job``; with on_disconnect=cancel it also watches the caller's
+        connection and cancels the job once the caller is gone (then keeps waiting for it to end)."""
+        if connection is None or self.settings.on_disconnect != "cancel":
+            return job.wait
+
+        def wait(seconds):
+            until = time.monotonic() + seconds
+            while True:
+                left = until - time.monotonic()
+                if job.wait(max(0.0, min(left, _PEER_CHECK_INTERVAL))):
+                    return True
+                if left <= _PEER_CHECK_INTERVAL:
+                    return False
+                if not job.cancel_requested and connection.peer_gone():
+                    log.info("%s: its caller disconnected; cancelling it (on_disconnect=cancel)", job.id)
+                    self.cancel_job(job)
+
+        return wait
+
+    def wait_for_sync_job(self, job, connection=None):
         """Wait for a sync job; never longer than its timeout plus the stuck-call grace period.
 
         A job still queued after ``timeout`` (the main thread busy with others) is cancelled
         and reported as never started.
         """
         grace = self.settings.stuck_grace
+        wait = self._waiter(job, connection)
         queued_until = time.monotonic() + job.timeout
         while job.started_monotonic is None:
-            if job.wait(max(0.0, queued_until - time.monotonic())):
+            if wait(max(0.0, queued_until - time.monotonic())):
                 return job.envelope
             if job.started_monotonic is None:
                 never_started = envelope(
@@ -164,7 +187,7 @@ class Service:
                 )
                 if self.jobs.cancel_if_queued(job, never_started):
                     return never_started
-        if job.wait(max(0.0, job.started_monotonic + job.timeout + grace - time.monotonic())):
+        if wait(max(0.0, job.started_monotonic + job.timeout + grace - time.monotonic())):
             return job.envelope
         # Interrupted but still running: the code sits inside one long C call (a render, a
         # heavy operator) that Python cannot break into. It stops when that call returns.

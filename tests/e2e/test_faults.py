@@ -121,3 +121,26 @@ def test_thousands_of_idle_strangers_neither_lock_out_token_holders_nor_grow_mem
     assert instance.alive()
     with instance.client() as c:
         assert c.ok("import threading\nthreading.active_count()")["result"] < 20, "no thread was left behind"
+
+
+def test_on_disconnect_cancel_stops_the_code_of_a_caller_that_left(spawn):
+    instance = spawn("bg", env={"BLD_REMOTE_MCP_ON_DISCONNECT": "cancel"})
+    hello = json.dumps({"id": 0, "type": "hello", "token": instance.token}).encode() + b"\n"
+    # Pure Python busy loop: the interrupt lands between bytecodes. Left alone it runs 60 s.
+    call = json.dumps({"id": 1, "type": "execute_code", "params": {
+        "code": "import time\nend = time.time() + 60\nwhile time.time() < end:\n    pass", "timeout": 120}})
+    with socket.create_connection(("127.0.0.1", instance.port), timeout=10) as sock:
+        sock.sendall(hello)
+        sock.makefile("rb").readline()
+        sock.sendall(call.encode() + b"\n")
+        time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    with instance.client() as control:
+        while True:
+            jobs = [j for j in control.call("list_jobs")["result"]["jobs"] if j["code_preview"] == "import time"]
+            if jobs and jobs[0]["state"] == "finished":
+                break
+            assert time.monotonic() < deadline, jobs
+            time.sleep(0.05)
+        assert jobs[0]["status"] == "cancelled"
+        assert control.ok("6 * 7")["result"] == 42, "Blender's main thread is free again"

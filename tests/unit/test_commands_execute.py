@@ -117,3 +117,37 @@ def test_non_standard_json_constants_are_a_parse_error_and_nothing_runs(make_ser
     assert reply["status"] == "error" and reply["error"]["code"] == "parse_error"
     assert h.service.jobs.all() == []
     assert c.call("list_jobs")["status"] == "success"
+
+
+def _job_states(client):
+    return {j["job_id"]: (j["state"], j.get("status")) for j in client.call("list_jobs")["result"]["jobs"]}
+
+
+@pytest.mark.parametrize("on_disconnect,expected", [("cancel", "cancelled"), ("finish", "success")])
+def test_a_caller_that_disconnects_mid_call(make_service, on_disconnect, expected):
+    h = make_service(on_disconnect=on_disconnect)
+    control = h.client()
+    leaver = h.client()
+    leaver.request("execute_code", {"code": "import time\nfor _ in range(100):\n    time.sleep(0.01)\n'done'",
+                                    "timeout": 30})
+    deadline = time.monotonic() + 5
+    while not any(state == "running" for state, _ in _job_states(control).values()):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    leaver.close()
+    started = time.monotonic()
+    while any(state != "finished" for state, _ in _job_states(control).values()):
+        assert time.monotonic() - started < 5
+        time.sleep(0.02)
+    (state, status), = _job_states(control).values()
+    assert status == expected
+    assert control.execute("1 + 1")["result"] == 2
+
+
+def test_on_disconnect_setting():
+    from bld_remote_mcp import config
+
+    assert config.from_env({}).on_disconnect == "finish"
+    assert config.from_env({"BLD_REMOTE_MCP_ON_DISCONNECT": "Cancel"}).on_disconnect == "cancel"
+    with pytest.raises(ValueError, match="one of finish, cancel"):
+        config.from_env({"BLD_REMOTE_MCP_ON_DISCONNECT": "kill"})

@@ -53,7 +53,7 @@ def execute_code(ctx, p):
     service.submit_job(job)
     if mode == "async":
         return {"job_id": job.id, "state": job.state}
-    envelope = service.wait_for_sync_job(job)
+    envelope = service.wait_for_sync_job(job, ctx.connection)
     if job.system_exit is not None and not job.detached:
         exit_code = job.system_exit
         ctx.after_reply.append(lambda: service.request_shutdown(exit_code, quit_blender=True))
