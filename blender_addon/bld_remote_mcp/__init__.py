@@ -20,7 +20,11 @@ def register():
     from . import api, config
 
     api.install_module_alias()
-    if config.from_env().start_now:
+    restart = api.take_restart_note()
+    if restart is not None:
+        # Re-enabled, or Blender reloaded its scripts: come back where clients knew us.
+        api.start_mcp_service(port=restart["port"], host=restart["host"], token=restart["token"])
+    elif config.from_env().start_now:
         api.start_mcp_service()
 
 
@@ -29,6 +33,7 @@ def unregister():
 
     from . import api
 
+    api.leave_restart_note()
     api.stop_mcp_service()
     if sys.modules.get("bld_remote") is api:
         del sys.modules["bld_remote"]

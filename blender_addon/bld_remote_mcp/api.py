@@ -49,6 +49,37 @@ class _SceneProbe:
     compare = staticmethod(scene_state.compare)
 
 
+def _window_context(bpy):
+    """A context override with a window and screen: operators run from the GUI timer have
+    none, and ``ed.undo_push`` / ``ed.undo`` refuse to run without one."""
+    window = bpy.context.window_manager.windows[0]
+    return bpy.context.temp_override(window=window, screen=window.screen)
+
+
+def _push_undo_step(label):
+    import bpy
+
+    with _window_context(bpy):
+        bpy.ops.ed.undo_push(message=label)
+
+
+def _save_checkpoint(job):
+    import bpy
+
+    from . import auth, checkpoints
+
+    settings = _service.settings if _service is not None else config.from_env()
+    state_dir = settings.state_dir or auth.default_state_dir()
+    path = checkpoints.path_for(state_dir, bpy.data.filepath, job.id)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    # copy=True: the open file keeps its own path and unsaved state; only a copy is written.
+    result = bpy.ops.wm.save_as_mainfile(filepath=path, copy=True, check_existing=False)
+    if "FINISHED" not in result or not os.path.exists(path):
+        raise RuntimeError(f"Blender did not write {path} ({result})")
+    checkpoints.prune(os.path.dirname(path))
+    return path
+
+
 def _quit_blender():
     import bpy
 
@@ -66,7 +97,7 @@ def get_service():
     return _service
 
 
-def start_mcp_service(port=None, host=None):
+def start_mcp_service(port=None, host=None, token=None):
     """Start the server (main thread only). Raises RuntimeError when it cannot listen."""
     global _service
     import bpy
@@ -80,6 +111,8 @@ def start_mcp_service(port=None, host=None):
             settings.port = int(port)
         if host is not None:
             settings.host = host
+        if token is not None and settings.auth:
+            settings.token = token
         settings.check()
         background = bool(bpy.app.background)
         service = Service(
@@ -92,6 +125,8 @@ def start_mcp_service(port=None, host=None):
             scene_probe=_SceneProbe,
             preload=_preload,
             quit_app=_quit_blender,
+            undo_step=None if background else _push_undo_step,
+            checkpoint=_save_checkpoint,
         )
         try:
             service.start()
@@ -105,6 +140,26 @@ def start_mcp_service(port=None, host=None):
     log.info("service up on %s:%s (%s mode, Blender %s)", settings.host, service.port, service.mode,
              service.blender_version)
     return service
+
+
+# Kept on the sys module: disabling the addon or reloading scripts re-imports this package,
+# and the note must outlive the module that wrote it.
+_RESTART_NOTE = "_bld_remote_restart_note"
+
+
+def leave_restart_note():
+    """Called as the addon unregisters: if a server runs, remember its address and token so
+    that the next register() (re-enable, script reload) brings it back on the same port."""
+    service = _service
+    if service is not None and service.running and service.exit_code is None:
+        setattr(sys, _RESTART_NOTE, {"port": service.port, "host": service.settings.host, "token": service.token})
+
+
+def take_restart_note():
+    note = getattr(sys, _RESTART_NOTE, None)
+    if note is not None:
+        delattr(sys, _RESTART_NOTE)
+    return note
 
 
 def stop_mcp_service():

@@ -92,6 +92,8 @@ class Settings:
     # Guard mode (guard.py): a seatbelt refusing subprocesses, network sockets and file writes
     # outside guard_allow while an agent's code runs. Off unless asked for.
     guard: bool = False
+    # GUI: one undo step per execute_code that changed the scene.
+    undo: bool = True
     guard_allow: tuple = field(default_factory=lambda: (tempfile.gettempdir(),))
 
     def check(self):
@@ -157,6 +159,7 @@ def from_env(env=None):
         token=(env.get("BLD_REMOTE_MCP_TOKEN") or "").strip() or None,
         state_dir=(env.get("BLD_REMOTE_STATE_DIR") or "").strip() or None,
         guard=_env_switch(env, "BLD_REMOTE_MCP_GUARD", False),
+        undo=_env_switch(env, "BLD_REMOTE_MCP_UNDO", True),
     )
     allow = (env.get("BLD_REMOTE_MCP_GUARD_ALLOW") or "").strip()
     if allow:

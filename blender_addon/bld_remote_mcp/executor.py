@@ -49,8 +49,13 @@ def _exit_code(exc):
 
 class Executor:
     def __init__(self, capture, interrupter, registry, scene_probe=None, max_result_bytes=64 * 1024 * 1024,
-                 guard=None):
+                 guard=None, undo_step=None, checkpoint=None):
         self.capture = capture
+        # GUI: callable(label) pushing one undo step after a call that changed the scene. None
+        # in background mode, where Blender keeps no undo history.
+        self.undo_step = undo_step
+        # callable(job) -> path of a copy of the open file saved before a `checkpoint` call.
+        self.checkpoint = checkpoint
         self.guard = guard  # guard.Guard watching the code while it runs, or None (guard mode off)
         self.interrupter = interrupter
         self.registry = registry
@@ -71,6 +76,19 @@ class Executor:
         if not self.registry.start(job):  # cancelled while queued
             return
         options = job.options
+        checkpoint = None
+        if options.get("checkpoint"):
+            try:
+                if self.checkpoint is None:
+                    raise RuntimeError("checkpoints are not available in this Blender")
+                checkpoint = self.checkpoint(job)
+            except Exception as exc:
+                # The caller asked for a safety net before risky code: no net, no run.
+                self.registry.finish(job, envelope("error", error={
+                    "code": "checkpoint_failed", "type": type(exc).__name__,
+                    "message": f"the checkpoint could not be saved, so the code was not run: {exc}"},
+                    metadata={"job_id": job.id}))
+                return
         capture_output = options.get("capture_output", True)
         probe = self.scene_probe
         before = probe.take() if probe is not None else None
@@ -108,16 +126,34 @@ class Executor:
             if out is not None:
                 self.capture.end(out)
         metadata = {"job_id": job.id, "memory_before": memory_before, "memory_after": memory.rss_bytes()}
+        if checkpoint is not None:
+            metadata["checkpoint"] = checkpoint
         if probe is not None:
             try:
                 metadata.update(probe.compare(before, probe.take()))
             except Exception as exc:  # e.g. the code loaded another file; never lose the reply
                 metadata["scene_error"] = f"{type(exc).__name__}: {exc}"
+        self._push_undo_step(job, metadata)
         output = out.as_dict() if out is not None else dict(EMPTY_OUTPUT)
         result_env = self._envelope(job, value, failure, output, duration, metadata)
         if self.guard is not None and self.guard.refused:
             self._report_refusals(result_env, self.guard.refused)
         self.registry.finish(job, result_env)
+
+    def _push_undo_step(self, job, metadata):
+        """One undo step per call that changed the scene (as the probe sees it), so Ctrl-Z in
+        Blender takes back one agent call. Calls that changed nothing push none: Blender keeps
+        32 steps, and no-op steps would push the user's own history out."""
+        if self.undo_step is None or not job.options.get("undo", True):
+            return
+        if not metadata.get("scene_changed", "scene_error" in metadata):
+            return
+        first_line = next((line.strip() for line in job.code.splitlines() if line.strip()), "")
+        try:
+            self.undo_step(f"bld-remote: {first_line[:48]}")
+            metadata["undo_step"] = True
+        except Exception as exc:  # no window to push from: report, never lose the reply
+            metadata["undo_error"] = f"{type(exc).__name__}: {exc}"
 
     @staticmethod
     def _report_refusals(result_env, refused):

@@ -29,7 +29,8 @@ _PEER_CHECK_INTERVAL = 0.1  # how often a waiting sync call looks whether its ca
 
 class Service:
     def __init__(self, settings, mode, blender_version, addon_version, main_thread_ident, persist=None,
-                 scene_probe=None, preload=None, quit_app=None, capture_fds=True):
+                 scene_probe=None, preload=None, quit_app=None, capture_fds=True, undo_step=None,
+                 checkpoint=None):
         commands.load()
         self.settings = settings
         self.mode = mode  # "background" | "gui"
@@ -43,7 +44,7 @@ class Service:
         self.interrupter = Interrupter(main_thread_ident)
         self.guard = Guard(settings.guard_allow) if settings.guard else None
         self.executor = Executor(self.capture, self.interrupter, self.jobs, scene_probe, settings.max_result_bytes,
-                                 self.guard)
+                                 self.guard, undo_step if settings.undo else None, checkpoint)
         self.quit_app = quit_app  # GUI: how to quit Blender, called on the main thread
         self.server = TcpServer(settings, self)
         self.port = None

@@ -251,3 +251,20 @@ def test_replies_are_strict_json(client):
         raw += client.sock.recv(65536)
     assert b"NaN" not in raw
     json.loads(raw, parse_constant=lambda name: pytest.fail(f"non-strict JSON constant {name}"))
+
+
+def test_checkpoint_saves_a_copy_of_the_file_before_the_code_runs(backend):
+    with backend.client() as c:
+        c.ok("bpy.ops.mesh.primitive_cube_add()\nbpy.context.active_object.name = 'KeepMe'")
+        reply = c.ok("bpy.data.objects.remove(bpy.data.objects['KeepMe'])", checkpoint=True)
+        path = reply["metadata"]["checkpoint"]
+        assert "checkpoints" in path and path.endswith(".blend")
+        # The copy holds the scene as it was before the call; the open file is unchanged in name.
+        listed = c.ok(
+            f"with bpy.data.libraries.load({path!r}) as (src, dst):\n"
+            "    names = list(src.objects)\n"
+            "(names, bpy.data.filepath)"
+        )["result"]
+        assert "KeepMe" in listed[0]
+        assert "KeepMe" not in c.ok("[o.name for o in bpy.data.objects]")["result"]
+        assert not listed[1].endswith(path.rsplit("/", 1)[-1]), "the open file keeps its own path"

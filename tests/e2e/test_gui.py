@@ -71,3 +71,71 @@ def test_gui_server_shutdown_keeps_blender_open(spawn):
     assert legacy_call(instance.port, {"type": "server_shutdown", "params": {}})["status"] == "success"
     time.sleep(1.0)
     assert instance.alive(), "a GUI Blender must stay open after server_shutdown (1.3.3 behaviour)"
+
+
+UNDO_ONCE = (
+    "window = bpy.context.window_manager.windows[0]\n"
+    "with bpy.context.temp_override(window=window, screen=window.screen):\n"
+    "    bpy.ops.ed.undo()\n"
+)
+
+
+def test_gui_each_execute_code_that_changes_the_scene_is_one_undo_step(gui):
+    with gui.client() as c:
+        names = lambda: set(c.ok("[o.name for o in bpy.data.objects]")["result"])
+        before = names()
+        # Three operators and a direct data edit in one call...
+        first = c.ok("bpy.ops.mesh.primitive_cube_add()\nbpy.ops.mesh.primitive_monkey_add()\n"
+                     "bpy.ops.mesh.primitive_uv_sphere_add()\nbpy.context.active_object.name = 'AgentSphere'")
+        assert first["metadata"]["undo_step"] is True
+        assert "undo_step" not in c.ok("len(bpy.data.objects)")["metadata"], "a look changes nothing: no step"
+        second = c.ok("bpy.ops.mesh.primitive_cone_add()")
+        assert second["metadata"]["undo_step"] is True
+        assert len(names() - before) == 4
+        # ...are taken back by one Ctrl-Z each, newest first (undo=False: the undo itself is no step).
+        c.ok(UNDO_ONCE, undo=False)
+        assert len(names() - before) == 3 and "AgentSphere" in names()
+        c.ok(UNDO_ONCE, undo=False)
+        assert names() == before
+
+
+def test_gui_addon_disable_enable_and_script_reload_keep_the_server(spawn):
+    instance = spawn("gui")
+
+    def server_state():
+        with instance.client() as c:
+            return c.ok(
+                "import threading, bld_remote\n"
+                "names = [t.name for t in threading.enumerate()]\n"
+                "(id(bld_remote.get_service()), names.count('bld-remote-accept'),"
+                " sum(n.startswith('bld-remote-client') for n in names))"
+            )["result"]
+
+    def after(action):
+        before = server_state()
+        with instance.client() as c:
+            # From a timer, not from inside the call: the server being stopped must not be the
+            # one answering.
+            c.ok("def act():\n    " + action + "\nbpy.app.timers.register(act, first_interval=0.3)")
+        time.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                state = server_state()
+                if state[0] != before[0]:
+                    return before, state
+            except (OSError, ConnectionError):
+                pass  # stopped, not yet back
+            assert time.monotonic() < deadline, f"the server did not come back after {action}"
+            time.sleep(0.2)
+
+    for action in ("bpy.ops.preferences.addon_disable(module='bld_remote_mcp'); "
+                   "bpy.ops.preferences.addon_enable(module='bld_remote_mcp')",
+                   "bpy.ops.script.reload()"):
+        before, state = after(action)
+        # A new service on the same port with the same token (the client above reconnected
+        # with the token it read at the start), one accept thread, only our own client thread.
+        assert state[1] == 1 and state[2] == 1, (action, state)
+    with instance.client() as c:
+        assert c.call("status")["result"]["port"] == instance.port
+        assert c.ok("6 * 7")["result"] == 42

@@ -60,6 +60,18 @@ def test_execute_code_returns_structured_content_and_text(port_args, tmp_path):
     run(body())
 
 
+def test_execute_code_with_a_checkpoint_names_the_saved_copy(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            result = await client.call_tool("execute_code", {"code": "len(bpy.data.objects)", "checkpoint": True})
+            assert result.is_error is False
+            path = result.structured_content["metadata"]["checkpoint"]
+            assert path.endswith(".blend")
+            with open(path, "rb") as saved:
+                assert saved.read(7) == b"BLENDER", "a real .blend file"
+    run(body())
+
+
 def test_each_mcp_session_has_its_own_namespace(port_args, tmp_path):
     async def body():
         async with session(port_args, tmp_path) as first, session(port_args, tmp_path) as second:

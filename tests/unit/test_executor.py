@@ -337,3 +337,70 @@ def test_root_logger_records_from_other_threads_are_not_captured():
         logging.getLogger("outsider").error("not the job's")
         assert job.wait(5)
     assert job.envelope["output"]["logs"] == []
+
+
+class ChangedWhen:
+    """A probe saying the scene changed when the code set ``changed = True``."""
+
+    def __init__(self, env_namespace):
+        self.namespace = env_namespace
+
+    def take(self):
+        return None
+
+    def compare(self, before, after):
+        return {"scene_changed": bool(self.namespace.pop("changed", False))}
+
+
+def test_one_undo_step_per_call_that_changed_the_scene():
+    pushed = []
+    with make_env() as env:
+        env.executor.scene_probe = ChangedWhen(env.namespace)
+        env.executor.undo_step = pushed.append
+        unchanged = env.run("1 + 1")
+        changed = env.run("\n  \nchanged = True\nx = 2")
+        opted_out = env.run("changed = True", undo=False)
+        failed = env.run("changed = True\nraise ValueError('half done')")
+
+        def refuse(label):
+            raise RuntimeError("no window")
+
+        env.executor.undo_step = refuse
+        no_window = env.run("changed = True")
+    assert "undo_step" not in unchanged.envelope["metadata"], "no-op calls keep Blender's history"
+    assert changed.envelope["metadata"]["undo_step"] is True
+    assert "undo_step" not in opted_out.envelope["metadata"]
+    assert failed.envelope["status"] == "error" and failed.envelope["metadata"]["undo_step"] is True
+    assert pushed == ["bld-remote: changed = True", "bld-remote: changed = True"]
+    assert no_window.envelope["status"] == "success"
+    assert no_window.envelope["metadata"]["undo_error"] == "RuntimeError: no window"
+
+
+def test_checkpoint_is_saved_before_the_code_runs_or_the_code_does_not_run():
+    saved = []
+    with make_env() as env:
+        def save(job):
+            saved.append(env.namespace.get("ran"))
+            return f"/checkpoints/{job.id}.blend"
+
+        env.executor.checkpoint = save
+        ok = env.run("ran = True\n1", checkpoint=True)
+        plain = env.run("2")
+
+        def fail(job):
+            raise OSError("disk full")
+
+        env.executor.checkpoint = fail
+        env.namespace.pop("ran")
+        refused = env.run("ran = True", checkpoint=True)
+        env.executor.checkpoint = None
+        unavailable = env.run("ran = True", checkpoint=True)
+    assert saved == [None], "saved before the code ran, and only when asked"
+    assert ok.envelope["metadata"]["checkpoint"] == f"/checkpoints/{ok.id}.blend"
+    assert "checkpoint" not in plain.envelope["metadata"]
+    for job in (refused, unavailable):
+        e = job.envelope
+        assert e["status"] == "error" and e["error"]["code"] == "checkpoint_failed"
+        assert "was not run" in e["error"]["message"]
+    assert "disk full" in refused.envelope["error"]["message"]
+    assert "ran" not in env.namespace

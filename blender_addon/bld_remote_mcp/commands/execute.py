@@ -41,6 +41,8 @@ def execute_code(ctx, p):
     if max_result < 0:
         raise CommandError("invalid_params", "param 'max_result_bytes' must be >= 0", param="max_result_bytes")
     options = {
+        "undo": params.get(p, "undo", (bool,), True),
+        "checkpoint": params.get(p, "checkpoint", (bool,), False),
         "max_result_bytes": min(max_result, service.settings.max_result_bytes),
         "capture_output": capture_output,
         "namespace": service.sessions.namespace(ctx.connection.id, session),

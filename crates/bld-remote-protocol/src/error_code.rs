@@ -23,6 +23,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// Guard mode refused what the code tried (a program, a socket, a write).
     GuardRefused,
+    /// `checkpoint: true` and the copy could not be saved: the code did not run.
+    CheckpointFailed,
     /// A code this version does not know, kept verbatim.
     Other(String),
 }
@@ -44,6 +46,7 @@ const KNOWN: &[(ErrorCode, &str)] = &[
     (ErrorCode::InternalError, "internal_error"),
     (ErrorCode::Unauthorized, "unauthorized"),
     (ErrorCode::GuardRefused, "guard_refused"),
+    (ErrorCode::CheckpointFailed, "checkpoint_failed"),
 ];
 
 impl ErrorCode {

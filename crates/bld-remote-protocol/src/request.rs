@@ -166,6 +166,12 @@ pub struct ExecuteCode {
     pub session: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_result_bytes: Option<u64>,
+    /// GUI: push an undo step when the call changed the scene (server default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<bool>,
+    /// Save a copy of the open file before running; the reply's `metadata.checkpoint` names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<bool>,
 }
 
 impl ExecuteCode {
@@ -241,6 +247,8 @@ mod tests {
             capture_output: Some(false),
             session: Some("shared".into()),
             max_result_bytes: Some(4096),
+            undo: Some(false),
+            checkpoint: Some(true),
         };
         let command = Command::ExecuteCode(exec);
         assert!(!command.replies_with_envelope());
@@ -248,7 +256,8 @@ mod tests {
         assert_eq!(
             json["params"],
             json!({"code": "eA==", "code_is_base64": true, "execution_mode": "async", "timeout": 2.5,
-                   "capture_output": false, "session": "shared", "max_result_bytes": 4096})
+                   "capture_output": false, "session": "shared", "max_result_bytes": 4096,
+                   "undo": false, "checkpoint": true})
         );
     }
 

@@ -18,6 +18,9 @@ pub struct ExecuteCode {
     /// `sync` (default) waits for the result; `async` returns a job id for get_job.
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// Save a copy of the open .blend first (for risky code); the result's metadata names it.
+    #[serde(default)]
+    pub checkpoint: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]

@@ -130,6 +130,7 @@ impl BlenderMcp {
         };
         let mut params = ExecuteCode::new(a.code);
         params.timeout = a.timeout;
+        params.checkpoint = a.checkpoint;
         let timeout = a
             .timeout
             .unwrap_or(bld_remote_protocol::DEFAULT_EXEC_TIMEOUT_SECS);
