@@ -325,6 +325,51 @@ def test_spawn_starts_blender_restarts_it_after_sigkill_and_stops_it_at_the_end(
     assert not list((tmp_path / "instances").glob("*.json")), "and its record removed"
 
 
+# A C call that ignores Python's interrupts for ~20 s (OpenSSL's PBKDF2 loop).
+STUCK_CODE = "import hashlib\nhashlib.pbkdf2_hmac('sha256', b'x', b'y', 100_000_000)"
+
+
+def test_spawn_restarts_a_blender_stuck_in_a_c_call_and_says_so(tmp_path):
+    pids = []
+
+    async def body():
+        async with session(["--spawn", "--port", str(_free_port())], tmp_path) as client:
+            first = (await client.call_tool("execute_code", {"code": "import os\nos.getpid()"})).structured_content["result"]
+            pids.append(first)
+            stuck = await client.call_tool("execute_code", {"code": STUCK_CODE, "timeout": 1})
+            assert stuck.is_error is True
+            message = text_of(stuck)
+            assert "stuck in a long C call" in message and f"(pid {first}) was stuck" in message, message
+            assert "A fresh one runs" in message, message
+            assert not _pid_alive(first), "the stuck Blender was stopped"
+            again = await client.call_tool("execute_code", {"code": "import os\nos.getpid()"})
+            assert again.is_error is False, again.content
+            assert again.structured_content["result"] != first
+            pids.append(again.structured_content["result"])
+    run(body())
+    deadline = time.monotonic() + 15
+    while _pid_alive(pids[-1]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _pid_alive(pids[-1])
+
+
+def test_a_blender_the_mcp_server_did_not_start_is_never_killed_when_stuck(spawn, tmp_path, monkeypatch):
+    instance = spawn("bg")
+    monkeypatch.setenv("BLD_REMOTE_MCP_TOKEN", instance.token)
+
+    async def body():
+        # --spawn too: restarting applies only to the Blender this server started itself.
+        async with session(["--spawn", "--port", str(instance.port)], tmp_path) as client:
+            stuck = await client.call_tool("execute_code", {"code": STUCK_CODE, "timeout": 1})
+            assert stuck.is_error is True
+            message = text_of(stuck)
+            assert "is still running: follow it with get_job or stop it with cancel_job" in message, message
+            status = await client.call_tool("check_connection_status", {})
+            assert status.structured_content["pid"] == instance.pid
+    run(body())
+    assert instance.alive(), "left alone"
+
+
 INSPECTOR = REPO / ".deps" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
 
 

@@ -227,6 +227,22 @@ pub struct McpArgs {
     /// When no Blender answers, start a headless one, restart it if it dies, stop it at the end
     #[arg(long, env = "BLD_REMOTE_SPAWN", value_parser = clap::builder::FalseyValueParser::new())]
     pub spawn: bool,
+    /// When code in the Blender started by --spawn is stuck in a long C call past its timeout:
+    /// `restart` kills that Blender and starts a fresh one (its scene is lost), `wait` leaves it.
+    /// A Blender this server did not start is never killed
+    #[arg(
+        long,
+        env = "BLD_REMOTE_ON_STUCK",
+        value_enum,
+        default_value = "restart"
+    )]
+    pub on_stuck: OnStuck,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnStuck {
+    Restart,
+    Wait,
 }
 
 #[cfg(test)]

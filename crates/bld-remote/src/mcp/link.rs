@@ -5,7 +5,8 @@
 //! requests in order).
 //!
 //! With `--spawn`, a Blender is started when none answers, restarted when it has died by the
-//! next call, and stopped when the session ends.
+//! next call or is stuck in a C call past a timeout (`--on-stuck restart`), and stopped when
+//! the session ends. Only a Blender this session started is ever stopped or killed.
 
 use crate::app::App;
 use crate::instances::Record;
@@ -27,6 +28,7 @@ pub struct Link {
     port: Option<u16>,
     host: Option<String>,
     spawn: bool,
+    restart_stuck: bool,
     current: tokio::sync::Mutex<State>,
 }
 
@@ -38,12 +40,19 @@ struct State {
 }
 
 impl Link {
-    pub fn new(app: Arc<App>, port: Option<u16>, host: Option<String>, spawn: bool) -> Link {
+    pub fn new(
+        app: Arc<App>,
+        port: Option<u16>,
+        host: Option<String>,
+        spawn: bool,
+        restart_stuck: bool,
+    ) -> Link {
         Link {
             app,
             port,
             host,
             spawn,
+            restart_stuck,
             current: tokio::sync::Mutex::new(State::default()),
         }
     }
@@ -95,6 +104,44 @@ impl Link {
         let unfixed = self.port.is_none() && self.app.config.port.is_none();
         if matches!(err, ClientError::NotListening { .. }) && (unfixed || self.spawn) {
             self.current.lock().await.clients = None;
+        }
+    }
+
+    /// Code outlived its timeout inside a C call on the Blender at `port`. If this session
+    /// started that Blender (always headless) and `--on-stuck restart`, stop it (SIGKILL if it
+    /// must) and start a fresh one; says what was done. Any other Blender is left alone.
+    pub async fn recover_stuck(&self, port: u16) -> Option<String> {
+        if !self.restart_stuck {
+            return None;
+        }
+        let mut state = self.current.lock().await;
+        let record = state.spawned.take_if(|record| record.port == port)?;
+        state.clients = None;
+        let outcome = stopper::stop(&record, Duration::from_secs(1)).await;
+        self.app.registry.remove(record.port, record.pid);
+        tracing::warn!(
+            pid = record.pid,
+            port,
+            outcome = outcome.describe(),
+            "stuck Blender stopped (--on-stuck restart)"
+        );
+        let stopped = format!(
+            "the headless Blender this server started (pid {}) was stuck, so it was stopped ({}); its scene and variables are lost",
+            record.pid,
+            outcome.describe()
+        );
+        match self.start_blender().await {
+            Ok(fresh) => {
+                let note = format!(
+                    "{stopped}. A fresh one runs (pid {}, port {}).",
+                    fresh.pid, fresh.port
+                );
+                state.spawned = Some(fresh);
+                Some(note)
+            }
+            Err(err) => Some(format!(
+                "{stopped}. Starting a fresh one failed ({err}); the next call tries again."
+            )),
         }
     }
 

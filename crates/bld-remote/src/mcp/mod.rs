@@ -17,7 +17,14 @@ use std::sync::Arc;
 pub async fn run(app: App, args: McpArgs) -> Result<u8> {
     let mut stop_signals = signals::StopSignals::listen();
     let spawn = args.spawn || app.config.spawn.unwrap_or(false);
-    let link = Arc::new(link::Link::new(Arc::new(app), args.port, args.host, spawn));
+    let restart_stuck = args.on_stuck == crate::cli::OnStuck::Restart;
+    let link = Arc::new(link::Link::new(
+        Arc::new(app),
+        args.port,
+        args.host,
+        spawn,
+        restart_stuck,
+    ));
     let service = server::BlenderMcp::new(Arc::clone(&link))
         .serve(rmcp::transport::stdio())
         .await

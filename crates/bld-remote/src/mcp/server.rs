@@ -144,7 +144,11 @@ impl BlenderMcp {
             ));
         }
         let outcome = tokio::select! {
-            outcome = follow_job(&clients, &submitted.job_id, timeout, context) => outcome,
+            outcome = follow_job(&clients, &submitted.job_id, timeout, context) => match outcome {
+                Ok(Some(result)) => Ok(result),
+                Ok(None) => Ok(self.stuck(&clients, &submitted.job_id, timeout).await),
+                Err(err) => Err(err),
+            },
             _ = context.ct.cancelled() => {
                 tracing::debug!(job = %submitted.job_id, "request cancelled: cancelling the job");
                 let _ = clients.control.cancel_job(&submitted.job_id).await;
@@ -155,6 +159,21 @@ impl BlenderMcp {
             }
         };
         Ok(self.or_tool_error(outcome).await)
+    }
+
+    /// The job outlived its timeout plus the grace period: it sits in a C call Python cannot
+    /// interrupt. Restart the Blender if this server owns it (`Link::recover_stuck`), else say
+    /// how to follow or stop the job.
+    async fn stuck(&self, clients: &Clients, job_id: &str, timeout: f64) -> CallToolResult {
+        let what = format!(
+            "the code did not stop within {timeout} s plus {STUCK_GRACE_SECS} s: it is stuck in a long C call (render, operator, native library)"
+        );
+        match self.link.recover_stuck(clients.port).await {
+            Some(note) => tool_error(format!("{what}; {note}")),
+            None => tool_error(format!(
+                "{what}; job {job_id} is still running: follow it with get_job or stop it with cancel_job"
+            )),
+        }
     }
 
     async fn scene_info(&self, a: args::SceneInfo) -> Result<CallToolResult, ErrorData> {
@@ -299,12 +318,13 @@ const PROGRESS_POLL_SECS: f64 = 0.2;
 const STUCK_GRACE_SECS: f64 = 5.0;
 
 /// Waits for the job's envelope, streaming stdout as progress when the caller asked for it.
+/// `None`: the job is still running past its timeout plus the grace period (stuck).
 async fn follow_job(
     clients: &Clients,
     job_id: &str,
     timeout: f64,
     context: &RequestContext<RoleServer>,
-) -> Result<CallToolResult, ClientError> {
+) -> Result<Option<CallToolResult>, ClientError> {
     let token = context.meta.get_progress_token();
     let deadline =
         Instant::now() + Duration::from_secs_f64(timeout.clamp(0.0, 86_400.0) + STUCK_GRACE_SECS);
@@ -314,10 +334,7 @@ async fn follow_job(
             .saturating_duration_since(Instant::now())
             .as_secs_f64();
         if left <= 0.0 {
-            return Ok(tool_error(format!(
-                "the code did not stop within {timeout} s plus {STUCK_GRACE_SECS} s (stuck in a long C call?); \
-                 job {job_id} is still running: follow it with get_job or stop it with cancel_job"
-            )));
+            return Ok(None);
         }
         let wait = if token.is_some() {
             PROGRESS_POLL_SECS.min(left)
@@ -339,7 +356,7 @@ async fn follow_job(
             offset = stdout.offset;
         }
         if let Some(envelope) = view.envelope {
-            return Ok(envelope_result(&envelope));
+            return Ok(Some(envelope_result(&envelope)));
         }
     }
 }
