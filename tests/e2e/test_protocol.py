@@ -205,3 +205,32 @@ def test_taken_port_is_reported(bg):
     assert b"cannot listen on 127.0.0.1:" in proc.stderr
     with bg.client() as c:  # the holder is unaffected
         assert c.call("ping")["status"] == "success"
+
+
+def test_a_browser_style_fetch_never_runs_code_even_with_auth_off(legacy_backend, tmp_path):
+    """What a web page could send to 127.0.0.1: a `fetch` POST whose body is a valid v1 line
+    (text/plain, so no CORS preflight), from Node's fetch (undici, the browser Fetch API), against
+    a server with authentication off. The HTTP request line is seen first: nothing runs."""
+    import shutil
+    import subprocess
+
+    marker = tmp_path / "fetch_ran"
+    line = json.dumps({"id": 1, "type": "execute_code",
+                       "params": {"code": f"open({str(marker)!r}, 'w').write('x')"}}) + "\n"
+    script = (
+        "const [port, body] = process.argv.slice(1);"
+        "fetch(`http://127.0.0.1:${port}/`, {method: 'POST', body, headers: {'Content-Type': 'text/plain'}})"
+        ".then(async r => console.log(JSON.stringify({status: r.status, text: await r.text()})))"
+        ".catch(e => console.log(JSON.stringify({error: String(e.cause || e)})));"
+    )
+    node = shutil.which("node")
+    assert node, "Node is part of the test environment (scripts/bootstrap.sh)"
+    for _ in range(2):  # twice: a keep-alive reuse must not slip through either
+        out = subprocess.run([node, "-e", script, str(legacy_backend.port), line], capture_output=True,
+                             text=True, timeout=30)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result.get("status") == 403 and "Nothing was run" in result["text"], result
+    time.sleep(0.3)
+    assert not marker.exists()
+    with legacy_backend.client() as c:
+        assert c.call("ping")["status"] == "success"
