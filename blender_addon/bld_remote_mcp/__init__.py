@@ -17,14 +17,15 @@ bl_info = {
 
 
 def register():
-    from . import api, config
+    from . import api, config, preferences
 
+    preferences.register()
     api.install_module_alias()
     restart = api.take_restart_note()
     if restart is not None:
         # Re-enabled, or Blender reloaded its scripts: come back where clients knew us.
         api.start_mcp_service(port=restart["port"], host=restart["host"], token=restart["token"])
-    elif config.from_env().start_now:
+    elif config.from_env(preferences=preferences.current()).start_now:
         api.start_mcp_service()
 
 
@@ -37,3 +38,6 @@ def unregister():
     api.stop_mcp_service()
     if sys.modules.get("bld_remote") is api:
         del sys.modules["bld_remote"]
+    from . import preferences
+
+    preferences.unregister()

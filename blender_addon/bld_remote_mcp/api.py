@@ -97,6 +97,18 @@ def get_service():
     return _service
 
 
+def _preferences():
+    """The addon's preferences when it is enabled as an addon (else None: defaults apply)."""
+    try:
+        from . import preferences
+    except ImportError:  # pure-Python tests: no bpy
+        return None
+    try:
+        return preferences.current()
+    except Exception:  # e.g. bpy.context not available yet during startup
+        return None
+
+
 def start_mcp_service(port=None, host=None, token=None):
     """Start the server (main thread only). Raises RuntimeError when it cannot listen."""
     global _service
@@ -106,7 +118,7 @@ def start_mcp_service(port=None, host=None, token=None):
     with _lock:
         if _service is not None and _service.running:
             return _service
-        settings = config.from_env()
+        settings = config.from_env(preferences=_preferences())
         if port is not None:
             settings.port = int(port)
         if host is not None:
@@ -177,7 +189,7 @@ def is_mcp_service_up():
 def get_mcp_service_port():
     if _service is not None and _service.running:
         return _service.port
-    return config.from_env().port
+    return config.from_env(preferences=_preferences()).port
 
 
 def set_mcp_service_port(port_number):

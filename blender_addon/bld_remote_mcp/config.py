@@ -134,14 +134,21 @@ def _env_choice(env, name, choices, default):
     return raw
 
 
-def from_env(env=None):
-    """Build Settings from environment variables (BLD_REMOTE_MCP_*)."""
+def from_env(env=None, preferences=None):
+    """Build Settings from environment variables (BLD_REMOTE_MCP_*).
+
+    ``preferences`` (the addon's preferences in Blender: ``port``, ``auto_start``, ``auth``)
+    replace the built-in defaults; an environment variable that is set still wins, so a launcher
+    (``bld-remote start``, CI) gets what it asked for whatever the user clicked.
+    """
     env = os.environ if env is None else env
+    prefs = preferences or {}
     settings = Settings(
         host=env.get("BLD_REMOTE_MCP_HOST", LOOPBACK_HOST).strip() or LOOPBACK_HOST,
-        port=_env_int(env, "BLD_REMOTE_MCP_PORT", DEFAULT_PORT),
+        port=_env_int(env, "BLD_REMOTE_MCP_PORT", prefs.get("port", DEFAULT_PORT)),
         allow_remote=_truthy(env.get("BLD_REMOTE_MCP_ALLOW_REMOTE", "")),
-        start_now=_truthy(env.get("BLD_REMOTE_MCP_START_NOW", "")),
+        start_now=(_truthy(env["BLD_REMOTE_MCP_START_NOW"]) if str(env.get("BLD_REMOTE_MCP_START_NOW", "")).strip()
+                   else bool(prefs.get("auto_start", False))),
         max_message_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_MESSAGE_BYTES", 64 * MIB, 1024),
         idle_timeout=_env_float(env, "BLD_REMOTE_MCP_IDLE_TIMEOUT", 30.0, 0.01),
         default_timeout=_env_float(env, "BLD_REMOTE_MCP_DEFAULT_TIMEOUT", 30.0, 0.01),
@@ -155,7 +162,7 @@ def from_env(env=None):
         on_disconnect=_env_choice(env, "BLD_REMOTE_MCP_ON_DISCONNECT", ("finish", "cancel"), "finish"),
         max_preauth_message_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_PREAUTH_MESSAGE_BYTES", 1 * MIB, 1024),
         auth_timeout=_env_float(env, "BLD_REMOTE_MCP_AUTH_TIMEOUT", 10.0, 0.05),
-        auth=_env_switch(env, "BLD_REMOTE_MCP_AUTH", True),
+        auth=_env_switch(env, "BLD_REMOTE_MCP_AUTH", prefs.get("auth", True)),
         token=(env.get("BLD_REMOTE_MCP_TOKEN") or "").strip() or None,
         state_dir=(env.get("BLD_REMOTE_STATE_DIR") or "").strip() or None,
         guard=_env_switch(env, "BLD_REMOTE_MCP_GUARD", False),

@@ -139,3 +139,58 @@ def test_gui_addon_disable_enable_and_script_reload_keep_the_server(spawn):
     with instance.client() as c:
         assert c.call("status")["result"]["port"] == instance.port
         assert c.ok("6 * 7")["result"] == 42
+
+
+def test_gui_auth_preference_turns_the_token_off_and_on_for_the_running_server(spawn):
+    from harness import Client
+
+    instance = spawn("gui")
+    token_file = instance.root / "state" / "tokens" / f"{instance.port}.token"
+
+    def tokenless_ping():
+        with Client(instance.port) as c:
+            return c.call("ping")
+
+    def set_auth(value):
+        with instance.client() as c:
+            prefs = c.ok("p = bpy.context.preferences.addons['bld_remote_mcp'].preferences\n(p.auth, p.port)")
+            assert prefs["result"][1] == 6688
+            # From a timer: the change restarts the server that answers this very call.
+            c.ok(f"def flip():\n    p.auth = {value}\nbpy.app.timers.register(flip, first_interval=0.2)")
+
+    def wait_for(predicate):
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if predicate():
+                    return
+            except (OSError, ConnectionError, AssertionError, KeyError):
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+    # Blender's --addons (how the harness loads it) does not list the addon in the preferences;
+    # enabling it as a user does makes its preferences appear (the server comes back, same port).
+    with instance.client() as c:
+        c.ok("bpy.app.timers.register(lambda: bpy.ops.preferences.addon_enable(module='bld_remote_mcp') and None,"
+             " first_interval=0.2)")
+
+    def listed_in_preferences():
+        with instance.client() as c:
+            return c.ok("bpy.context.preferences.addons['bld_remote_mcp'].preferences.auth")["result"] is True
+
+    wait_for(listed_in_preferences)
+    assert tokenless_ping()["error"]["code"] == "unauthorized"
+    set_auth(False)
+    wait_for(lambda: tokenless_ping()["status"] == "success")
+    assert not token_file.exists(), "no token, no token file"
+    with Client(instance.port) as c:
+        assert c.call("status")["result"]["auth"] is False
+    instance.token = None
+    with Client(instance.port) as c:
+        c.ok("def flip():\n    bpy.context.preferences.addons['bld_remote_mcp'].preferences.auth = True\n"
+             "bpy.app.timers.register(flip, first_interval=0.2)")
+    wait_for(lambda: token_file.exists() and tokenless_ping()["error"]["code"] == "unauthorized")
+    instance.token = token_file.read_text().strip()
+    with instance.client() as c:
+        assert c.ok("6 * 7")["result"] == 42 and c.call("status")["result"]["port"] == instance.port

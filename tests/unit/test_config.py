@@ -102,3 +102,13 @@ def test_nan_is_not_a_valid_number_setting():
 
     with pytest.raises(ValueError, match="BLD_REMOTE_MCP_IDLE_TIMEOUT"):
         config.from_env({"BLD_REMOTE_MCP_IDLE_TIMEOUT": "nan"})
+
+
+def test_addon_preferences_replace_defaults_and_environment_wins():
+    prefs = {"port": 7001, "auto_start": True, "auth": False}
+    settings = config.from_env({}, preferences=prefs)
+    assert (settings.port, settings.start_now, settings.auth) == (7001, True, False)
+    settings = config.from_env({"BLD_REMOTE_MCP_PORT": "7002", "BLD_REMOTE_MCP_START_NOW": "0",
+                                "BLD_REMOTE_MCP_AUTH": "on"}, preferences=prefs)
+    assert (settings.port, settings.start_now, settings.auth) == (7002, False, True)
+    assert config.from_env({}, preferences=None).auth is True

@@ -1,0 +1,79 @@
+"""The addon's preferences (Edit > Preferences > Add-ons > BLD Remote MCP): port, auto-start
+and token authentication.
+
+bpy-facing: imported only by ``register()``. The values reach the server through
+``config.from_env(preferences=...)``, where an environment variable, when set, still wins.
+"""
+
+import bpy
+
+from . import api
+
+_PACKAGE = __package__  # "bld_remote_mcp", or "bl_ext.<repo>.bld_remote_mcp" as an extension
+
+
+def current():
+    """The preferences as a dict for ``config.from_env``, or None when the addon is not enabled
+    as an addon (``bld-remote start`` loads it by path)."""
+    addon = bpy.context.preferences.addons.get(_PACKAGE)
+    if addon is None or addon.preferences is None:
+        return None
+    prefs = addon.preferences
+    return {"port": prefs.port, "auto_start": prefs.auto_start, "auth": prefs.auth}
+
+
+def _restart_if_running(_prefs, _context):
+    """A changed setting takes effect at once: a running server restarts with it (on its port;
+    with a new token if authentication was turned back on)."""
+    service = api.get_service()
+    if service is None or not service.running:
+        return
+    port = service.port
+    api.stop_mcp_service()
+    api.start_mcp_service(port=port)
+
+
+class BldRemotePreferences(bpy.types.AddonPreferences):
+    bl_idname = _PACKAGE
+
+    port: bpy.props.IntProperty(
+        name="Port", default=6688, min=0, max=65535,
+        description="TCP port on 127.0.0.1 (0: any free port). BLD_REMOTE_MCP_PORT overrides it",
+    )
+    auto_start: bpy.props.BoolProperty(
+        name="Start with Blender", default=False,
+        description="Start the server when the addon is enabled. BLD_REMOTE_MCP_START_NOW overrides it",
+    )
+    auth: bpy.props.BoolProperty(
+        name="Require token", default=True, update=_restart_if_running,
+        description="Clients must present the token bld-remote writes at each start. Turning this off "
+        "serves blender-remote 1.3.3 clients, and any program on this computer can then run code "
+        "in Blender. BLD_REMOTE_MCP_AUTH overrides it",
+    )
+
+    def draw(self, _context):
+        layout = self.layout
+        row = layout.row()
+        row.prop(self, "port")
+        row.prop(self, "auto_start")
+        layout.prop(self, "auth")
+        if not self.auth:
+            box = layout.box()
+            box.label(text="Without a token, any local program or user can run code in this Blender.",
+                      icon="ERROR")
+        service = api.get_service()
+        if service is not None and service.running:
+            layout.label(text=f"Running on 127.0.0.1:{service.port} "
+                              f"({'token required' if service.token else 'no token'})", icon="CHECKMARK")
+            if service.token_file:
+                layout.label(text=f"Token file: {service.token_file}")
+        else:
+            layout.label(text="Stopped", icon="PAUSE")
+
+
+def register():
+    bpy.utils.register_class(BldRemotePreferences)
+
+
+def unregister():
+    bpy.utils.unregister_class(BldRemotePreferences)
