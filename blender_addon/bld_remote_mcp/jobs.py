@@ -36,6 +36,9 @@ class Job:
         self.output = None  # JobOutput while running (for partial output of a stuck job)
         self.started_monotonic = None
         self.retired_at = None  # registry clock time when it finished (for retention)
+        # Its envelope reached a caller (the sync reply, or a get_job after it finished): such
+        # jobs make way first when the finished-job limit is reached.
+        self.delivered = False
         self._done = threading.Event()
 
     @property
@@ -159,5 +162,10 @@ class JobRegistry:
         for job in expired:
             del self._jobs[job.id]
         if excess > 0:
-            for job in [j for j in finished if j.id in self._jobs][:excess]:
+            # Delivered results go first, oldest first; an async result nobody fetched yet goes
+            # only when there are more of those than the limit. Under load (hundreds of sync
+            # calls a second) the count limit must not take an async caller's answer away.
+            kept = [j for j in finished if j.id in self._jobs]
+            kept.sort(key=lambda j: not j.delivered)  # stable: creation order within each group
+            for job in kept[:excess]:
                 del self._jobs[job.id]

@@ -209,3 +209,18 @@ def test_concurrent_creates_respect_the_limit():
         t.join()
     assert len(created) == 50 and len(refused) == 8 * 20 - 50
     assert len({job.id for job in created}) == 50
+
+
+def test_at_the_count_limit_delivered_results_make_way_before_unfetched_ones():
+    reg = JobRegistry(max_pending=10, max_finished=3)
+    unfetched = make(reg)
+    reg.finish(unfetched, env())
+    delivered = []
+    for _ in range(5):
+        job = make(reg)
+        reg.finish(job, env())
+        job.delivered = True
+        delivered.append(job)
+    remaining = reg.all()
+    assert unfetched in remaining, "the oldest, but nobody has its result yet"
+    assert remaining == [unfetched, delivered[3], delivered[4]]

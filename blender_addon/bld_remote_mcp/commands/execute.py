@@ -56,6 +56,7 @@ def execute_code(ctx, p):
     if mode == "async":
         return {"job_id": job.id, "state": job.state}
     envelope = service.wait_for_sync_job(job, ctx.connection)
+    job.delivered = not job.detached  # a stuck job's final envelope is still to be fetched
     if job.system_exit is not None and not job.detached:
         exit_code = job.system_exit
         ctx.after_reply.append(lambda: service.request_shutdown(exit_code, quit_blender=True))

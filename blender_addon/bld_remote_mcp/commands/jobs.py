@@ -17,6 +17,8 @@ def _job(ctx, p):
 def job_view(job):
     view = job.summary()
     view["envelope"] = job.envelope
+    if job.envelope is not None:
+        job.delivered = True
     return view
 
 
