@@ -106,7 +106,7 @@ impl LineDecoder {
                     limit: self.max_line,
                 }));
             }
-            if line.iter().all(u8::is_ascii_whitespace) {
+            if line.iter().all(is_blank) {
                 continue;
             }
             return Some(Ok(line));
@@ -117,6 +117,13 @@ impl LineDecoder {
         self.buf.clear();
         self.scanned = 0;
     }
+}
+
+/// The whitespace §2 skips between messages, which is JSON's (space, tab, CR, LF). Not
+/// `u8::is_ascii_whitespace`: that also counts a form feed, so a `\x0c` line would vanish
+/// while `\x0c{}` is a malformed reply.
+fn is_blank(byte: &u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 #[cfg(test)]
@@ -180,6 +187,17 @@ mod tests {
         let mut decoder = LineDecoder::new(1024);
         decoder.push(b"\n \r\n{}\n");
         assert_eq!(lines(&mut decoder), vec![Ok(b"{}".to_vec())]);
+    }
+
+    #[test]
+    fn only_json_whitespace_makes_a_line_blank() {
+        // Found by the stream properties (tests/codec_fuzz.rs): a form feed line was skipped.
+        let mut decoder = LineDecoder::new(1024);
+        decoder.push(b" \t\r\n\x0c\n\x0b\n");
+        assert_eq!(
+            lines(&mut decoder),
+            vec![Ok(b"\x0c".to_vec()), Ok(b"\x0b".to_vec())]
+        );
     }
 
     #[test]

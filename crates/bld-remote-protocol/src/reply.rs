@@ -221,6 +221,30 @@ mod tests {
     }
 
     #[test]
+    fn floats_are_read_exactly() {
+        // Found by fuzzing (fuzz/, frame target): serde_json's default float parser read these,
+        // as Python's repr writes them, as the next double up or down.
+        for text in [
+            "0.019369921936579094",
+            "4000.4260171376986",
+            "126666.66666666267",
+        ] {
+            let line = format!(r#"{{"id":1,"status":"success","result":{text}}}"#);
+            let result = Reply::from_slice(line.as_bytes())
+                .unwrap()
+                .into_result()
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                result.as_f64(),
+                Some(text.parse::<f64>().unwrap()),
+                "{text}"
+            );
+            assert_eq!(result.to_string(), text);
+        }
+    }
+
+    #[test]
     fn an_id_of_null_is_no_id() {
         let r = reply(json!({"id": null, "status": "error", "result": null,
             "error": {"code": "parse_error", "message": "bad"}}));
