@@ -108,6 +108,9 @@ def test_thousands_of_idle_strangers_neither_lock_out_token_holders_nor_grow_mem
         assert status["connections"] <= 256 + 1, status["connections"]
         assert status["rss_bytes"] - rss_before < 64 * 1024 * 1024, (rss_before, status["rss_bytes"])
         p50 = lambda xs: xs[len(xs) // 2]
+        print(f"idle strangers: {len(idle)} connections; probe p50 {p50(baseline) * 1e3:.2f} ms before, "
+              f"{p50(during) * 1e3:.2f} ms during; p99 {baseline[-2] * 1e3:.2f} / {during[-2] * 1e3:.2f} ms; "
+              f"connections held {status['connections']}; RSS +{(status['rss_bytes'] - rss_before) / 2**20:.1f} MiB")
         # Not a timing test: "usual latency" is only required to be of the same order.
         assert p50(during) < max(20 * p50(baseline), 0.05), (p50(baseline), p50(during))
         # Past the auth deadline every stranger is gone.
