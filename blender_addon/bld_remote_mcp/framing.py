@@ -75,12 +75,6 @@ def _is_incomplete(exc, text):
     return exc.pos >= len(text.rstrip())
 
 
-def _ends_with_brace(buf):
-    i = len(buf) - 1
-    while i >= 0 and buf[i] in _WHITESPACE:
-        i -= 1
-    return i >= 0 and buf[i] == 0x7D  # '}'
-
 
 class MessageDecoder:
     """Incremental decoder: ``feed(bytes)`` returns the events completed by those bytes."""
@@ -90,6 +84,28 @@ class MessageDecoder:
         self._buf = bytearray()
         self._scan_from = 0  # bytes before this offset hold no newline
         self._skipping = False  # dropping the rest of an oversized/bad line
+        # A 1.3.3 message has no delimiter: an unterminated buffer ending in '}' is parsed to see
+        # whether it is complete. Parsing the whole buffer at every read would let a peer that
+        # drips bytes cost O(n^2), so: the end is tracked over new bytes only, a parse is tried
+        # again only once the buffer has doubled, and otherwise put off ("deferred") until the
+        # peer pauses (the server then calls retry_deferred()).
+        self._tail_from = 0  # bytes before this offset were looked at for the last significant byte
+        self._last_significant = -1  # offset of the last non-whitespace byte, or -1
+        self._parsed_at = 0  # buffer size at the last parse that found the message incomplete
+        self._deferred = False
+        self._force = False
+
+    def has_deferred(self):
+        """True when a possibly complete 1.3.3 message waits for the peer to pause."""
+        return self._deferred
+
+    def retry_deferred(self):
+        """Events from parsing the deferred message now (the peer paused)."""
+        self._force = True
+        try:
+            yield from self.events(b"")
+        finally:
+            self._force = False
 
     def has_partial(self):
         """True when bytes of an unfinished message are buffered."""
@@ -107,15 +123,30 @@ class MessageDecoder:
 
     def _guess_style(self):
         """Framing of a message that never completed: v1 requests are the ones carrying an id."""
-        return V1 if b'"id"' in self._buf[:65536] else LEGACY
+        return V1 if b'"id"' in self._buf else LEGACY
+
+    def _forget_scans(self):
+        self._scan_from = 0
+        self._tail_from = 0
+        self._last_significant = -1
+        self._parsed_at = 0
+        self._deferred = False
 
     def _reset_buffer(self):
         del self._buf[:]
-        self._scan_from = 0
+        self._forget_scans()
 
     def _consume(self, count):
         del self._buf[:count]
-        self._scan_from = 0
+        self._forget_scans()
+
+    def _ends_with_brace(self):
+        """Whether the last non-whitespace byte is '}', looking only at bytes not seen before."""
+        new = bytes(self._buf[self._tail_from:]).rstrip(_WHITESPACE)
+        if new:
+            self._last_significant = self._tail_from + len(new) - 1
+        self._tail_from = len(self._buf)
+        return self._last_significant >= 0 and self._buf[self._last_significant] == 0x7D  # '}'
 
     def feed(self, data):
         """All the events completed by ``data``, as a list."""
@@ -134,9 +165,7 @@ class MessageDecoder:
                 self._consume(nl + 1)
                 self._skipping = False
             # Skip inter-message whitespace (including the newline after a legacy-looking object).
-            start = 0
-            while start < len(self._buf) and self._buf[start] in _WHITESPACE:
-                start += 1
+            start = len(self._buf) - len(self._buf.lstrip(_WHITESPACE))
             if start:
                 self._consume(start)
             if not self._buf:
@@ -182,9 +211,16 @@ class MessageDecoder:
             # the end of the message by, so that connection is closed after the error.
             self._skipping = style == V1
             return self._too_large(style, size)
-        if not _ends_with_brace(self._buf):
+        if not self._ends_with_brace():
             return None
-        return self._parse_unterminated()
+        if len(self._buf) < 2 * self._parsed_at and not self._force:
+            self._deferred = True
+            return None
+        self._deferred = False
+        event = self._parse_unterminated()
+        if event is None:
+            self._parsed_at = len(self._buf)
+        return event
 
     def _too_large(self, style, size):
         return FramingError(

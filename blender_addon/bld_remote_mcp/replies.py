@@ -68,5 +68,11 @@ def encode(reply):
     except (TypeError, ValueError):
         from .serialize import to_json_safe
 
-        text = json.dumps(to_json_safe(reply), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return text.encode("utf-8")
+        reply = to_json_safe(reply)
+        text = json.dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a `"\ud800"` escape in an echoed id, a print of one): valid JSON,
+        # not encodable as UTF-8. Escaped as ASCII it travels as the same JSON string.
+        return json.dumps(reply, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")

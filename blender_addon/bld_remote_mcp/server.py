@@ -18,6 +18,9 @@ from .framing import LEGACY, V1, CloseAfterReply, FramingError, HttpDetected, Me
 log = logging.getLogger("bld_remote_mcp")
 
 _RECV_BYTES = 1 << 16
+# A possible 1.3.3 message whose parse the decoder put off (framing.py): parsed once the peer
+# has sent nothing more for this long.
+_DEFERRED_PARSE_DELAY = 0.02
 _HTTP_REFUSAL = (
     b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 78\r\n\r\n"
     b"bld-remote speaks newline-delimited JSON over TCP, not HTTP. Nothing was run.\n"
@@ -96,6 +99,8 @@ class Connection:
         idle limit inside a half-received message; the auth deadline before authenticating."""
         settings = self.server.settings
         limit = settings.idle_timeout if self.decoder.has_partial() else None
+        if self.decoder.has_deferred():
+            limit = _DEFERRED_PARSE_DELAY
         if not self.authenticated:
             left = self.connected_at + settings.auth_timeout - time.monotonic()
             limit = left if limit is None else min(limit, left)
@@ -107,36 +112,53 @@ class Connection:
 
     def _loop(self):
         while not self.server.stopping:
+            if self._auth_expired():  # also for a stranger that never stops sending
+                self._close_unauthenticated()
+                return
             self.sock.settimeout(self._wait_limit())
             try:
                 data = self.sock.recv(_RECV_BYTES)
             except socket.timeout:
                 if self._auth_expired():
-                    log.info("connection %s from %s closed: no token within %g s", self.id, self.address,
-                             self.server.settings.auth_timeout)
-                    self.send(replies.failure(None, "unauthorized", "no valid token presented within "
-                                              f"{self.server.settings.auth_timeout:g} s; closing"), V1)
+                    self._close_unauthenticated()
                     return
+                if self.decoder.has_deferred():
+                    # The peer paused after bytes that may end a 1.3.3 message: parse it now.
+                    self._handle(self.decoder.retry_deferred())
+                    continue
                 self._reply_error(self.decoder.expire())
                 continue
             if not data:
                 return
-            for event in self.decoder.events(data):
-                if isinstance(event, HttpDetected):
-                    log.warning("refused an HTTP request from %s: nothing was run", self.address)
-                    with self._send_lock:
-                        self.sock.sendall(_HTTP_REFUSAL)
-                    return
-                if isinstance(event, CloseAfterReply):
-                    return
-                if isinstance(event, FramingError):
-                    self._reply_error(event)
-                    continue
-                if isinstance(event, Message):
-                    was_authenticated = self.authenticated
-                    self._answer(event)
-                    if self.authenticated and not was_authenticated:
-                        self.decoder.max_message_bytes = self.server.settings.max_message_bytes
+            if not self._handle(self.decoder.events(data)):
+                return
+
+    def _close_unauthenticated(self):
+        log.info("connection %s from %s closed: no token within %g s", self.id, self.address,
+                 self.server.settings.auth_timeout)
+        self.sock.settimeout(1.0)  # a peer that does not read must not hold this thread
+        self.send(replies.failure(None, "unauthorized", "no valid token presented within "
+                                  f"{self.server.settings.auth_timeout:g} s; closing"), V1)
+
+    def _handle(self, events):
+        """Answer decoded events in order. False when the connection must close."""
+        for event in events:
+            if isinstance(event, HttpDetected):
+                log.warning("refused an HTTP request from %s: nothing was run", self.address)
+                with self._send_lock:
+                    self.sock.sendall(_HTTP_REFUSAL)
+                return False
+            if isinstance(event, CloseAfterReply):
+                return False
+            if isinstance(event, FramingError):
+                self._reply_error(event)
+                continue
+            if isinstance(event, Message):
+                was_authenticated = self.authenticated
+                self._answer(event)
+                if self.authenticated and not was_authenticated:
+                    self.decoder.max_message_bytes = self.server.settings.max_message_bytes
+        return True
 
     def _reply_error(self, error):
         if error.style == LEGACY:

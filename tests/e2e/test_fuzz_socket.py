@@ -6,9 +6,10 @@ must hold is that nothing a stranger sends ever runs, Blender stays up, every re
 well-formed error (or the token-less hello) and the right one, no connection outlives the auth
 deadline, and memory and threads come back.
 
-Bugs the fuzzer found are pinned by the strict-xfail tests at the end (each a minimal
-reproduction); the fuzz runs skip only those findings, so that anything else fails them. When a
-bug is fixed its pin starts passing, which fails it: then delete the pin and its KNOWN_ISSUES line.
+The bugs the fuzzer found (lone-surrogate escapes dropped the connection, a stranger that kept
+sending outlived the auth deadline, the oversized-message framing guess read only 64 KiB) are
+fixed; the tests at the end are their minimal reproductions. A bug found later can be pinned the
+same way with a strict xfail and a KNOWN_ISSUES signature that the fuzz runs then skip.
 """
 
 import re
@@ -34,10 +35,8 @@ ENV = {
     "BLD_REMOTE_MCP_IDLE_TIMEOUT": "2",
     "BLD_REMOTE_MCP_AUTH_TIMEOUT": "3",
 }
-# Finding signatures of known bugs (regular expressions), each pinned by a test below.
-KNOWN_ISSUES = (
-    r"lone surrogate escape",  # test_a_lone_surrogate_escape_in_an_echoed_id_or_the_token_gets_a_reply
-)
+# Finding signatures of known, unfixed bugs (regular expressions), each pinned by a test.
+KNOWN_ISSUES = ()
 
 
 def _fuzz(spawn, kind, max_items, duration, seed):
@@ -48,9 +47,8 @@ def _fuzz(spawn, kind, max_items, duration, seed):
         instance=instance, save_dir=ARTIFACTS / f"fuzz-socket-{kind}",
         # Not a timing test: only a probe call stalled for seconds counts.
         latency_factor=50.0, latency_floor=2.0,
-        # Strangers that never stop sending are a known bug (pinned below) and load the CPU for
-        # seconds: the benchmark runs them, the test does not.
-        hostile=False,
+        # Strangers that never stop sending (cpu_drip, byte_stream): closed at the auth deadline.
+        hostile=True,
     )
     print(fuzz_socket.summary(report))
     assert fuzz_socket.problems(report, ignore=KNOWN_ISSUES) == [], fuzz_socket.summary(report)
@@ -149,9 +147,6 @@ def _exchange(port, data, timeout=5.0):
             received += chunk
 
 
-@pytest.mark.xfail(strict=True, reason="a JSON escape of a lone surrogate (\\ud800) is valid JSON, but Python cannot "
-                   "encode it as UTF-8: replies.encode (echoing the id) and auth.gate (the token) raise "
-                   "UnicodeEncodeError, the server logs a traceback and drops the connection without a reply")
 def test_a_lone_surrogate_escape_in_an_echoed_id_or_the_token_gets_a_reply(spawn):
     instance = spawn("bg")
     for line in (b'{"id":"\\ud800","type":"hello"}\n',  # the token-less hello echoes the id
@@ -165,9 +160,6 @@ def test_a_lone_surrogate_escape_in_an_echoed_id_or_the_token_gets_a_reply(spawn
         assert reply["status"] == "success"
 
 
-@pytest.mark.xfail(strict=True, reason="server.py checks the auth deadline only when recv times out: a stranger that "
-                   "keeps the receive buffer non-empty (whitespace between messages, which is skipped and never "
-                   "counts against the size limit) is never closed")
 def test_a_stranger_that_never_stops_sending_is_closed_at_the_auth_deadline(spawn):
     instance = spawn("bg", env={"BLD_REMOTE_MCP_AUTH_TIMEOUT": "1"})
     block = b" " * (1 << 20)
@@ -182,9 +174,6 @@ def test_a_stranger_that_never_stops_sending_is_closed_at_the_auth_deadline(spaw
         assert closed, "still connected 4 s past a 1 s auth deadline"
 
 
-@pytest.mark.xfail(strict=True, reason="framing._guess_style looks for \"id\" in the first 64 KiB only; "
-                   "docs/protocol.md §2: 'the framing is guessed: v1 if the bytes contain \"id\"' (then the "
-                   "connection goes on)")
 def test_an_oversized_message_with_an_id_past_64_kib_gets_a_v1_error_and_the_connection_goes_on(spawn):
     limit = 256 * 1024
     instance = spawn("bg", env={"BLD_REMOTE_MCP_MAX_MESSAGE_BYTES": str(limit)})

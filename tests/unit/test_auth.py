@@ -181,3 +181,27 @@ def test_at_the_connection_limit_a_stranger_gives_way_to_a_client_with_the_token
     reply = late.read_line()
     assert reply["error"]["code"] == "busy" and "limit 3" in reply["error"]["message"]
     assert member.call("ping")["result"]["pong"] is True
+
+
+def test_a_lone_surrogate_token_is_a_wrong_token(secured, connect):
+    c = connect(secured.port)
+    c.send_raw(b'{"id": 1, "type": "hello", "token": "\\ud83d"}\n')
+    reply = c.read_line()
+    assert reply["error"]["code"] == "unauthorized" and "invalid token" in reply["error"]["message"]
+
+
+def test_a_stranger_that_keeps_sending_is_closed_at_the_deadline(make_service, connect, tmp_path):
+    import time
+
+    harness = make_service(auth=True, state_dir=str(tmp_path / "s"), auth_timeout=0.3)
+    stranger = connect(harness.port)
+    started = time.monotonic()
+    closed = False
+    while time.monotonic() - started < 5:
+        try:
+            stranger.send_raw(b" " * 4096 + b'{"id": 1, "type": "hello"}\n')
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.01)
+    assert closed, "a steady stream does not keep a stranger connected"

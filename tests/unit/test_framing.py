@@ -71,8 +71,11 @@ def test_nested_braces_ending_a_chunk_do_not_complete_the_message_early(dec):
 
 def test_brace_inside_a_string_ending_a_chunk_waits_for_more(dec):
     assert dec.feed(b'{"type": "x", "code": "}') == []
-    events = dec.feed(b'"}')
-    assert bodies(events) == [(LEGACY, {"type": "x", "code": "}"})]
+    # Complete now, but the buffer has not doubled since the failed parse: the parse waits for
+    # the peer to pause (the server calls retry_deferred after 20 ms of silence).
+    assert dec.feed(b'"}') == [] and dec.has_deferred()
+    assert bodies(list(dec.retry_deferred())) == [(LEGACY, {"type": "x", "code": "}"})]
+    assert not dec.has_deferred()
 
 
 def test_two_messages_where_the_second_is_split(dec):
@@ -139,7 +142,33 @@ def test_legacy_objects_are_parsed_once_the_buffer_ends_with_a_brace(dec):
 def test_legacy_object_in_chunks_waits_until_complete(dec):
     assert dec.feed(b'{"type": "execute_code", ') == []
     assert dec.feed(b'"params": {"code": "print(1)"}') == []  # ends with '}' but incomplete
-    assert bodies(dec.feed(b"}")) == [(LEGACY, {"type": "execute_code", "params": {"code": "print(1)"}})]
+    assert not dec.has_deferred()
+    assert dec.feed(b"}") == [] and dec.has_deferred()
+    assert bodies(list(dec.retry_deferred())) == [(LEGACY, {"type": "execute_code", "params": {"code": "print(1)"}})]
+
+
+def test_a_dripped_legacy_message_is_parsed_a_logarithmic_number_of_times(dec, monkeypatch):
+    """A peer dripping bytes that end in '}' must not make every read parse the whole buffer."""
+    calls = []
+    real = type(dec)._parse_unterminated
+
+    def counting(self):
+        calls.append(len(self._buf))
+        return real(self)
+
+    monkeypatch.setattr(type(dec), "_parse_unterminated", counting)
+    dec.feed(b'{"type": "x", "code": "')
+    for _ in range(900):  # under the fixture's 1024-byte limit
+        assert dec.feed(b"}") == []  # inside the string: never complete
+    assert len(calls) <= 11, calls  # 1 + log2(900), not 900
+    dec.feed(b'"}')
+    assert bodies(list(dec.retry_deferred())) == [(LEGACY, {"type": "x", "code": "}" * 900})]
+
+
+def test_trailing_whitespace_is_looked_at_once(dec):
+    dec.feed(b'{"type": "x"' + b" " * 900)
+    assert dec._tail_from == len(dec._buf), "the next read looks at its own bytes only"
+    assert bodies(dec.feed(b"}")) == [(LEGACY, {"type": "x"})]
 
 
 # -- malformed input ---------------------------------------------------------------------------

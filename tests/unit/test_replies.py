@@ -58,3 +58,12 @@ def test_encode_never_fails_and_stays_strict_json(bad, expected):
 def test_encode_round_trips():
     reply = replies.failure(3, "timeout", "too slow", line=4)
     assert json.loads(replies.encode(reply)) == reply
+
+
+def test_a_lone_surrogate_is_escaped_instead_of_failing():
+    import json as _json
+
+    data = replies.encode({"id": "\ud800", "status": "success", "result": "a\udc00b"})
+    assert data.isascii()
+    assert _json.loads(data) == {"id": "\ud800", "status": "success", "result": "a\udc00b"}
+    assert replies.encode({"result": "é"}) == '{"result":"é"}'.encode("utf-8"), "UTF-8 kept otherwise"
