@@ -119,6 +119,7 @@ impl Link {
         state.clients = None;
         let outcome = stopper::stop(&record, Duration::from_secs(1)).await;
         self.app.registry.remove(record.port, record.pid);
+        wait_port_closed(&record.host, record.port, Duration::from_secs(5)).await;
         tracing::warn!(
             pid = record.pid,
             port,
@@ -130,7 +131,13 @@ impl Link {
             record.pid,
             outcome.describe()
         );
-        match self.start_blender().await {
+        let mut started = self.start_blender().await;
+        if started.is_err() {
+            // The port may still look busy for a moment after a SIGKILL: one more try.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            started = self.start_blender().await;
+        }
+        match started {
             Ok(fresh) => {
                 let note = format!(
                     "{stopped}. A fresh one runs (pid {}, port {}).",
@@ -201,5 +208,18 @@ impl Link {
         }
         serde_json::from_slice(&output.stdout)
             .map_err(|err| format!("unreadable start record: {err}"))
+    }
+}
+
+/// Until nothing accepts connections on `host:port` any more (or `limit`): a Blender that was
+/// just killed must have let go of its port before a new one is started on it.
+async fn wait_port_closed(host: &str, port: u16, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        let connect = tokio::net::TcpStream::connect((host, port));
+        match tokio::time::timeout(Duration::from_millis(200), connect).await {
+            Ok(Ok(_)) | Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Ok(Err(_)) => return,
+        }
     }
 }
