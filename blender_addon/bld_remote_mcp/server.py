@@ -21,6 +21,8 @@ _RECV_BYTES = 1 << 16
 # A possible 1.3.3 message whose parse the decoder put off (framing.py): parsed once the peer
 # has sent nothing more for this long.
 _DEFERRED_PARSE_DELAY = 0.02
+# How long a connection closed at the auth deadline keeps reading (and discarding) its input.
+_LINGER_SECONDS = 0.5
 _HTTP_REFUSAL = (
     b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 78\r\n\r\n"
     b"bld-remote speaks newline-delimited JSON over TCP, not HTTP. Nothing was run.\n"
@@ -139,6 +141,17 @@ class Connection:
         self.sock.settimeout(1.0)  # a peer that does not read must not hold this thread
         self.send(replies.failure(None, "unauthorized", "no valid token presented within "
                                   f"{self.server.settings.auth_timeout:g} s; closing"), V1)
+        # Closing with unread input resets the connection, and a reset can destroy the notice
+        # before the peer reads it (a stranger that never stops sending). Send FIN after the
+        # notice, and discard input for a moment so that the peer gets a chance to read it.
+        self.sock.shutdown(socket.SHUT_WR)
+        self.sock.settimeout(0.05)
+        deadline = time.monotonic() + _LINGER_SECONDS
+        try:
+            while time.monotonic() < deadline and self.sock.recv(_RECV_BYTES):
+                pass
+        except OSError:
+            pass
 
     def _handle(self, events):
         """Answer decoded events in order. False when the connection must close."""
