@@ -25,8 +25,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pytest, coverage, blender_remote, mcp" 2>/dev/null; then
-  echo "bootstrap: creating .venv (pytest, coverage, blender-remote==1.3.3)" >&2
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pytest, coverage, blender_remote, mcp, matplotlib" 2>/dev/null; then
+  echo "bootstrap: creating .venv (pytest, coverage, blender-remote==1.3.3, matplotlib)" >&2
   "$PYTHON" -m venv .venv
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r tests/requirements.txt

@@ -2,7 +2,7 @@
 //! trivial `execute_code` round-trip latency (p50/p95/p99) on one connection, and throughput
 //! with 1, 5 and 50 concurrent clients (one connection each). Prints a table and writes JSON.
 //!
-//! `bench/bench_rust_client.sh` starts the Blender and runs this; by hand:
+//! The benchmark suite (`./scripts/bench.sh`, bench/suite/) starts the Blender and runs this; by hand:
 //! `cargo run --release -p bld-remote-client --example bench -- --port 6688 [--out FILE]`
 
 use bld_remote_client::{Client, ClientOptions};
@@ -22,71 +22,95 @@ fn main() -> Res<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let (port, out, seconds) = parse_args()?;
-    let (hello, latency) = current.block_on(measure_latency(port))?;
-    multi.block_on(report(port, out, seconds, hello, latency))
+    let args = parse_args()?;
+    let (hello, latency) = current.block_on(measure_latency(args.port, args.calls))?;
+    multi.block_on(report(&args, hello, latency))
 }
 
-fn parse_args() -> Res<(u16, Option<String>, f64)> {
+struct Args {
+    port: u16,
+    out: Option<String>,
+    seconds: f64,
+    calls: usize,
+    clients: Vec<usize>,
+}
+
+fn parse_args() -> Res<Args> {
     let mut args = std::env::args().skip(1);
-    let mut port = 6688u16;
-    let mut out = None;
-    let mut seconds = 3.0f64;
+    let mut parsed = Args {
+        port: 6688,
+        out: None,
+        seconds: 3.0,
+        calls: 2000,
+        clients: vec![1, 5, 50],
+    };
     while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
-            "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
-            "--out" => out = args.next(),
-            "--seconds" => seconds = args.next().ok_or("--seconds needs a value")?.parse()?,
+            "--port" => parsed.port = value()?.parse()?,
+            "--out" => parsed.out = Some(value()?),
+            "--seconds" => parsed.seconds = value()?.parse()?,
+            "--calls" => parsed.calls = value()?.parse()?,
+            // Comma-separated client counts for the throughput runs; empty for none.
+            "--clients" => {
+                parsed.clients = value()?
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    Ok((port, out, seconds))
+    Ok(parsed)
 }
 
-async fn measure_latency(port: u16) -> Res<(bld_remote_client::protocol::Hello, Latency)> {
+async fn measure_latency(
+    port: u16,
+    calls: usize,
+) -> Res<(bld_remote_client::protocol::Hello, Latency)> {
     let client = Client::connect(ClientOptions::with_port(port)).await?;
     let hello = client.server().await?;
     for _ in 0..200 {
         client.execute_code(CODE).await?; // warm-up
     }
-    Ok((hello, latency(&client, 2000).await?))
+    Ok((hello, latency(&client, calls).await?))
 }
 
 async fn report(
-    port: u16,
-    out: Option<String>,
-    seconds: f64,
+    args: &Args,
     hello: bld_remote_client::protocol::Hello,
     latency: Latency,
 ) -> Res<()> {
+    let calls = args.calls;
     println!(
         "bld-remote Rust client → Blender {} ({}), `{CODE}`",
         hello.blender_version, hello.mode
     );
     println!(
-        "latency, 1 connection, 2000 calls: p50 {:.3} ms  p95 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
+        "latency, 1 connection, {calls} calls: p50 {:.3} ms  p95 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
         latency.p50, latency.p95, latency.p99, latency.max
     );
     let mut throughput = Vec::new();
-    for clients in [1usize, 5, 50] {
-        let (rate, errors, p50) =
-            run_concurrent(port, clients, Duration::from_secs_f64(seconds)).await?;
+    for &clients in &args.clients {
+        let (rate, errors, p50, p99) =
+            run_concurrent(args.port, clients, Duration::from_secs_f64(args.seconds)).await?;
         println!(
-            "throughput, {clients:>2} clients: {rate:>8.0} req/s  p50 {p50:.3} ms  errors {errors}"
+            "throughput, {clients:>2} clients: {rate:>8.0} req/s  p50 {p50:.3} ms  p99 {p99:.3} ms  errors {errors}"
         );
-        throughput.push(serde_json::json!({"clients": clients, "requests_per_second": rate, "errors": errors, "p50_ms": p50}));
+        throughput.push(serde_json::json!({"clients": clients, "requests_per_second": rate, "errors": errors, "p50_ms": p50, "p99_ms": p99}));
     }
     let report = serde_json::json!({
         "benchmark": "rust_client",
         "blender_version": hello.blender_version,
         "mode": hello.mode,
         "code": CODE,
-        "latency_ms": {"p50": latency.p50, "p95": latency.p95, "p99": latency.p99, "max": latency.max, "calls": 2000},
+        "latency_ms": {"p50": latency.p50, "p95": latency.p95, "p99": latency.p99, "max": latency.max, "calls": calls},
         "throughput": throughput,
         "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
     });
-    if let Some(out) = out {
-        std::fs::write(&out, serde_json::to_vec_pretty(&report)?)?;
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_vec_pretty(&report)?)?;
         println!("written to {out}");
     }
     Ok(())
@@ -117,12 +141,13 @@ async fn latency(client: &Client, calls: usize) -> Result<Latency, Box<dyn std::
     })
 }
 
-/// `clients` connections each calling in a loop for `length`; requests per second overall.
+/// `clients` connections each calling in a loop for `length`: requests per second overall,
+/// errors, p50 and p99 in milliseconds.
 async fn run_concurrent(
     port: u16,
     clients: usize,
     length: Duration,
-) -> Result<(f64, u64, f64), Box<dyn std::error::Error>> {
+) -> Result<(f64, u64, f64, f64), Box<dyn std::error::Error>> {
     let mut connected = Vec::new();
     for _ in 0..clients {
         connected.push(Client::connect(ClientOptions::with_port(port)).await?);
@@ -154,6 +179,11 @@ async fn run_concurrent(
     }
     let elapsed = started.elapsed().as_secs_f64();
     samples.sort_by(f64::total_cmp);
-    let p50 = samples.get(samples.len() / 2).copied().unwrap_or(0.0);
-    Ok((ok as f64 / elapsed, errors, p50))
+    let pick = |q: f64| {
+        samples
+            .get(((samples.len().max(1) - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok((ok as f64 / elapsed, errors, pick(0.5), pick(0.99)))
 }

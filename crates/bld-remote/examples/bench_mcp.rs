@@ -2,7 +2,7 @@
 //! over stdio (rmcp's client), against a running background Blender: p50/p95/p99 with one MCP
 //! client, then throughput with 5 concurrent MCP clients (5 `bld-remote mcp` processes).
 //!
-//! Run by `bench/bench_mcp.sh`; by hand:
+//! Run by the benchmark suite (`./scripts/bench.sh`, bench/suite/); by hand:
 //! `cargo run --release -p bld-remote --example bench_mcp -- --bin target/release/bld-remote --port 6688`
 
 use rmcp::ServiceExt;
@@ -43,11 +43,13 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 async fn main() -> Res<()> {
     let mut args = std::env::args().skip(1);
     let (mut bin, mut port, mut out) = ("target/release/bld-remote".to_owned(), 6688u16, None);
+    let mut calls = 1000usize;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bin" => bin = args.next().ok_or("--bin needs a value")?,
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
             "--out" => out = args.next(),
+            "--calls" => calls = args.next().ok_or("--calls needs a value")?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -56,7 +58,7 @@ async fn main() -> Res<()> {
         call(&client).await?;
     }
     let mut samples = Vec::new();
-    for _ in 0..1000 {
+    for _ in 0..calls {
         let started = Instant::now();
         call(&client).await?;
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -68,7 +70,7 @@ async fn main() -> Res<()> {
         percentile(&samples, 0.99),
     );
     println!(
-        "MCP tools/call execute_code `x = 1`, 1 client, 1000 calls: p50 {p50:.3} ms  p95 {p95:.3} ms  p99 {p99:.3} ms"
+        "MCP tools/call execute_code `x = 1`, 1 client, {calls} calls: p50 {p50:.3} ms  p95 {p95:.3} ms  p99 {p99:.3} ms"
     );
     client.cancel().await?;
 
@@ -101,7 +103,7 @@ async fn main() -> Res<()> {
     let rate = ok as f64 / started.elapsed().as_secs_f64();
     println!("5 concurrent MCP clients: {rate:.0} calls/s, {errors} errors");
     if let Some(out) = out {
-        let report = serde_json::json!({"benchmark": "mcp_execute_code", "latency_ms": {"p50": p50, "p95": p95, "p99": p99, "calls": 1000},
+        let report = serde_json::json!({"benchmark": "mcp_execute_code", "latency_ms": {"p50": p50, "p95": p95, "p99": p99, "calls": calls},
             "concurrent": {"clients": 5, "calls_per_second": rate, "errors": errors}});
         std::fs::write(&out, serde_json::to_vec_pretty(&report)?)?;
         println!("written to {out}");

@@ -1,0 +1,299 @@
+"""From results.json to a Markdown report with PNG plots (matplotlib), plus the targets table
+and a short console summary. Pure apart from the files it writes: it can be re-run on a saved
+results.json (`python -m bench.suite.report results.json out_dir`)."""
+
+import json
+import sys
+from pathlib import Path
+
+from .stats import ratio
+
+OURS, THEIRS = "bld-remote", "blender-remote 1.3.3"
+COLORS = {OURS: "#1f77b4", THEIRS: "#d62728"}
+PLOTS = "benchmarks"  # the plots' folder, next to benchmarks.md (docs/benchmarks/ when published)
+
+OUR_TCP = "bld-remote · raw TCP (v1)"
+OUR_MCP = "bld-remote · MCP stdio (rmcp client)"
+OUR_MCP_PY = "bld-remote · MCP stdio (Python SDK)"
+THEIR_TCP = "blender-remote 1.3.3 · raw TCP"
+THEIR_MCP = "blender-remote 1.3.3 · MCP stdio (Python SDK)"
+
+
+def _p50(rows, key):
+    return (rows.get(key) or {}).get("p50_ms")
+
+
+def targets(r):
+    """The issue's targets, each (what, measured, met). Missing figures count as not met."""
+    bg = r["latency"]["background"]
+    rows = []
+    tcp, mcp = _p50(bg, OUR_TCP), _p50(bg, OUR_MCP)
+    rows.append(("background trivial call p50 < 0.5 ms (raw TCP)", f"{tcp} ms", tcp is not None and tcp < 0.5))
+    rows.append(("background trivial call p50 < 2 ms (MCP stdio)", f"{mcp} ms", mcp is not None and mcp < 2))
+    tcp_ratio = ratio(_p50(bg, THEIR_TCP), tcp)
+    rows.append(("≥ 100x lower p50 than blender-remote 1.3.3 (raw TCP, same run)", f"{tcp_ratio}x",
+                 tcp_ratio is not None and tcp_ratio >= 100))
+    mcp_ratio = ratio(_p50(bg, THEIR_MCP), _p50(bg, OUR_MCP_PY))
+    rows.append(("≥ 100x lower p50 than blender-remote 1.3.3 (MCP, same Python SDK client)", f"{mcp_ratio}x",
+                 mcp_ratio is not None and mcp_ratio >= 100))
+    fifty = next((row for row in r["concurrency"].get(OURS, []) if row["clients"] == 50), None)
+    rows.append(("50 concurrent clients, zero errors",
+                 "not run" if fifty is None else f"{fifty['errors']} errors in {fifty['requests']:,} calls",
+                 fifty is not None and fifty["errors"] == 0 and fifty["requests"] > 0))
+    big = (r["payload"].get(OURS, {}).get("result") or {}).get("50 MB") or {}
+    rows.append(("50 MB result end to end < 1 s",
+                 f"{big['median_s']} s (max {big['max_s']} s)" if "median_s" in big else big.get("error", "not run"),
+                 "max_s" in big and big["max_s"] < 1.0))
+    mem = r["memory"]
+    overhead = round(mem["ours_idle_mib"] - mem["bare_idle_mib"], 1) if "ours_idle_mib" in mem else None
+    rows.append(("idle addon overhead < 10 MB RSS", f"{overhead} MiB", overhead is not None and overhead < 10))
+    return rows
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _bridge(label):
+    return THEIRS if label.startswith(THEIRS) else OURS
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _plain_log_ticks(axis):
+    """Plain numbers on a log axis (no 2x10^0 minor labels)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"figure.dpi": 110, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
+    return plt
+
+
+def plot_latency(r, path):
+    plt = _plt()
+    sections = [(name, rows) for name, rows in r["latency"].items() if rows]
+    fig, axes = plt.subplots(len(sections), 1, figsize=(8, 1.2 + 0.45 * sum(len(v) for _, v in sections)),
+                             squeeze=False, gridspec_kw={"height_ratios": [len(v) for _, v in sections]})
+    for ax, (name, rows) in zip(axes[:, 0], sections):
+        labels = list(rows)[::-1]
+        p50 = [rows[k]["p50_ms"] for k in labels]
+        p99 = [rows[k]["p99_ms"] for k in labels]
+        colors = [COLORS[_bridge(k)] for k in labels]
+        ax.barh(labels, p50, color=colors, alpha=0.85, label="p50 (bar)")
+        ax.scatter(p99, labels, marker="|", s=200, color="black", label="p99 (tick)", zorder=3)
+        ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
+        ax.set_xlim(0.1, max(p99) * 3)  # bars start at 0.1 ms in both panels, so lengths compare
+        ax.set_title(f"trivial execute_code round trip, {name} Blender (log scale)")
+        ax.set_xlabel("milliseconds")
+        for y, (v, tick) in enumerate(zip(p50, p99)):
+            ax.text(max(v, tick) * 1.08, y, f"{v:.3g}", va="center", fontsize=8)
+    axes[0, 0].legend(loc="upper right", fontsize=7, framealpha=0.9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_concurrency(r, path):
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    for bridge, rows in r["concurrency"].items():
+        if not rows:
+            continue
+        clients = [row["clients"] for row in rows]
+        left.plot(clients, [row["req_per_s"] for row in rows], "o-", color=COLORS[bridge], label=bridge)
+        right.plot(clients, [row.get("p99_ms") for row in rows], "o-", color=COLORS[bridge], label=bridge)
+    left.set(title="throughput", xlabel="concurrent clients", ylabel="requests / s", yscale="log", xscale="log")
+    right.set(title="p99 latency", xlabel="concurrent clients", ylabel="ms", yscale="log", xscale="log")
+    for ax in (left, right):
+        _plain_log_ticks(ax.xaxis)
+        ax.set_xticks([row["clients"] for row in r["concurrency"][OURS]] or [1])
+    left.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_payload(r, path):
+    plt = _plt()
+    kinds = ["result", "stdout", "code"]
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
+    for ax, kind in zip(axes, kinds):
+        for bridge, cases in r["payload"].items():
+            rows = [c for c in (cases.get(kind) or {}).values() if "median_s" in c]
+            if rows:
+                ax.plot([c["bytes"] for c in rows], [c["median_s"] * 1000 for c in rows], "o-",
+                        color=COLORS[bridge], label=bridge)
+        ax.set(title=f"{kind} size", xlabel="bytes", ylabel="end-to-end ms (median)", xscale="log", yscale="log")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_workloads(r, path):
+    """One panel per workload (their scales differ by 100x): a stacked bar per bridge, the
+    work inside Blender solid and the bridge's share hatched, labelled in ms."""
+    plt = _plt()
+    names = []
+    for cases in r["workloads"].values():
+        names += [n for n in cases if n not in names]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for i, (bridge, cases) in enumerate(r["workloads"].items()):
+            case = cases.get(name, {})
+            if "inside_s" not in case:
+                continue
+            inside, extra = case["inside_s"] * 1000, max(0.0, case["bridge_ms"])
+            ax.bar(i, inside, 0.6, color=COLORS[bridge], alpha=0.85)
+            ax.bar(i, extra, 0.6, bottom=inside, color=COLORS[bridge], alpha=0.3, hatch="//")
+            ax.text(i, inside + extra, f"+{extra:.1f} ms", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(r["workloads"])), [b.replace(" 1.3.3", "\n1.3.3") for b in r["workloads"]])
+        ax.set(title=name, ylabel="ms, median (hatched: the bridge)")
+        ax.margins(y=0.15)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_memory(r, path):
+    plt = _plt()
+    m = r["memory"]
+    bars = [("Blender, no addon", m.get("bare_idle_mib"), "grey"),
+            ("bld-remote idle", m.get("ours_idle_mib"), COLORS[OURS]),
+            ("bld-remote, peak under load", m.get("ours_under_load_mib"), COLORS[OURS]),
+            ("1.3.3 idle", m.get("theirs_idle_mib"), COLORS[THEIRS]),
+            ("1.3.3, peak under load", m.get("theirs_under_load_mib"), COLORS[THEIRS])]
+    bars = [b for b in bars if b[1] is not None]
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.barh([b[0] for b in bars][::-1], [b[1] for b in bars][::-1], color=[b[2] for b in bars][::-1])
+    for y, (_, v, _) in enumerate(bars[::-1]):
+        ax.text(v, y, f" {v:.0f}", va="center", fontsize=8)
+    ax.set(xlabel="RSS, MiB", title="Blender's resident memory")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def markdown(r):
+    v, mach = r["versions"], r["machine"]
+    out = [
+        "# Benchmarks: bld-remote beside blender-remote 1.3.3",
+        "",
+        "_Generated by `./scripts/bench.sh` (bench/suite/) from the run's `results.json`; do not edit by hand._",
+        "",
+        f"- **Date:** {r['date']}{' — QUICK smoke run, figures not representative' if r.get('quick') else ''}",
+        f"- **Machine:** {mach['cpu']}, {mach['cpus']} cores, {mach['memory_gib']} GiB, Linux {mach['kernel']}, "
+        f"Python {mach['python']} (the clients)",
+        f"- **Blender:** {v['blender']}, the same binary for both bridges",
+        f"- **bld-remote:** commit `{v['bld_remote_commit']}`; **blender-remote:** {v['blender_remote']} from PyPI "
+        f"(its addon, its keep-alive script, its Python API and its MCP server); MCP Python SDK {v['mcp_python_sdk']}",
+        f"- **Run length:** {r.get('seconds')} s. Figures from one run on a shared machine: compare within the run.",
+        "",
+        "## Targets",
+        "",
+        _table(["target", "measured", "met"], [(t, m, "yes" if ok else "**no**") for t, m, ok in targets(r)]),
+        "",
+        "## Trivial round trip (`x = 1`)",
+        "",
+        "One persistent session, one call at a time, after a warm-up. Raw TCP is a Python socket client;",
+        "the MCP rows are a full `tools/call execute_code` through the server's stdio.",
+        "",
+        f"![latency]({PLOTS}/latency.png)",
+        "",
+    ]
+    for name, rows in r["latency"].items():
+        if rows:
+            out += [f"**{name} Blender**", "",
+                    _table(["path", "calls", "p50 ms", "p95 ms", "p99 ms"],
+                           [(k, v_["n"], v_["p50_ms"], v_["p95_ms"], v_["p99_ms"]) for k, v_ in rows.items()]), ""]
+    out += ["## Concurrent clients", "",
+            "N clients, one connection each, calling in a loop for the same time; errors counted.", "",
+            f"![concurrency]({PLOTS}/concurrency.png)", ""]
+    rows = []
+    for bridge, runs in r["concurrency"].items():
+        rows += [(bridge, x["clients"], f"{x['req_per_s']:,}", x.get("p50_ms"), x.get("p99_ms"), x["errors"],
+                  x.get("server_cpu_us_per_request")) for x in runs]
+    out += [_table(["bridge", "clients", "req/s", "p50 ms", "p99 ms", "errors", "Blender CPU µs/req"], rows), ""]
+    out += ["## Payload scaling", "",
+            "Median end-to-end time and the peak extra memory on each side (VmHWM reset before each call).",
+            "1.3.3 never returns a value (`_result` is read but dropped), so it has no result row.", "",
+            f"![payload]({PLOTS}/payload.png)", ""]
+    rows = []
+    for bridge, kinds in r["payload"].items():
+        for kind, cases in kinds.items():
+            for label, c in cases.items():
+                if "error" in c:
+                    rows.append((bridge, kind, label, "failed: " + c["error"], "", "", ""))
+                else:
+                    rows.append((bridge, kind, label, c["median_s"], c["max_s"], c["blender_peak_extra_mib"],
+                                 c["client_peak_extra_mib"]))
+    out += [_table(["bridge", "what", "size", "median s", "max s", "Blender peak +MiB", "client peak +MiB"], rows), ""]
+    out += ["## Realistic work", "",
+            "Inside = the bridge's own `duration` of the code; the rest of the end-to-end time is the bridge.", "",
+            f"![workloads]({PLOTS}/workloads.png)", ""]
+    rows = []
+    for bridge, cases in r["workloads"].items():
+        for name, c in cases.items():
+            if "error" in c:
+                rows.append((bridge, name, "failed: " + c["error"], "", "", ""))
+            else:
+                rows.append((bridge, name, c["end_to_end_s"], c["inside_s"], c["bridge_ms"],
+                             f"{c['bridge_share'] * 100:.1f} %"))
+    out += [_table(["bridge", "work", "end to end s", "inside s", "bridge ms", "bridge share"], rows), ""]
+    m = r["memory"]
+    out += ["## Memory", "", f"![memory]({PLOTS}/memory.png)", "",
+            _table(["Blender", "RSS MiB"], [
+                ("background, no addon, idle", m.get("bare_idle_mib")),
+                ("with bld-remote, idle", m.get("ours_idle_mib")),
+                ("with bld-remote, peak under the largest concurrent load", m.get("ours_under_load_mib")),
+                ("with blender-remote 1.3.3, idle", m.get("theirs_idle_mib")),
+                ("with blender-remote 1.3.3, peak under the largest concurrent load", m.get("theirs_under_load_mib")),
+            ]), ""]
+    return "\n".join(out)
+
+
+def write(r, out_dir):
+    out_dir = Path(out_dir)
+    (out_dir / PLOTS).mkdir(parents=True, exist_ok=True)
+    plot_latency(r, out_dir / PLOTS / "latency.png")
+    plot_concurrency(r, out_dir / PLOTS / "concurrency.png")
+    plot_payload(r, out_dir / PLOTS / "payload.png")
+    plot_workloads(r, out_dir / PLOTS / "workloads.png")
+    plot_memory(r, out_dir / PLOTS / "memory.png")
+    (out_dir / "benchmarks.md").write_text(markdown(r))
+
+
+def summary(r):
+    lines = ["", f"bld-remote benchmark suite — {r['versions']['blender']} — {r['date']}"]
+    for name, rows in r["latency"].items():
+        for k, v in rows.items():
+            lines.append(f"  {name:<10} {k:<48} p50 {v['p50_ms']:>9} ms  p99 {v['p99_ms']:>9} ms")
+    for bridge, runs in r["concurrency"].items():
+        for x in runs:
+            lines.append(f"  {bridge:<22} {x['clients']:>3} clients {x['req_per_s']:>9} req/s  "
+                         f"p99 {x.get('p99_ms')} ms  errors {x['errors']}")
+    lines.append("targets:")
+    lines += [f"  [{'met' if ok else 'MISSED'}] {t}: {m}" for t, m, ok in targets(r)]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    results = json.loads(Path(sys.argv[1]).read_text())
+    write(results, Path(sys.argv[2]))
+    print(summary(results))

@@ -1,0 +1,53 @@
+"""The Rust side of the comparison: the tokio client (crates/bld-remote-client/examples/bench.rs)
+and MCP through rmcp's own client (crates/bld-remote/examples/bench_mcp.rs), run as release
+binaries that scripts/bench.sh builds. They find the instance's token in its state dir."""
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+# The smoke test of the suite runs debug builds (BLD_BENCH_PROFILE=debug): it checks that every
+# phase works, not the figures, and the test suite has those builds already.
+PROFILE = os.environ.get("BLD_BENCH_PROFILE", "release")
+BUILD_DIR = REPO / "target" / PROFILE
+BLD_REMOTE = BUILD_DIR / "bld-remote"
+
+
+def build():
+    profile = ["--release"] if PROFILE == "release" else []
+    subprocess.run(["cargo", "build", *profile, "--quiet", "-p", "bld-remote", "-p", "bld-remote-client",
+                    "--bins", "--example", "bench", "--example", "bench_mcp"], cwd=REPO, check=True)
+
+
+def _run(cmd, state_dir, timeout=600):
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        path = out.name
+    try:
+        env = dict(os.environ, BLD_REMOTE_STATE_DIR=state_dir)
+        done = subprocess.run(cmd + ["--out", path], env=env, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(cmd[0]).name} failed ({done.returncode}): {done.stderr[-1500:]}")
+        return json.loads(Path(path).read_text())
+    finally:
+        os.unlink(path)
+
+
+def client_bench(port, state_dir, calls=2000, clients=(), seconds=3.0):
+    """Latency of the Rust client on one connection (and throughput for `clients`)."""
+    report = _run([str(BUILD_DIR / "examples" / "bench"), "--port", str(port), "--calls", str(calls),
+                   "--clients", ",".join(map(str, clients)), "--seconds", str(seconds)], state_dir)
+    lat = report["latency_ms"]
+    return {"n": lat["calls"], "p50_ms": round(lat["p50"], 4), "p95_ms": round(lat["p95"], 4),
+            "p99_ms": round(lat["p99"], 4), "max_ms": round(lat["max"], 4)}, report.get("throughput", [])
+
+
+def mcp_bench(port, state_dir, calls=1000):
+    """MCP tools/call execute_code, rmcp's client → `bld-remote mcp` over stdio."""
+    report = _run([str(BUILD_DIR / "examples" / "bench_mcp"), "--bin", str(BLD_REMOTE), "--port", str(port),
+                   "--calls", str(calls)], state_dir)
+    lat = report["latency_ms"]
+    return {"n": lat["calls"], "p50_ms": round(lat["p50"], 4), "p95_ms": round(lat["p95"], 4),
+            "p99_ms": round(lat["p99"], 4)}, report.get("concurrent")

@@ -1,0 +1,92 @@
+"""The benchmark suite, run whole in its quick mode against real Blenders: ours (background,
+the 1.3.3-compatible path, GUI under Xvfb) and blender-remote 1.3.3's own addon and MCP server
+from PyPI. It checks that every phase produced figures of calls that succeeded, not how fast
+they were (speed is the benchmark's business, read from its report)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    # Debug builds: the test suite has them already; the figures are not the point here.
+    subprocess.run(["cargo", "build", "--quiet", "-p", "bld-remote", "-p", "bld-remote-client", "--bins",
+                    "--example", "bench", "--example", "bench_mcp"], cwd=REPO, check=True, timeout=900)
+    env = dict(os.environ, BLD_BENCH_PROFILE="debug")
+    done = subprocess.run([sys.executable, "-m", "bench.suite", "--quick", "--no-build", "--out-dir", str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out, json.loads((out / "results.json").read_text()), done.stdout
+
+
+def test_every_latency_path_of_both_bridges_was_measured(quick_run):
+    _out, results, _stdout = quick_run
+    background = results["latency"]["background"]
+    assert set(background) == {
+        "bld-remote · raw TCP (v1)", "bld-remote · Rust client", "bld-remote · MCP stdio (rmcp client)",
+        "bld-remote · MCP stdio (Python SDK)", "bld-remote · raw TCP (1.3.3 format)",
+        "bld-remote · 1.3.3 Python API", "bld-remote · 1.3.3 MCP server (Python SDK)",
+        "blender-remote 1.3.3 · raw TCP", "blender-remote 1.3.3 · Python API",
+        "blender-remote 1.3.3 · MCP stdio (Python SDK)",
+    }
+    assert set(results["latency"]["gui"]) == {
+        "bld-remote · raw TCP (v1)", "bld-remote · Rust client", "bld-remote · MCP stdio (rmcp client)",
+        "blender-remote 1.3.3 · raw TCP",
+    }
+    for rows in results["latency"].values():
+        for path, row in rows.items():
+            assert row["n"] >= 10 and 0 < row["p50_ms"] <= row["p99_ms"], path
+    # Our MCP server writes nothing but protocol on stdout.
+    assert background["bld-remote · MCP stdio (Python SDK)"]["stray_stdout_lines"] == 0
+
+
+def test_concurrent_clients_got_every_reply_from_both_bridges(quick_run):
+    _out, results, _stdout = quick_run
+    for bridge, runs in results["concurrency"].items():
+        assert [r["clients"] for r in runs] == [1, 5], bridge
+        for run in runs:
+            assert run["errors"] == 0 and run["requests"] > 0, (bridge, run)
+
+
+def test_payload_work_and_memory_rows_are_complete(quick_run):
+    _out, results, _stdout = quick_run
+    ours = results["payload"]["bld-remote"]
+    assert set(ours) == {"result", "stdout", "code"}
+    for kind, cases in ours.items():
+        for label, case in cases.items():
+            assert "error" not in case and case["median_s"] > 0, (kind, label, case)
+    assert set(results["payload"]["blender-remote 1.3.3"]) == {"stdout", "code"}
+    for bridge, cases in results["workloads"].items():
+        assert set(cases) == {"render 256x256 Workbench", "create 1,000 objects", "modify a 100k-vertex mesh"}
+        for name, case in cases.items():
+            assert "error" not in case and case["end_to_end_s"] >= case["inside_s"] > 0, (bridge, name, case)
+    memory = results["memory"]
+    for key in ("bare_idle_mib", "ours_idle_mib", "theirs_idle_mib", "ours_under_load_mib",
+                "theirs_under_load_mib"):
+        assert 50 < memory[key] < 4000, (key, memory)
+
+
+def test_report_and_plots_are_written_and_targets_printed(quick_run):
+    out, results, stdout = quick_run
+    text = (out / "benchmarks.md").read_text()
+    assert "QUICK smoke run" in text and results["versions"]["blender"] in text
+    for png in ("latency", "concurrency", "payload", "workloads", "memory"):
+        data = (out / "benchmarks" / f"{png}.png").read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000
+    assert "targets:" in stdout and "background trivial call p50 < 0.5 ms (raw TCP)" in stdout
+
+
+def test_no_blender_is_left_running(quick_run):
+    _out, results, _stdout = quick_run
+    assert len(results["blender_pids"]) == 6  # bare, ours bg, ours 1.3.3 path, theirs bg, ours GUI, theirs GUI
+    for pid in results["blender_pids"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
