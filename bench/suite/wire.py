@@ -32,15 +32,23 @@ class V1Connection:
         self.sock.close()
 
     def _read_line(self):
+        end = self.buf.find(b"\n")
+        if end >= 0:
+            line, self.buf = self.buf[:end], self.buf[end + 1:]
+            return line
+        # A long reply arrives in many chunks: look for the newline in each new chunk only and
+        # join once (appending to one bytes object would copy it again at every chunk).
+        chunks = [self.buf]
         while True:
-            end = self.buf.find(b"\n")
-            if end >= 0:
-                line, self.buf = self.buf[:end], self.buf[end + 1:]
-                return line
             chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise ConnectionError("Blender closed the connection")
-            self.buf += chunk
+            end = chunk.find(b"\n")
+            if end >= 0:
+                chunks.append(chunk[:end])
+                self.buf = chunk[end + 1:]
+                return b"".join(chunks)
+            chunks.append(chunk)
 
     def round_trip(self, raw_line):
         """Send one encoded request line, return the raw reply line (bytes)."""

@@ -148,6 +148,17 @@ class MessageDecoder:
         self._tail_from = len(self._buf)
         return self._last_significant >= 0 and self._buf[self._last_significant] == 0x7D  # '}'
 
+    def _leading_whitespace(self):
+        """How many whitespace bytes start the buffer. Counted in place: `lstrip` would copy
+        the whole buffer at every chunk, quadratic in the size of a large message (a 10 MB
+        request arrives in about 160 chunks). The bytes counted are consumed next, so each
+        is looked at once."""
+        buf, count = self._buf, 0
+        size = len(buf)
+        while count < size and buf[count] in _WHITESPACE:
+            count += 1
+        return count
+
     def feed(self, data):
         """All the events completed by ``data``, as a list."""
         return list(self.events(data))
@@ -165,7 +176,7 @@ class MessageDecoder:
                 self._consume(nl + 1)
                 self._skipping = False
             # Skip inter-message whitespace (including the newline after a legacy-looking object).
-            start = len(self._buf) - len(self._buf.lstrip(_WHITESPACE))
+            start = self._leading_whitespace()
             if start:
                 self._consume(start)
             if not self._buf:
