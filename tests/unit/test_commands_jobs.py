@@ -155,3 +155,47 @@ def test_stdout_since_skips_whole_chunks_and_cuts_inside_one():
     assert stdout_since(running, 20) == {"text": "", "offset": 20}
     queued = types.SimpleNamespace(envelope=None, output=None)
     assert stdout_since(queued, 5) == {"text": "", "offset": 5}
+
+
+def test_async_submit_with_wait_replies_with_the_finished_job_in_one_round_trip(make_service):
+    c = make_service().client()
+    reply = c.execute("print('hi')\n6 * 7", execution_mode="async", wait=5, stdout_offset=0)
+    job = reply["result"]
+    assert job["state"] == "finished" and job["status"] == "success" and job["mode"] == "async"
+    assert job["envelope"]["result"] == 42 and job["envelope"]["output"]["stdout"] == "hi\n"
+    assert job["stdout"] == {"text": "hi\n", "offset": 3}
+    # Delivered with the reply: the finished-job limit may prune it first, like a fetched one.
+    assert c.call("get_job", {"job_id": job["job_id"]})["result"]["envelope"]["result"] == 42
+
+
+def test_async_submit_wait_ends_at_its_limit_and_the_job_goes_on(make_service):
+    c = make_service().client()
+    start = time.monotonic()
+    job = c.execute("import time\nprint('a', flush=True)\ntime.sleep(0.6)\n'late'", execution_mode="async",
+                    wait=0.2, stdout_offset=0)["result"]
+    assert 0.15 <= time.monotonic() - start < 0.55
+    assert job["state"] == "running" and job["envelope"] is None
+    assert job["stdout"]["text"] in ("", "a\n")
+    later = c.call("get_job", {"job_id": job["job_id"], "wait": 5, "stdout_offset": job["stdout"]["offset"]})
+    assert later["result"]["envelope"]["result"] == "late"
+    assert job["stdout"]["text"] + later["result"]["stdout"]["text"] == "a\n"
+
+
+def test_async_submit_without_wait_keeps_its_short_reply(make_service):
+    c = make_service().client()
+    reply = c.execute("1", execution_mode="async")
+    assert set(reply["result"]) == {"job_id", "state"}
+
+
+def test_wait_and_stdout_offset_are_checked_before_any_job_is_made(make_service):
+    service = make_service()
+    c = service.client()
+    before = c.call("list_jobs")["result"]["jobs"]
+    for params, name in (({"wait": 1}, "wait"), ({"stdout_offset": 0}, "stdout_offset"),
+                         ({"execution_mode": "async", "wait": -1}, "wait"),
+                         ({"execution_mode": "async", "wait": "soon"}, "wait"),
+                         ({"execution_mode": "async", "stdout_offset": -2}, "stdout_offset")):
+        reply = c.execute("open('/tmp/should-not-run', 'w')", **params)
+        assert reply["status"] == "error" and reply["error"]["code"] == "invalid_params", params
+        assert reply["error"]["param"] == name, params
+    assert c.call("list_jobs")["result"]["jobs"] == before

@@ -7,6 +7,7 @@ from .. import params
 from ..jobs import QueueFull
 from ..replies import CommandError
 from . import Envelope, command
+from .jobs import job_view, stdout_since
 
 
 def _code(p):
@@ -29,10 +30,25 @@ def _timeout(ctx, p):
     return settings.default_timeout
 
 
+def _async_wait(p, mode):
+    """`wait` (and `stdout_offset`) of an async call: reply once the job ends or `wait` seconds
+    pass, with the job's view as `get_job` gives it. A quick job then costs one round trip
+    instead of a submit and a poll (how `bld-remote mcp` runs every call)."""
+    wait = params.number(p, "wait", 0, minimum=0, maximum=3600) if "wait" in p else None
+    offset = params.get(p, "stdout_offset", (int,), None)
+    if offset is not None and offset < 0:
+        raise CommandError("invalid_params", f"param 'stdout_offset' must be >= 0, got {offset}", param="stdout_offset")
+    for name, value in (("wait", wait), ("stdout_offset", offset)):
+        if value is not None and mode != "async":
+            raise CommandError("invalid_params", f"param '{name}' applies only to execution_mode 'async'", param=name)
+    return wait, offset
+
+
 @command("execute_code")
 def execute_code(ctx, p):
     code = _code(p)
     mode = params.choice(p, "execution_mode", ("sync", "async"), "sync")
+    wait, offset = _async_wait(p, mode)
     timeout = _timeout(ctx, p)
     capture_output = params.get(p, "capture_output", (bool,), True)
     session = params.get(p, "session", (str,), None)
@@ -54,7 +70,14 @@ def execute_code(ctx, p):
         raise CommandError("queue_full", str(exc))
     service.submit_job(job)
     if mode == "async":
-        return {"job_id": job.id, "state": job.state}
+        if wait is None and offset is None:
+            return {"job_id": job.id, "state": job.state}
+        if wait:
+            job.wait(wait)
+        view = job_view(job)
+        if offset is not None:
+            view["stdout"] = stdout_since(job, offset)
+        return view
     envelope = service.wait_for_sync_job(job, ctx.connection)
     job.delivered = not job.detached  # a stuck job's final envelope is still to be fetched
     if job.system_exit is not None and not job.detached:

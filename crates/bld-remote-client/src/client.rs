@@ -149,6 +149,22 @@ impl Client {
         .await
     }
 
+    /// Submits `params` as an async job and waits up to `wait` seconds for it in the same
+    /// request: the reply is the job's view, finished for a quick job (one round trip instead
+    /// of `submit` then `poll_job`), with its stdout from `stdout_offset` on when asked.
+    pub async fn submit_and_wait(
+        &self,
+        mut params: ExecuteCode,
+        wait: f64,
+        stdout_offset: Option<u64>,
+    ) -> Result<JobView, ClientError> {
+        params.execution_mode = Some(ExecutionMode::Async);
+        params.wait = Some(wait);
+        params.stdout_offset = stdout_offset;
+        self.call_typed(&Command::ExecuteCode(params), self.server_wait(wait))
+            .await
+    }
+
     /// A job's view, waiting up to `wait` seconds for it to finish.
     pub async fn get_job(&self, job_id: &str, wait: Option<f64>) -> Result<JobView, ClientError> {
         let command = Command::GetJob {

@@ -172,6 +172,13 @@ pub struct ExecuteCode {
     /// Save a copy of the open file before running; the reply's `metadata.checkpoint` names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<bool>,
+    /// Async only: reply when the job ends or after this many seconds, with the job's view
+    /// (as `get_job` with `wait`), so that a quick job costs one round trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<f64>,
+    /// Async only: include the job's stdout from this character on (as `get_job`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_offset: Option<u64>,
 }
 
 impl ExecuteCode {
@@ -249,6 +256,8 @@ mod tests {
             max_result_bytes: Some(4096),
             undo: Some(false),
             checkpoint: Some(true),
+            wait: Some(0.2),
+            stdout_offset: Some(0),
         };
         let command = Command::ExecuteCode(exec);
         assert!(!command.replies_with_envelope());
@@ -257,7 +266,7 @@ mod tests {
             json["params"],
             json!({"code": "eA==", "code_is_base64": true, "execution_mode": "async", "timeout": 2.5,
                    "capture_output": false, "session": "shared", "max_result_bytes": 4096,
-                   "undo": false, "checkpoint": true})
+                   "undo": false, "checkpoint": true, "wait": 0.2, "stdout_offset": 0})
         );
     }
 

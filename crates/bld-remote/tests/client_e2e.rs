@@ -141,6 +141,32 @@ async fn typed_results_of_status_jobs_and_errors() {
     let view = client.get_job(&submitted.job_id, Some(5.0)).await.unwrap();
     assert_eq!(view.summary.status, Some(ExecStatus::Cancelled));
 
+    // Submit and wait in one request: a quick job comes back finished with its stdout; a slow
+    // one comes back running at the wait limit, with its id to follow.
+    let quick = client
+        .submit_and_wait(ExecuteCode::new("print('hi')\n6 * 7"), 5.0, Some(0))
+        .await
+        .unwrap();
+    assert!(quick.is_finished());
+    assert_eq!(quick.envelope.unwrap().result, 42);
+    assert_eq!(quick.stdout.unwrap().text, "hi\n");
+    let started = Instant::now();
+    let slow = client
+        .submit_and_wait(
+            ExecuteCode::new("import time\ntime.sleep(0.6)\n'late'"),
+            0.1,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(!slow.is_finished() && slow.envelope.is_none());
+    let view = client
+        .get_job(&slow.summary.job_id, Some(10.0))
+        .await
+        .unwrap();
+    assert_eq!(view.envelope.unwrap().result, "late");
+
     let envelope = client.execute_code("undefined_name").await.unwrap();
     assert_eq!(envelope.status, ExecStatus::Error);
     assert_eq!(

@@ -5,11 +5,12 @@ use super::catalog;
 use super::link::{Clients, Link};
 use super::render::{envelope_result, json_result, tool_error};
 use bld_remote_client::ClientError;
+use bld_remote_protocol::results::JobView;
 use bld_remote_protocol::{Command, ExecuteCode, ScreenshotFormat};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ProgressToken, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
     ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
@@ -134,27 +135,48 @@ impl BlenderMcp {
         let timeout = a
             .timeout
             .unwrap_or(bld_remote_protocol::DEFAULT_EXEC_TIMEOUT_SECS);
-        let submitted = match clients.exec.submit(params).await {
-            Ok(submitted) => submitted,
+        if a.mode == Some(args::Mode::Async) {
+            return Ok(match clients.exec.submit(params).await {
+                Ok(submitted) => {
+                    json_result(json!({"status": submitted.state, "job_id": submitted.job_id}))
+                }
+                Err(err) => self.or_tool_error(Err(err)).await,
+            });
+        }
+        // Submit and wait in one request: a quick call is answered by its first reply. A
+        // longer one has its job id after FIRST_WAIT_SECS, and is followed (and cancellable)
+        // from there. Not cancellable before that reply: there is no job id to cancel yet.
+        let progress = context.meta.get_progress_token();
+        let first = clients
+            .exec
+            .submit_and_wait(
+                params,
+                FIRST_WAIT_SECS.min(timeout),
+                progress.as_ref().map(|_| 0),
+            )
+            .await;
+        let mut first = match first {
+            Ok(view) => view,
             Err(err) => return Ok(self.or_tool_error(Err(err)).await),
         };
-        if a.mode == Some(args::Mode::Async) {
-            return Ok(json_result(
-                json!({"status": submitted.state, "job_id": submitted.job_id}),
-            ));
+        let mut offset = 0;
+        notify_stdout(context, progress.as_ref(), &mut first, &mut offset).await;
+        if let Some(envelope) = first.envelope {
+            return Ok(envelope_result(&envelope));
         }
+        let job_id = first.summary.job_id;
         let outcome = tokio::select! {
-            outcome = follow_job(&clients, &submitted.job_id, timeout, context) => match outcome {
+            outcome = follow_job(&clients, &job_id, timeout, offset, context) => match outcome {
                 Ok(Some(result)) => Ok(result),
-                Ok(None) => Ok(self.stuck(&clients, &submitted.job_id, timeout).await),
+                Ok(None) => Ok(self.stuck(&clients, &job_id, timeout).await),
                 Err(err) => Err(err),
             },
             _ = context.ct.cancelled() => {
-                tracing::debug!(job = %submitted.job_id, "request cancelled: cancelling the job");
-                let _ = clients.control.cancel_job(&submitted.job_id).await;
-                clients.control.get_job(&submitted.job_id, Some(5.0)).await.map(|view| match view.envelope {
+                tracing::debug!(job = %job_id, "request cancelled: cancelling the job");
+                let _ = clients.control.cancel_job(&job_id).await;
+                clients.control.get_job(&job_id, Some(5.0)).await.map(|view| match view.envelope {
                     Some(envelope) => envelope_result(&envelope),
-                    None => tool_error(format!("cancelled; job {} is still stopping", submitted.job_id)),
+                    None => tool_error(format!("cancelled; job {job_id} is still stopping")),
                 })
             }
         };
@@ -313,9 +335,33 @@ const SCENE_URI: &str = "blender://scene";
 
 /// How often a job with a progress token is polled for new stdout.
 const PROGRESS_POLL_SECS: f64 = 0.2;
+/// How long the submit of a synchronous tool call waits for the job before replying with its
+/// id (then the job is followed by polls). Short, so a cancel finds a job id quickly.
+const FIRST_WAIT_SECS: f64 = 0.2;
 /// Past its timeout, how long a job may take to report before the call gives up on it (a long C
 /// call cannot be interrupted; the job's envelope stays available through `get_job`).
 const STUCK_GRACE_SECS: f64 = 5.0;
+
+/// Sends the job's new stdout as a progress notification when the client asked for progress,
+/// and moves `offset` past it.
+async fn notify_stdout(
+    context: &RequestContext<RoleServer>,
+    token: Option<&ProgressToken>,
+    view: &mut JobView,
+    offset: &mut u64,
+) {
+    let (Some(token), Some(stdout)) = (token, view.stdout.take()) else {
+        return;
+    };
+    if !stdout.text.is_empty() {
+        let note = ProgressNotificationParam::new(token.clone(), stdout.offset as f64)
+            .with_message(stdout.text);
+        if let Err(err) = context.peer.notify_progress(note).await {
+            tracing::debug!(%err, "progress notification not delivered");
+        }
+    }
+    *offset = stdout.offset;
+}
 
 /// Waits for the job's envelope, streaming stdout as progress when the caller asked for it.
 /// `None`: the job is still running past its timeout plus the grace period (stuck).
@@ -323,12 +369,14 @@ async fn follow_job(
     clients: &Clients,
     job_id: &str,
     timeout: f64,
+    mut offset: u64,
     context: &RequestContext<RoleServer>,
 ) -> Result<Option<CallToolResult>, ClientError> {
     let token = context.meta.get_progress_token();
+    // The deadline counts from here, a fraction of a second after the job started: the
+    // grace period more than covers that.
     let deadline =
         Instant::now() + Duration::from_secs_f64(timeout.clamp(0.0, 86_400.0) + STUCK_GRACE_SECS);
-    let mut offset = 0u64;
     loop {
         let left = deadline
             .saturating_duration_since(Instant::now())
@@ -341,20 +389,11 @@ async fn follow_job(
         } else {
             left.min(3600.0)
         };
-        let view = clients
+        let mut view = clients
             .exec
             .poll_job(job_id, wait, token.as_ref().map(|_| offset))
             .await?;
-        if let (Some(token), Some(stdout)) = (&token, &view.stdout) {
-            if !stdout.text.is_empty() {
-                let note = ProgressNotificationParam::new(token.clone(), stdout.offset as f64)
-                    .with_message(stdout.text.clone());
-                if let Err(err) = context.peer.notify_progress(note).await {
-                    tracing::debug!(%err, "progress notification not delivered");
-                }
-            }
-            offset = stdout.offset;
-        }
+        notify_stdout(context, token.as_ref(), &mut view, &mut offset).await;
         if let Some(envelope) = view.envelope {
             return Ok(Some(envelope_result(&envelope)));
         }
