@@ -6,6 +6,7 @@ mod catalog;
 mod link;
 mod render;
 mod server;
+mod stdio;
 
 use crate::app::App;
 use crate::cli::McpArgs;
@@ -26,7 +27,7 @@ pub async fn run(app: App, args: McpArgs) -> Result<u8> {
         restart_stuck,
     ));
     let service = server::BlenderMcp::new(Arc::clone(&link))
-        .serve(rmcp::transport::stdio())
+        .serve(stdio::transport())
         .await
         .context("starting the MCP session on stdio")?;
     // The session ends when the client closes stdin, or we are told to stop; either way a
