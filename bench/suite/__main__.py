@@ -128,7 +128,11 @@ def measure_theirs_background(plan, results, log_dir):
             "legacy", theirs.port, None, plan.legacy_calls, warmup=10)
         log("theirs: Python API latency")
         lat["blender-remote 1.3.3 · Python API"] = latency.legacy_api_latency(theirs.port, plan.legacy_calls)
-        log("theirs: MCP server latency")
+        log("theirs: MCP server latency (rmcp client)")
+        lat["blender-remote 1.3.3 · MCP stdio (rmcp client)"], _ = rust_clients.mcp_bench(
+            theirs.port, None, plan.legacy_mcp_calls,
+            server=[sys.executable, "-m", "blender_remote.mcp_server", "--blender-port", str(theirs.port)])
+        log("theirs: MCP server latency (Python SDK)")
         lat["blender-remote 1.3.3 · MCP stdio (Python SDK)"] = latency.mcp_latency(
             sys.executable, ["-m", "blender_remote.mcp_server", "--blender-port", str(theirs.port)],
             count=plan.legacy_mcp_calls, warmup=5)

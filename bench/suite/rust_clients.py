@@ -26,8 +26,13 @@ def _run(cmd, state_dir, timeout=600):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         path = out.name
     try:
-        env = dict(os.environ, BLD_REMOTE_STATE_DIR=state_dir)
-        done = subprocess.run(cmd + ["--out", path], env=env, capture_output=True, text=True, timeout=timeout)
+        env = dict(os.environ, BLD_REMOTE_STATE_DIR=state_dir or tempfile.gettempdir())
+        if "--" in cmd:  # options go before the server command line
+            at = cmd.index("--")
+            cmd = cmd[:at] + ["--out", path] + cmd[at:]
+        else:
+            cmd = cmd + ["--out", path]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"{Path(cmd[0]).name} failed ({done.returncode}): {done.stderr[-1500:]}")
         return json.loads(Path(path).read_text())
@@ -44,10 +49,12 @@ def client_bench(port, state_dir, calls=2000, clients=(), seconds=3.0):
             "p99_ms": round(lat["p99"], 4), "max_ms": round(lat["max"], 4)}, report.get("throughput", [])
 
 
-def mcp_bench(port, state_dir, calls=1000):
-    """MCP tools/call execute_code, rmcp's client → `bld-remote mcp` over stdio."""
-    report = _run([str(BUILD_DIR / "examples" / "bench_mcp"), "--bin", str(BLD_REMOTE), "--port", str(port),
-                   "--calls", str(calls)], state_dir)
+def mcp_bench(port, state_dir, calls=1000, server=None):
+    """MCP tools/call execute_code through rmcp's client over stdio: to `bld-remote mcp`, or to
+    the `server` command line given (another bridge's MCP server, measured by the same client)."""
+    cmd = [str(BUILD_DIR / "examples" / "bench_mcp"), "--bin", str(BLD_REMOTE), "--port", str(port),
+           "--calls", str(calls)]
+    report = _run(cmd + (["--"] + server if server else []), state_dir)
     lat = report["latency_ms"]
     return {"n": lat["calls"], "p50_ms": round(lat["p50"], 4), "p95_ms": round(lat["p95"], 4),
             "p99_ms": round(lat["p99"], 4)}, report.get("concurrent")

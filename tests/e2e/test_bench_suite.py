@@ -35,7 +35,7 @@ def test_every_latency_path_of_both_bridges_was_measured(quick_run):
         "bld-remote · MCP stdio (Python SDK)", "bld-remote · raw TCP (1.3.3 format)",
         "bld-remote · 1.3.3 Python API", "bld-remote · 1.3.3 MCP server (Python SDK)",
         "blender-remote 1.3.3 · raw TCP", "blender-remote 1.3.3 · Python API",
-        "blender-remote 1.3.3 · MCP stdio (Python SDK)",
+        "blender-remote 1.3.3 · MCP stdio (Python SDK)", "blender-remote 1.3.3 · MCP stdio (rmcp client)",
     }
     assert set(results["latency"]["gui"]) == {
         "bld-remote · raw TCP (v1)", "bld-remote · Rust client", "bld-remote · MCP stdio (rmcp client)",

@@ -64,7 +64,7 @@ def _results():
                      "mcp_python_sdk": "1.0"},
         "latency": {
             "background": {report.OUR_TCP: dict(lat), report.OUR_MCP: dict(lat, p50_ms=0.5), report.OUR_MCP_PY: dict(lat),
-                           report.THEIR_TCP: slow, report.THEIR_MCP: slow},
+                           report.THEIR_TCP: slow, report.THEIR_MCP: slow, report.THEIR_MCP_RMCP: dict(slow)},
             "gui": {report.OUR_TCP: dict(lat, p50_ms=5.2), report.THEIR_TCP: dict(slow, p50_ms=10.0)},
         },
         "concurrency": {
@@ -92,6 +92,7 @@ def test_targets_met_and_missed():
     assert all(met for _what, _measured, met in report.targets(good))
     bad = copy.deepcopy(good)
     bad["latency"]["background"][report.OUR_TCP]["p50_ms"] = 0.9  # slower, and only 55x faster than 1.3.3
+    bad["latency"]["background"][report.OUR_MCP]["p50_ms"] = 0.6  # under 2 ms, but only 83x
     bad["concurrency"][report.OURS][-1]["errors"] = 3
     bad["payload"][report.OURS]["result"]["50 MB"]["max_s"] = 1.2
     bad["memory"]["ours_idle_mib"] = 240.0
@@ -99,6 +100,7 @@ def test_targets_met_and_missed():
     assert missed == {
         "background trivial call p50 < 0.5 ms (raw TCP)",
         "≥ 100x lower p50 than blender-remote 1.3.3 (raw TCP, same run)",
+        "≥ 100x lower p50 than blender-remote 1.3.3 (MCP stdio, same rmcp client)",
         "50 concurrent clients, zero errors",
         "50 MB result end to end < 1 s",
         "idle addon overhead < 10 MB RSS",

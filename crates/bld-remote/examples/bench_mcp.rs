@@ -4,6 +4,8 @@
 //!
 //! Run by the benchmark suite (`./scripts/bench.sh`, bench/suite/); by hand:
 //! `cargo run --release -p bld-remote --example bench_mcp -- --bin target/release/bld-remote --port 6688`
+//! or, for another stdio MCP server with an `execute_code` tool taking `code`:
+//! `… --example bench_mcp -- --calls 100 -- python -m blender_remote.mcp_server --blender-port 6688`
 
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
@@ -13,10 +15,18 @@ use std::time::{Duration, Instant};
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 
-async fn connect(bin: &str, port: u16) -> Res<Client> {
-    let mut command = tokio::process::Command::new(bin);
+/// The MCP server to measure: `bld-remote mcp --port P` by default, or any stdio MCP server
+/// given after `--` (so another bridge's server is measured by this same client).
+#[derive(Clone)]
+struct Server {
+    program: String,
+    args: Vec<String>,
+}
+
+async fn connect(server: &Server) -> Res<Client> {
+    let mut command = tokio::process::Command::new(&server.program);
     command
-        .args(["mcp", "--port", &port.to_string()])
+        .args(&server.args)
         .stderr(std::process::Stdio::null());
     Ok(().serve(TokioChildProcess::new(command)?).await?)
 }
@@ -44,17 +54,30 @@ async fn main() -> Res<()> {
     let mut args = std::env::args().skip(1);
     let (mut bin, mut port, mut out) = ("target/release/bld-remote".to_owned(), 6688u16, None);
     let mut calls = 1000usize;
+    let mut other_server = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bin" => bin = args.next().ok_or("--bin needs a value")?,
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
             "--out" => out = args.next(),
             "--calls" => calls = args.next().ok_or("--calls needs a value")?.parse()?,
+            "--" => {
+                let rest: Vec<String> = args.by_ref().collect();
+                let (program, server_args) = rest.split_first().ok_or("-- needs a command")?;
+                other_server = Some(Server {
+                    program: program.clone(),
+                    args: server_args.to_vec(),
+                });
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let client = connect(&bin, port).await?;
-    for _ in 0..100 {
+    let server = other_server.unwrap_or(Server {
+        program: bin,
+        args: vec!["mcp".into(), "--port".into(), port.to_string()],
+    });
+    let client = connect(&server).await?;
+    for _ in 0..calls.min(100) {
         call(&client).await?;
     }
     let mut samples = Vec::new();
@@ -76,7 +99,7 @@ async fn main() -> Res<()> {
 
     let mut clients = Vec::new();
     for _ in 0..5 {
-        clients.push(connect(&bin, port).await?);
+        clients.push(connect(&server).await?);
     }
     let length = Duration::from_secs(3);
     let started = Instant::now();
