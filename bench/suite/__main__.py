@@ -82,6 +82,9 @@ def measure_ours_background(plan, results):
         lat["bld-remote · MCP stdio (Python SDK)"] = latency.mcp_latency(
             str(rust_clients.BLD_REMOTE), ["mcp", "--port", str(ours.port)],
             env={"BLD_REMOTE_STATE_DIR": ours.state_dir}, count=plan.mcp_calls)
+        lat["bld-remote · MCP ping, no Blender call (Python SDK)"] = latency.mcp_latency(
+            str(rust_clients.BLD_REMOTE), ["mcp", "--port", str(ours.port)],
+            env={"BLD_REMOTE_STATE_DIR": ours.state_dir}, count=plan.mcp_calls, ping=True)
         for clients in plan.clients:
             log(f"ours: {clients} concurrent clients")
             results["concurrency"]["bld-remote"].append(
@@ -167,6 +170,12 @@ def measure_gui(plan, results, log_dir):
         lat["bld-remote · raw TCP (v1)"] = latency.socket_latency("v1", ours.port, ours.token, plan.gui_calls, 20)
         lat["bld-remote · Rust client"], _ = rust_clients.client_bench(ours.port, ours.state_dir, plan.gui_calls)
         lat["bld-remote · MCP stdio (rmcp client)"], _ = rust_clients.mcp_bench(ours.port, ours.state_dir, plan.gui_calls)
+        log("ours GUI: realistic work")
+        conn = connect("v1", ours.port, ours.token)
+        try:
+            results["workloads_gui"]["bld-remote"] = workloads.run(conn, "v1", plan.workloads)
+        finally:
+            conn.close()
     finally:
         ours.stop()
     theirs = blenders.TheirBlender("gui", log_dir)
@@ -174,6 +183,12 @@ def measure_gui(plan, results, log_dir):
         log("theirs GUI: raw TCP")
         lat["blender-remote 1.3.3 · raw TCP"] = latency.socket_latency(
             "legacy", theirs.port, None, plan.legacy_calls, warmup=10)
+        log("theirs GUI: realistic work")
+        conn = connect("legacy", theirs.port)
+        try:
+            results["workloads_gui"]["blender-remote 1.3.3"] = workloads.run(conn, "legacy", plan.workloads)
+        finally:
+            conn.close()
     finally:
         theirs.stop()
 
@@ -196,11 +211,14 @@ def main(argv=None):
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": plan.quick, "machine": machine_facts(),
         "versions": versions(), "latency": {"background": {}, "gui": {}},
-        "concurrency": {"bld-remote": [], "blender-remote 1.3.3": []}, "payload": {}, "workloads": {},
+        "concurrency": {"bld-remote": [], "blender-remote 1.3.3": []}, "payload": {}, "workloads": {}, "workloads_gui": {},
         "memory": {},
     }
     log("idle Blender without an addon")
     results["memory"]["bare_idle_mib"] = blenders.bare_idle_rss_mib()
+    log("the addon's own RSS, measured inside one Blender")
+    overhead, runs = blenders.addon_overhead_mib(runs=1 if plan.quick else 5)
+    results["memory"]["ours_overhead_mib"], results["memory"]["ours_overhead_runs_mib"] = overhead, runs
     started = time.monotonic()
     measure_ours_background(plan, results)
     measure_ours_legacy_path(plan, results)

@@ -159,6 +159,51 @@ def bare_idle_rss_mib(settle=2.0):
         proc.wait()
 
 
+_OVERHEAD_SCRIPT = """
+import os, sys, time
+def rss_kib():
+    with open('/proc/self/status') as status:
+        return next(int(line.split()[1]) for line in status if line.startswith('VmRSS:'))
+time.sleep({settle})
+before = rss_kib()
+sys.path.insert(0, {addon_parent!r})
+from bld_remote_mcp import api
+api.start_mcp_service(port=0)
+time.sleep({settle})
+after = rss_kib()
+print('ADDON_RSS', before, after, flush=True)
+api.stop_mcp_service()
+"""
+
+
+def addon_overhead_mib(runs=3, settle=2.0):
+    """RSS our addon adds to a background Blender, measured inside one process (RSS before
+    importing and starting it, then after, idle): two Blender processes differ by several MiB
+    on their own, which would swamp the figure. Median of `runs` processes."""
+    deltas = []
+    script = _OVERHEAD_SCRIPT.format(settle=settle, addon_parent=str(REPO / "blender_addon"))
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="bld-overhead-") as state:
+            env = dict(os.environ, BLD_REMOTE_STATE_DIR=state)
+            env.pop("BLD_COVERAGE", None)
+            proc = subprocess.Popen([blender_binary(), "-b", "--factory-startup", "-noaudio", "--python-expr", script],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+            STARTED_PIDS.append(proc.pid)
+            try:
+                out, _ = proc.communicate(timeout=120)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            line = next((raw for raw in out.splitlines() if raw.startswith(b"ADDON_RSS")), None)
+            if line is None:
+                raise RuntimeError(f"the overhead probe printed no figure: {out[-500:]!r}")
+            before, after = map(int, line.split()[1:3])
+            deltas.append((after - before) / 1024)
+    deltas.sort()
+    return round(deltas[len(deltas) // 2], 1), [round(d, 1) for d in deltas]
+
+
 def blender_version_string():
     out = subprocess.run([blender_binary(), "--version"], capture_output=True, text=True, timeout=60).stdout
     return out.splitlines()[0].strip() if out else "unknown"

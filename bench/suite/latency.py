@@ -59,7 +59,7 @@ class _StrayLines(logging.Handler):
         self.count += 1
 
 
-def mcp_latency(command, args, env=None, count=500, warmup=30, code=TRIVIAL_CODE):
+def mcp_latency(command, args, env=None, count=500, warmup=30, code=TRIVIAL_CODE, ping=False):
     """An MCP server over stdio, driven by the official Python MCP SDK's client:
     tools/call execute_code. The same client measures both bridges' MCP servers. The summary
     also counts non-protocol lines the server wrote to stdout."""
@@ -68,14 +68,14 @@ def mcp_latency(command, args, env=None, count=500, warmup=30, code=TRIVIAL_CODE
     sdk_log.addHandler(stray)
     propagate, sdk_log.propagate = sdk_log.propagate, False
     try:
-        summary = asyncio.run(_mcp_latency(command, args, env, count, warmup, code))
+        summary = asyncio.run(_mcp_latency(command, args, env, count, warmup, code, ping))
     finally:
         sdk_log.removeHandler(stray)
         sdk_log.propagate = propagate
     return dict(summary, stray_stdout_lines=stray.count)
 
 
-async def _mcp_latency(command, args, env, count, warmup, code):
+async def _mcp_latency(command, args, env, count, warmup, code, ping):
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
@@ -84,12 +84,15 @@ async def _mcp_latency(command, args, env, count, warmup, code):
         async with stdio_client(params, errlog=devnull) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()
+                # `ping` instead of a tool call: the client's and the stdio transport's own cost,
+                # with no Blender involved (the floor under the tool-call rows).
+                call = session.send_ping if ping else lambda: _call(session, code)
                 for _ in range(warmup):
-                    await _call(session, code)
+                    await call()
                 samples = []
                 for _ in range(count):
                     start = time.perf_counter()
-                    await _call(session, code)
+                    await call()
                     samples.append((time.perf_counter() - start) * 1000)
     return stats.summarize(samples)
 

@@ -32,7 +32,8 @@ def test_every_latency_path_of_both_bridges_was_measured(quick_run):
     background = results["latency"]["background"]
     assert set(background) == {
         "bld-remote · raw TCP (v1)", "bld-remote · Rust client", "bld-remote · MCP stdio (rmcp client)",
-        "bld-remote · MCP stdio (Python SDK)", "bld-remote · raw TCP (1.3.3 format)",
+        "bld-remote · MCP stdio (Python SDK)", "bld-remote · MCP ping, no Blender call (Python SDK)",
+        "bld-remote · raw TCP (1.3.3 format)",
         "bld-remote · 1.3.3 Python API", "bld-remote · 1.3.3 MCP server (Python SDK)",
         "blender-remote 1.3.3 · raw TCP", "blender-remote 1.3.3 · Python API",
         "blender-remote 1.3.3 · MCP stdio (Python SDK)", "blender-remote 1.3.3 · MCP stdio (rmcp client)",
@@ -64,7 +65,8 @@ def test_payload_work_and_memory_rows_are_complete(quick_run):
         for label, case in cases.items():
             assert "error" not in case and case["median_s"] > 0, (kind, label, case)
     assert set(results["payload"]["blender-remote 1.3.3"]) == {"stdout", "code"}
-    for bridge, cases in results["workloads"].items():
+    assert set(results["workloads_gui"]) == {"bld-remote", "blender-remote 1.3.3"}
+    for bridge, cases in list(results["workloads"].items()) + list(results["workloads_gui"].items()):
         assert set(cases) == {"render 256x256 Workbench", "create 1,000 objects", "modify a 100k-vertex mesh"}
         for name, case in cases.items():
             assert "error" not in case and case["end_to_end_s"] >= case["inside_s"] > 0, (bridge, name, case)
@@ -72,6 +74,7 @@ def test_payload_work_and_memory_rows_are_complete(quick_run):
     for key in ("bare_idle_mib", "ours_idle_mib", "theirs_idle_mib", "ours_under_load_mib",
                 "theirs_under_load_mib"):
         assert 50 < memory[key] < 4000, (key, memory)
+    assert 0 < memory["ours_overhead_mib"] < 200 and len(memory["ours_overhead_runs_mib"]) == 1
 
 
 def test_report_and_plots_are_written_and_targets_printed(quick_run):
@@ -86,7 +89,8 @@ def test_report_and_plots_are_written_and_targets_printed(quick_run):
 
 def test_no_blender_is_left_running(quick_run):
     _out, results, _stdout = quick_run
-    assert len(results["blender_pids"]) == 6  # bare, ours bg, ours 1.3.3 path, theirs bg, ours GUI, theirs GUI
+    # bare, the in-process overhead probe, ours bg, ours 1.3.3 path, theirs bg, ours GUI, theirs GUI
+    assert len(results["blender_pids"]) == 7
     for pid in results["blender_pids"]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
