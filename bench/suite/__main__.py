@@ -21,6 +21,7 @@ from . import blenders, latency, load, payload, procs, report, rust_clients, wor
 from .wire import connect
 
 REPO = Path(__file__).resolve().parents[2]
+GUI_SETTLE = 1.0  # seconds for the GUI's viewport redraw after each change (workloads.run)
 
 
 class Plan:
@@ -173,7 +174,7 @@ def measure_gui(plan, results, log_dir):
         log("ours GUI: realistic work")
         conn = connect("v1", ours.port, ours.token)
         try:
-            results["workloads_gui"]["bld-remote"] = workloads.run(conn, "v1", plan.workloads)
+            results["workloads_gui"]["bld-remote"] = workloads.run(conn, "v1", plan.workloads, settle=GUI_SETTLE)
         finally:
             conn.close()
     finally:
@@ -186,7 +187,8 @@ def measure_gui(plan, results, log_dir):
         log("theirs GUI: realistic work")
         conn = connect("legacy", theirs.port)
         try:
-            results["workloads_gui"]["blender-remote 1.3.3"] = workloads.run(conn, "legacy", plan.workloads)
+            results["workloads_gui"]["blender-remote 1.3.3"] = workloads.run(conn, "legacy", plan.workloads,
+                                                                              settle=GUI_SETTLE)
         finally:
             conn.close()
     finally:

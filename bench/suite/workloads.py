@@ -75,28 +75,36 @@ def _inside_seconds(protocol, reply):
     return reply["result"]["duration"]
 
 
-def run(conn, protocol, workloads=WORKLOADS):
-    """Each workload on one connection: median end-to-end and inside times over its repetitions."""
+def run(conn, protocol, workloads=WORKLOADS, settle=0.0):
+    """Each workload on one connection: median end-to-end and inside times over its repetitions.
+
+    `settle`: seconds to wait after each untimed setup or teardown call. A GUI Blender redraws
+    its viewport on the main thread after every change (in software GL under Xvfb, a quarter of
+    a second for 1,000 objects); without the pause the timed call would queue behind the redraw
+    that the previous call caused, and that wait would be counted as the bridge's."""
     out = {}
     for name, setup, code, teardown, reps in workloads:
         try:
-            out[name] = _one(conn, protocol, setup, code, teardown, reps)
+            out[name] = _one(conn, protocol, setup, code, teardown, reps, settle)
         except Exception as exc:  # noqa: BLE001 - a failed workload is reported, not fatal
             out[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     return out
 
 
-def _one(conn, protocol, setup, code, teardown, reps):
+def _one(conn, protocol, setup, code, teardown, reps, settle):
     rows = []
+    time.sleep(settle)
     for rep in range(reps):
         if setup:
             _inside_seconds(protocol, conn.execute(setup))
+            time.sleep(settle)
         start = time.perf_counter()
         reply = conn.execute(code.format(rep=rep))
         end_to_end = time.perf_counter() - start
         rows.append((end_to_end, _inside_seconds(protocol, reply)))
         if teardown:
             _inside_seconds(protocol, conn.execute(teardown))
+        time.sleep(settle)  # the timed call's own redraw, too
     rows.sort()
     e2e, inside = rows[len(rows) // 2]
     return {"reps": reps, "end_to_end_s": round(e2e, 4), "inside_s": round(inside, 4),
