@@ -109,3 +109,282 @@ async fn rmcp_client_gets_invalid_params_naming_the_argument() {
     assert!(text.contains("run `bld-remote start`"), "{text}");
     client.cancel().await.unwrap();
 }
+
+async fn structured(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    name: &'static str,
+    arguments: Value,
+) -> Value {
+    let result = client.call_tool(call(name, arguments)).await.unwrap();
+    assert_eq!(result.is_error, Some(false), "{name}: {:?}", result.content);
+    result.structured_content.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_follows_jobs_reads_the_scene_and_keeps_data() {
+    let env = Env::new();
+    let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
+    let client = connect(&env, port).await;
+
+    // Jobs: submit async, wait for it, cancel a long one, list them.
+    let submitted = structured(
+        &client,
+        "execute_code",
+        json!({"code": "import time\ntime.sleep(0.3)\n'late'", "mode": "async"}),
+    )
+    .await;
+    let job_id = submitted["job_id"].as_str().unwrap().to_owned();
+    let view = structured(&client, "get_job", json!({"job_id": job_id, "wait": 10})).await;
+    assert_eq!(
+        (view["state"].as_str(), view["envelope"]["result"].as_str()),
+        (Some("finished"), Some("late"))
+    );
+    let long = structured(
+        &client,
+        "execute_code",
+        json!({"code": "import time\ntime.sleep(60)", "mode": "async"}),
+    )
+    .await;
+    let long_id = long["job_id"].as_str().unwrap().to_owned();
+    let cancelled = structured(&client, "cancel_job", json!({"job_id": long_id})).await;
+    assert_eq!(cancelled["cancel_accepted"], true);
+    let stopped = structured(&client, "get_job", json!({"job_id": long_id, "wait": 10})).await;
+    assert_eq!(stopped["status"], "cancelled");
+    let listed = structured(&client, "list_jobs", json!({})).await;
+    let ids: Vec<&str> = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|job| job["job_id"].as_str())
+        .collect();
+    assert!(ids.contains(&job_id.as_str()) && ids.contains(&long_id.as_str()));
+
+    // A synchronous call that outlives the first wait (0.2 s) is followed to its end, with
+    // its stdout.
+    let slow = structured(
+        &client,
+        "execute_code",
+        json!({"code": "import time\nprint('before')\ntime.sleep(0.6)\nprint('after')\n'done'"}),
+    )
+    .await;
+    assert_eq!(slow["result"], "done");
+    assert_eq!(slow["stdout"], "before\nafter\n");
+
+    // Scene and objects.
+    let page = structured(&client, "get_scene_info", json!({"limit": 2, "offset": 0})).await;
+    assert_eq!(page["objects"].as_array().unwrap().len(), 2);
+    assert_eq!(page["has_more"], true);
+    let cube = structured(&client, "get_object_info", json!({"object_name": "Cube"})).await;
+    assert_eq!(
+        (cube["type"].as_str(), cube["mesh"]["vertices"].as_u64()),
+        (Some("MESH"), Some(8))
+    );
+    let missing = client
+        .call_tool(call("get_object_info", json!({"object_name": "Nope"})))
+        .await
+        .unwrap();
+    assert_eq!(missing.is_error, Some(true));
+
+    // Persisted data outlives the call; the session's variables go with reset_session.
+    let stored = structured(
+        &client,
+        "put_persist_data",
+        json!({"key": "k", "data": {"n": [1, 2]}}),
+    )
+    .await;
+    assert_eq!(stored["result"], "Data stored with key: k");
+    let got = structured(&client, "get_persist_data", json!({"key": "k"})).await;
+    assert_eq!(got, json!({"data": {"n": [1, 2]}, "found": true}));
+    let removed = structured(&client, "remove_persist_data", json!({"key": "k"})).await;
+    assert_eq!(removed, json!({"removed": true}));
+    let absent = structured(
+        &client,
+        "get_persist_data",
+        json!({"key": "k", "default": 7}),
+    )
+    .await;
+    assert_eq!(absent, json!({"data": 7, "found": false}));
+    structured(&client, "execute_code", json!({"code": "kept = 5"})).await;
+    structured(&client, "reset_session", json!({})).await;
+    let gone = client
+        .call_tool(call("execute_code", json!({"code": "kept"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.structured_content.unwrap()["error"]["type"],
+        "NameError"
+    );
+
+    // Resources.
+    let resources = client.list_all_resources().await.unwrap();
+    let uris: std::collections::BTreeSet<String> =
+        resources.iter().map(|r| r.uri.to_string()).collect();
+    assert_eq!(
+        uris,
+        ["blender://scene", "blender://status"]
+            .map(String::from)
+            .into()
+    );
+    let status = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "blender://status",
+        ))
+        .await
+        .unwrap();
+    let text = match &status.contents[0] {
+        rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["port"], port);
+    assert!(
+        client
+            .read_resource(rmcp::model::ReadResourceRequestParams::new(
+                "blender://nothing"
+            ))
+            .await
+            .is_err()
+    );
+    let unknown = client.call_tool(call("no_such_tool", json!({}))).await;
+    assert!(unknown.is_err());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_with_spawn_gets_a_new_blender_after_a_kill() {
+    let env = Env::new();
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(["mcp", "--spawn", "--port", &free_port().to_string()])
+        .stderr(std::process::Stdio::null());
+    command.envs(env.vars.iter().map(|(k, v)| (k, v)));
+    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+
+    let first = structured(&client, "check_connection_status", json!({})).await;
+    assert_eq!(first["connected"], true);
+    let pid = first["pid"].as_u64().unwrap();
+    // SAFETY: kill(2) on the PID of the Blender this test's MCP server started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    assert!(wait_dead(pid, std::time::Duration::from_secs(10)));
+
+    // The next call starts another Blender and runs.
+    let result = client
+        .call_tool(call("execute_code", json!({"code": "6 * 7"})))
+        .await
+        .unwrap();
+    let result = if result.is_error == Some(true) {
+        // The call that found Blender gone may report it; the one after must work.
+        client
+            .call_tool(call("execute_code", json!({"code": "6 * 7"})))
+            .await
+            .unwrap()
+    } else {
+        result
+    };
+    assert_eq!(result.structured_content.unwrap()["result"], 42);
+    let second = structured(&client, "check_connection_status", json!({})).await;
+    assert_ne!(second["pid"].as_u64().unwrap(), pid);
+    client.cancel().await.unwrap();
+    // The session's end stops the Blender it started.
+    assert!(wait_dead(
+        second["pid"].as_u64().unwrap(),
+        std::time::Duration::from_secs(15)
+    ));
+}
+
+async fn spawn_session(env: &Env) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(["mcp", "--spawn", "--port", &free_port().to_string()])
+        .env_remove("BLENDER_PATH")
+        .stderr(std::process::Stdio::null());
+    command.envs(env.vars.iter().map(|(k, v)| (k, v)));
+    ().serve(TokioChildProcess::new(command).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_sees_a_stuck_spawned_blender_replaced() {
+    let env = Env::new();
+    let client = spawn_session(&env).await;
+    let first = structured(&client, "check_connection_status", json!({})).await;
+    let pid = first["pid"].as_u64().unwrap();
+    // One long C call (no Python bytecode to interrupt): stuck past 1 s plus the 5 s grace.
+    let stuck = client
+        .call_tool(call(
+            "execute_code",
+            json!({"code": "import hashlib\nhashlib.pbkdf2_hmac('sha256', b'x', b'y', 100_000_000)", "timeout": 1}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stuck.is_error, Some(true));
+    let text = stuck.content[0].as_text().unwrap().text.clone();
+    assert!(text.contains("stuck in a long C call"), "{text}");
+    assert!(text.contains("so it was stopped"), "{text}");
+    assert!(text.contains("A fresh one runs"), "{text}");
+    assert!(wait_dead(pid, std::time::Duration::from_secs(10)));
+    let after = structured(&client, "execute_code", json!({"code": "6 * 7"})).await;
+    assert_eq!(after["result"], 42);
+    let second = structured(&client, "check_connection_status", json!({})).await;
+    assert_ne!(second["pid"].as_u64().unwrap(), pid);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_gets_the_reason_when_spawn_cannot_start_blender() {
+    let mut env = Env::new();
+    let missing = env.path("no-blender-here");
+    env.set("BLENDER_PATH", missing.to_str().unwrap());
+    let client = spawn_session(&env).await;
+    let result = client
+        .call_tool(call("execute_code", json!({"code": "1"})))
+        .await
+        .unwrap();
+    assert_eq!(result.is_error, Some(true));
+    let text = result.content[0].as_text().unwrap().text.clone();
+    assert!(text.contains("could not start Blender (--spawn)"), "{text}");
+    assert!(text.contains("no-blender-here"), "{text}");
+    // The session stays up and says the same on the next call.
+    let status = structured(&client, "check_connection_status", json!({})).await;
+    assert_eq!(status["connected"], false);
+    client.cancel().await.unwrap();
+}
+
+/// stdin and stdout that are regular files (not a pipe or socket the event loop can poll) go
+/// through tokio's own stdio: the session still runs to the end of its input.
+#[test]
+fn mcp_over_stdin_and_stdout_that_are_plain_files() {
+    let env = Env::new();
+    let requests = env.path("requests.jsonl");
+    std::fs::write(
+        &requests,
+        concat!(
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"file","version":"1"}}}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let replies = env.path("replies.jsonl");
+    let port = free_port().to_string();
+    let mut command = env.command(&["mcp", "--port", &port]);
+    command
+        .stdin(std::fs::File::open(&requests).unwrap())
+        .stdout(std::fs::File::create(&replies).unwrap())
+        .stderr(std::process::Stdio::null());
+    let child = command.spawn().unwrap();
+    let output = wait_output(child, std::time::Duration::from_secs(30));
+    assert!(output.status.success(), "{:?}", output.status);
+    let text = std::fs::read_to_string(&replies).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["result"]["serverInfo"]["name"], "bld-remote");
+    let tools = lines[1]["result"]["tools"].as_array().unwrap();
+    assert!(tools.iter().any(|tool| tool["name"] == "execute_code"));
+}
