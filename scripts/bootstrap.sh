@@ -3,7 +3,8 @@
 #   - Blender 3.4 and Xvfb from Debian (apt, when missing and run as root),
 #   - .venv/       test tools + blender-remote 1.3.3 (the legacy clients we stay compatible with),
 #   - .venv-bpy5/  PyPI bpy 5.0.1 (Blender 5 as a Python module),
-#   - .deps/coverage  coverage.py for Blender's own Python (added to PYTHONPATH by the harness).
+#   - .deps/coverage  coverage.py for Blender's own Python (added to PYTHONPATH by the harness),
+#   - cargo-tarpaulin (crates.io) for Rust line coverage, and the MCP Inspector CLI (npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,12 @@ fi
 if [ ! -d .deps/coverage/coverage ]; then
   echo "bootstrap: installing coverage.py for Blender's Python into .deps/coverage" >&2
   .venv/bin/pip install -q --target .deps/coverage "$(.venv/bin/python -c 'import coverage; print("coverage==" + coverage.__version__)')"
+fi
+# cargo-tarpaulin: Rust line coverage on the stable toolchain (test.sh runs the Rust tests under it).
+TARPAULIN_VERSION=0.37.5
+if ! cargo tarpaulin --version 2>/dev/null | grep -q "$TARPAULIN_VERSION"; then
+  echo "bootstrap: installing cargo-tarpaulin $TARPAULIN_VERSION from crates.io (a few minutes)" >&2
+  cargo install --quiet --locked cargo-tarpaulin --version "$TARPAULIN_VERSION"
 fi
 # The MCP Inspector CLI (npm), a third MCP client the tests drive `bld-remote mcp` with.
 INSPECTOR_VERSION=0.15.0

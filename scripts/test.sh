@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite:
 #   1. Rust: cargo fmt --check, clippy -D warnings, and every crate's tests (unit tests, the
-#      client against scripted peers, and the CLI/client against real Blender 3.4, bpy 5.0.1
-#      and a GUI Blender under Xvfb);
+#      client against scripted peers, and the CLI/client/MCP server against real Blender 3.4,
+#      bpy 5.0.1 and a GUI Blender under Xvfb), run under cargo-tarpaulin for line coverage;
 #   2. Python: the addon's unit tests (no Blender) and end-to-end tests against real Blender,
 #      with addon line coverage measured in the test process and inside every Blender started.
+#   3. Both coverage figures printed at the end; either below 90 % fails the run.
 # Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,13 +15,19 @@ rm -f .coverage .coverage.*
 mkdir -p tests/.artifacts
 status=0
 
-echo "== Rust: fmt, clippy, tests =="
+echo "== Rust: fmt, clippy, tests (run once, under cargo-tarpaulin for line coverage) =="
 cargo fmt --all --check || status=1
 cargo clippy --workspace --all-targets --quiet -- -D warnings || status=1
 set +e
-cargo test --workspace --no-fail-fast 2>&1 | tee tests/.artifacts/cargo-test.log
+# LLVM source-based coverage (the stable toolchain's -C instrument-coverage); the `bld-remote`
+# processes the tests start write their own profiles, so the CLI and the MCP server count too.
+# Its own target dir keeps the instrumented build apart from the plain one below.
+cargo tarpaulin --workspace --engine llvm --no-fail-fast --skip-clean --target-dir target/tarpaulin \
+  --out Json --output-dir tests/.artifacts 2>&1 | tee tests/.artifacts/cargo-test.log
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 set -e
+# The plain debug binary that the Python MCP tests drive.
+cargo build --quiet --workspace --bins || status=1
 
 echo "== Python: addon unit and end-to-end tests =="
 export BLD_COVERAGE=1
@@ -31,6 +38,11 @@ echo
 echo "== addon line coverage (unit tests + every Blender process the tests started) =="
 .venv/bin/python -m coverage combine -q >/dev/null 2>&1 || true
 .venv/bin/python -m coverage report --fail-under=90 || status=$((status == 0 ? 1 : status))
+
+echo
+echo "== Rust line coverage (cargo tarpaulin, every crate's tests and the binaries they start) =="
+.venv/bin/python scripts/rust_coverage.py tests/.artifacts/tarpaulin-report.json --fail-under 90 \
+  || status=$((status == 0 ? 1 : status))
 
 # One plain closing line with the counts, after the coverage table.
 .venv/bin/python - <<'PY'
