@@ -100,8 +100,9 @@ class TheirBlender:
         addons.mkdir(parents=True)
         os.symlink(their_package_dir() / "addon" / "bld_remote_mcp", addons / "bld_remote_mcp")
         self.port = _free_port()
+        (self.root / "tmp").mkdir()
         env = dict(os.environ, BLENDER_USER_SCRIPTS=str(self.root / "scripts"),
-                   BLENDER_USER_CONFIG=str(self.root / "config"), TMPDIR=tempfile.gettempdir(),
+                   BLENDER_USER_CONFIG=str(self.root / "config"), TMPDIR=str(self.root / "tmp"),
                    BLD_REMOTE_MCP_PORT=str(self.port), BLD_REMOTE_MCP_START_NOW="1",
                    BLD_REMOTE_LOG_LEVEL="INFO")  # their CLI's default level
         for name in ("BLD_COVERAGE", "COVERAGE_PROCESS_START"):
