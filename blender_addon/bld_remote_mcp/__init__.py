@@ -17,10 +17,14 @@ bl_info = {
 
 
 def register():
-    from . import api, config, preferences
+    from . import api, config, panel, preferences
 
     preferences.register()
+    panel.register()
     api.install_module_alias()
+    prefs = preferences.current()
+    if prefs is not None:
+        api.set_log_level(prefs["log_level"])
     restart = api.take_restart_note()
     if restart is not None:
         # Re-enabled, or Blender reloaded its scripts: come back where clients knew us.
@@ -38,6 +42,7 @@ def unregister():
     api.stop_mcp_service()
     if sys.modules.get("bld_remote") is api:
         del sys.modules["bld_remote"]
-    from . import preferences
+    from . import panel, preferences
 
+    panel.unregister()
     preferences.unregister()

@@ -36,6 +36,17 @@ def _setup_logging():
     log.setLevel(level if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "INFO")
 
 
+def set_log_level(level):
+    """The addon's log level (Blender's stderr), from the preferences; BLD_REMOTE_LOG_LEVEL,
+    when set, wins."""
+    _setup_logging()
+    if os.environ.get("BLD_REMOTE_LOG_LEVEL"):
+        return
+    level = str(level).upper()
+    if level in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        log.setLevel(level)
+
+
 def _preload():
     import bmesh
     import bpy

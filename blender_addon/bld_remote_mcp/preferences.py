@@ -1,5 +1,5 @@
-"""The addon's preferences (Edit > Preferences > Add-ons > BLD Remote MCP): port, auto-start
-and token authentication.
+"""The addon's preferences (Edit > Preferences > Add-ons > BLD Remote MCP): port, auto-start,
+token authentication (the token shown, and a "copy MCP config" button) and the log level.
 
 bpy-facing: imported only by ``register()``. The values reach the server through
 ``config.from_env(preferences=...)``, where an environment variable, when set, still wins.
@@ -19,7 +19,8 @@ def current():
     if addon is None or addon.preferences is None:
         return None
     prefs = addon.preferences
-    return {"port": prefs.port, "auto_start": prefs.auto_start, "auth": prefs.auth}
+    return {"port": prefs.port, "auto_start": prefs.auto_start, "auth": prefs.auth,
+            "log_level": prefs.log_level}
 
 
 def _restart_if_running(_prefs, _context):
@@ -31,6 +32,10 @@ def _restart_if_running(_prefs, _context):
     port = service.port
     api.stop_mcp_service()
     api.start_mcp_service(port=port)
+
+
+def _apply_log_level(prefs, _context):
+    api.set_log_level(prefs.log_level)
 
 
 class BldRemotePreferences(bpy.types.AddonPreferences):
@@ -51,12 +56,21 @@ class BldRemotePreferences(bpy.types.AddonPreferences):
         "in Blender. BLD_REMOTE_MCP_AUTH overrides it",
     )
 
+    log_level: bpy.props.EnumProperty(
+        name="Log level", default="INFO", update=_apply_log_level,
+        items=[(level, level.title(), f"Log {level.lower()} and above to Blender's console")
+               for level in ("DEBUG", "INFO", "WARNING", "ERROR")],
+        description="What the addon logs to Blender's console (stderr). BLD_REMOTE_LOG_LEVEL overrides it",
+    )
+
     def draw(self, _context):
         layout = self.layout
         row = layout.row()
         row.prop(self, "port")
         row.prop(self, "auto_start")
-        layout.prop(self, "auth")
+        row = layout.row()
+        row.prop(self, "auth")
+        row.prop(self, "log_level")
         if not self.auth:
             box = layout.box()
             box.label(text="Without a token, any local program or user can run code in this Blender.",
@@ -65,8 +79,12 @@ class BldRemotePreferences(bpy.types.AddonPreferences):
         if service is not None and service.running:
             layout.label(text=f"Running on 127.0.0.1:{service.port} "
                               f"({'token required' if service.token else 'no token'})", icon="CHECKMARK")
+            if service.token:
+                layout.label(text=f"Token: {service.token}", icon="KEYINGSET")
             if service.token_file:
                 layout.label(text=f"Token file: {service.token_file}")
+            layout.operator("bld_remote.copy_mcp_config", icon="COPYDOWN")
+            layout.label(text="bld-remote mcp reads the token from that file: it is not part of the config.")
         else:
             layout.label(text="Stopped", icon="PAUSE")
 
