@@ -147,6 +147,12 @@ def test_screenshot_is_image_content_of_a_real_png(port_args, tmp_path):
             width, height, _channels, rows = pngcheck.decode(base64.b64decode(images[0].data))
             assert max(width, height) == 96
             assert len({bytes(row) for row in rows}) > 1, "a picture, not a blank"
+            # From an angle, in wireframe: another picture of the same size.
+            angled = await client.call_tool("get_viewport_screenshot", {
+                "max_size": 96, "view": "angle", "azimuth": 120, "elevation": 30, "shading": "wireframe"})
+            other = next(block for block in angled.content if block.type == "image")
+            assert max(pngcheck.decode(base64.b64decode(other.data))[:2]) == 96
+            assert other.data != images[0].data
     run(body())
 
 

@@ -1,4 +1,6 @@
-"""get_viewport_screenshot: the 3D view in the GUI, a quick Workbench render when headless.
+"""get_viewport_screenshot: the 3D view in the GUI, a quick Workbench render when headless;
+optionally from a named view or angle and in a shading mode (views.py), the same parameters in
+both modes.
 
 v1 callers get the PNG inline (base64); 1.3.3 callers get the file path they expect (their
 client reads and deletes the file). With ``filepath`` the image is written there instead.
@@ -10,7 +12,7 @@ import os
 import tempfile
 import uuid
 
-from .. import params
+from .. import params, views
 from ..replies import CommandError
 from . import command
 
@@ -40,29 +42,54 @@ def _scene_bounds(scene):
     return (low + high) / 2.0, max((high - low).length / 2.0, 0.1)
 
 
-def _temporary_camera(scene):
-    """A camera framing every visible object, for scenes that have none."""
+def _temporary_camera(scene, angles=None):
+    """A camera framing every visible object: from `angles` (azimuth, elevation), or from the
+    front-right and above for scenes that have no camera."""
     import bpy
-    from mathutils import Vector
+    from mathutils import Euler, Vector
 
     data = bpy.data.cameras.new("bld_remote_preview_camera")
     camera = bpy.data.objects.new("bld_remote_preview_camera", data)
     scene.collection.objects.link(camera)
     center, radius = _scene_bounds(scene)
-    direction = Vector((1.0, -1.0, 0.7)).normalized()
     distance = radius / math.tan(data.angle / 2.0) * 1.1
+    if angles is None:
+        direction = Vector((1.0, -1.0, 0.7)).normalized()
+        camera.rotation_euler = (-direction).to_track_quat("-Z", "Y").to_euler()
+    else:
+        direction = Vector(views.direction(*angles))
+        camera.rotation_euler = Euler(views.euler(*angles), "XYZ")
     camera.location = center + direction * distance
-    camera.rotation_euler = (-direction).to_track_quat("-Z", "Y").to_euler()
+    data.clip_start = min(data.clip_start, max(0.001, distance - radius * 2))
     data.clip_end = max(data.clip_end, distance + radius * 4)
     return camera
 
 
-def _render_preview(path, max_size, file_format):
-    """Headless: render the scene with Workbench at the requested size, restoring every setting."""
+def _set_render_shading(scene, shading):
+    """Headless: the render engine and Workbench settings for a shading mode."""
+    render, shading_settings = scene.render, scene.display.shading
+    if shading == "rendered":
+        render.engine = "CYCLES"
+        scene.cycles.samples = 16
+        scene.cycles.use_denoising = False  # denoising is slow on these machines (and optional)
+        return
+    render.engine = "BLENDER_WORKBENCH"
+    if shading == "wireframe":
+        shading_settings.type = "WIREFRAME"
+    elif shading in ("solid", "material"):
+        shading_settings.type = "SOLID"
+        shading_settings.color_type = "MATERIAL" if shading == "material" else "OBJECT"
+
+
+def _render_preview(path, max_size, file_format, view="current", angles=None, shading="current"):
+    """Headless: render the scene at the requested size (Workbench, or Cycles for `rendered`)
+    from the scene camera, or from a temporary one for a named view or angle; restores every
+    setting it touched."""
     import bpy
 
     scene = bpy.context.scene
     render = scene.render
+    display = scene.display.shading
     saved = {
         "engine": render.engine,
         "resolution_x": render.resolution_x,
@@ -70,15 +97,19 @@ def _render_preview(path, max_size, file_format):
         "resolution_percentage": render.resolution_percentage,
         "filepath": render.filepath,
     }
+    saved_display = {"type": display.type, "color_type": display.color_type}
+    saved_cycles = {"samples": scene.cycles.samples, "use_denoising": scene.cycles.use_denoising}
     saved_format = render.image_settings.file_format
     saved_camera = scene.camera
     temp_camera = None
     width, height = _fit_size(render.resolution_x, render.resolution_y, max_size)
     try:
-        if scene.camera is None:
-            temp_camera = _temporary_camera(scene)
+        if angles is not None or scene.camera is None:
+            temp_camera = _temporary_camera(scene, angles)
             scene.camera = temp_camera
         render.engine = "BLENDER_WORKBENCH"
+        if shading != "current":
+            _set_render_shading(scene, shading)
         render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
         render.image_settings.file_format = file_format
         render.filepath = path
@@ -86,6 +117,10 @@ def _render_preview(path, max_size, file_format):
     finally:
         for key, value in saved.items():
             setattr(render, key, value)
+        for key, value in saved_display.items():
+            setattr(display, key, value)
+        for key, value in saved_cycles.items():
+            setattr(scene.cycles, key, value)
         render.image_settings.file_format = saved_format
         scene.camera = saved_camera
         if temp_camera is not None:
@@ -108,15 +143,50 @@ def _find_view3d():
     return None, None, None
 
 
-def _capture_viewport(path, max_size, file_format):
-    """GUI: capture the 3D view area as the user sees it, scaled to fit ``max_size``."""
+def _capture_viewport(path, max_size, file_format, view="current", angles=None, shading="current"):
+    """GUI: capture the 3D view area as the user sees it, scaled to fit ``max_size``; with a
+    view or shading other than `current`, as seen from there or so shaded, then the user's
+    view and shading are put back."""
     import bpy
+    from mathutils import Euler
 
     window, area, region = _find_view3d()
     if area is None:
         raise CommandError("not_found", "no 3D viewport is open in any window")
-    with bpy.context.temp_override(window=window, area=area, region=region, screen=window.screen):
-        bpy.ops.screen.screenshot_area(filepath=path)
+    space = area.spaces.active
+    r3d = space.region_3d
+    saved = (r3d.view_perspective, r3d.view_rotation.copy(), r3d.view_location.copy(), r3d.view_distance,
+             space.shading.type)
+    scene = bpy.context.scene
+    temp_camera = None
+    try:
+        if shading != "current":
+            space.shading.type = views.VIEWPORT_SHADING[shading]
+        if view == "camera":
+            if scene.camera is None:
+                temp_camera = _temporary_camera(scene)
+                scene.camera = temp_camera
+            r3d.view_perspective = "CAMERA"
+        elif angles is not None:
+            center, radius = _scene_bounds(scene)
+            r3d.view_perspective = "PERSP"
+            r3d.view_rotation = Euler(views.euler(*angles), "XYZ").to_quaternion()
+            r3d.view_location = center
+            r3d.view_distance = radius * 3.0
+        if view != "current" or shading != "current":
+            # Draw the changed view before capturing it. (Inside the area override below, the
+            # redraw leaves screenshot_area a 1x1 picture.)
+            with bpy.context.temp_override(window=window, screen=window.screen):
+                bpy.ops.wm.redraw_timer(type="DRAW_WIN_SWAP", iterations=1)
+        with bpy.context.temp_override(window=window, area=area, region=region, screen=window.screen):
+            bpy.ops.screen.screenshot_area(filepath=path)
+    finally:
+        r3d.view_perspective, r3d.view_rotation, r3d.view_location, r3d.view_distance, space.shading.type = saved
+        if temp_camera is not None:
+            scene.camera = None
+            camera_data = temp_camera.data
+            bpy.data.objects.remove(temp_camera)
+            bpy.data.cameras.remove(camera_data)
     image = bpy.data.images.load(path)
     try:
         width, height = image.size
@@ -131,6 +201,13 @@ def _capture_viewport(path, max_size, file_format):
         bpy.data.images.remove(image)
 
 
+def _degrees(p, name):
+    value = params.get(p, name, (int, float), None)
+    if isinstance(value, bool):
+        raise CommandError("invalid_params", f"param '{name}' must be a number of degrees", param=name)
+    return value
+
+
 @command("get_viewport_screenshot", main_thread=True)
 def get_viewport_screenshot(ctx, p):
     import bpy
@@ -140,13 +217,20 @@ def get_viewport_screenshot(ctx, p):
         raise CommandError("invalid_params", "param 'max_size' must be within 16..8192", param="max_size")
     fmt = params.choice(p, "format", tuple(_FORMATS), "png")
     filepath = params.get(p, "filepath", (str,), None)
+    view = params.get(p, "view", (str,), "current")
+    shading = params.get(p, "shading", (str,), "current")
+    try:
+        angles = views.resolve(view, _degrees(p, "azimuth"), _degrees(p, "elevation"))
+        views.check_shading(shading)
+    except views.ViewError as exc:
+        raise CommandError("invalid_params", str(exc), param=exc.param)
     extension = "jpg" if fmt in ("jpg", "jpeg") else "png"
     path = os.path.abspath(filepath) if filepath else _temp_path(extension)
     if bpy.app.background:
-        width, height = _render_preview(path, max_size, _FORMATS[fmt])
+        width, height = _render_preview(path, max_size, _FORMATS[fmt], view, angles, shading)
         source = "render"
     else:
-        width, height = _capture_viewport(path, max_size, _FORMATS[fmt])
+        width, height = _capture_viewport(path, max_size, _FORMATS[fmt], view, angles, shading)
         source = "viewport"
     if ctx.style == "legacy" or filepath:
         return {"success": True, "width": width, "height": height, "filepath": path, "format": extension,

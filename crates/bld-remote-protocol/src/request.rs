@@ -116,6 +116,17 @@ pub enum Command {
         format: Option<ScreenshotFormat>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         filepath: Option<String>,
+        /// `current` (default), `camera`, `front`, `back`, `left`, `right`, `top`, `bottom`,
+        /// `iso`, or `angle` with `azimuth`/`elevation` in degrees.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        view: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        azimuth: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        elevation: Option<f64>,
+        /// `current` (default), `wireframe`, `solid`, `material`, `rendered`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shading: Option<String>,
     },
 }
 
@@ -328,8 +339,13 @@ mod tests {
                     max_size: Some(400),
                     format: Some(ScreenshotFormat::Jpg),
                     filepath: None,
+                    view: Some("angle".into()),
+                    azimuth: Some(30.0),
+                    elevation: Some(-10.0),
+                    shading: Some("wireframe".into()),
                 },
-                json!({"max_size": 400, "format": "jpg"}),
+                json!({"max_size": 400, "format": "jpg", "view": "angle", "azimuth": 30.0,
+                       "elevation": -10.0, "shading": "wireframe"}),
             ),
         ];
         for (command, params) in cases {

@@ -72,6 +72,32 @@ async fn rmcp_client_lists_tools_and_runs_code_with_structured_results() {
         "base64 of a PNG signature"
     );
 
+    // A named view and shading (headless: rendered from there); a view that does not exist is
+    // refused by the tool's schema, naming it.
+    let top = client
+        .call_tool(call(
+            "get_viewport_screenshot",
+            json!({"max_size": 48, "view": "top", "shading": "wireframe"}),
+        ))
+        .await
+        .unwrap();
+    let top_image = top.content.iter().find_map(|c| c.as_image()).unwrap();
+    assert!(top_image.data.starts_with("iVBORw0KGgo"));
+    assert_ne!(
+        top_image.data, image.data,
+        "a different picture from the top"
+    );
+    match client
+        .call_tool(call("get_viewport_screenshot", json!({"view": "sideways"})))
+        .await
+    {
+        Err(rmcp::ServiceError::McpError(error)) => {
+            assert_eq!(error.code, ErrorCode::INVALID_PARAMS);
+            assert!(error.message.contains("view"), "{}", error.message);
+        }
+        other => panic!("{other:?}"),
+    }
+
     let status = client
         .call_tool(call("check_connection_status", json!({})))
         .await

@@ -3,8 +3,8 @@
 
 use rmcp::ErrorData;
 use schemars::JsonSchema;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -73,6 +73,53 @@ pub struct Screenshot {
     /// Longest side in pixels, 16–8192 (default 800).
     #[serde(default)]
     pub max_size: Option<u32>,
+    /// Where from: the view as it is (`current`, default), the scene `camera`, a named side,
+    /// `iso`, or `angle` with `azimuth`/`elevation`. The user's own view is put back afterwards.
+    #[serde(default)]
+    pub view: Option<View>,
+    /// Degrees around the vertical axis for `view: angle` (0 = from the front, 90 = from the right).
+    #[serde(default)]
+    pub azimuth: Option<f64>,
+    /// Degrees above the ground plane for `view: angle`, -90–90.
+    #[serde(default)]
+    pub elevation: Option<f64>,
+    /// How to shade it (default: as it is).
+    #[serde(default)]
+    pub shading: Option<Shading>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    Current,
+    Camera,
+    Front,
+    Back,
+    Left,
+    Right,
+    Top,
+    Bottom,
+    Iso,
+    Angle,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Shading {
+    Current,
+    Wireframe,
+    Solid,
+    Material,
+    Rendered,
+}
+
+/// The wire spelling (docs/protocol.md, get_viewport_screenshot) of an enum argument: its
+/// serde name, read back from a serde_json round trip so the two cannot drift apart.
+pub fn wire_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

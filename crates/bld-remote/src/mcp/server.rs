@@ -228,6 +228,10 @@ impl BlenderMcp {
             max_size: a.max_size,
             format: Some(ScreenshotFormat::Png),
             filepath: None,
+            view: a.view.as_ref().map(args::wire_name),
+            azimuth: a.azimuth,
+            elevation: a.elevation,
+            shading: a.shading.as_ref().map(args::wire_name),
         };
         let shot = match self.call_control(command, 120.0).await {
             Ok(value) => value,
