@@ -299,3 +299,180 @@ async fn a_peer_that_hangs_up_fails_the_pending_calls_and_the_next_call_reconnec
         .unwrap();
     assert_eq!(again, json!("fine"));
 }
+
+/// A peer that answers every request line (`hello` included) with `reply(request)`, and keeps
+/// the requests it saw.
+async fn answer_all<F>(reply: F) -> (ClientOptions, std::sync::Arc<std::sync::Mutex<Vec<Value>>>)
+where
+    F: Fn(&Value) -> Value + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reply = std::sync::Arc::new(reply);
+    tokio::spawn({
+        let seen = seen.clone();
+        async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (reply, seen) = (reply.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let request: Value = serde_json::from_str(&line).unwrap();
+                        let answer = format!("{}\n", reply(&request));
+                        seen.lock().unwrap().push(request);
+                        if write.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    let options = ClientOptions {
+        handshake_timeout: Duration::from_millis(500),
+        retry_for: Duration::ZERO,
+        ..ClientOptions::with_port(port)
+    };
+    (options, seen)
+}
+
+#[tokio::test]
+async fn a_peer_whose_hello_is_not_bld_remotes_is_named_as_such() {
+    // Another JSON-lines service, one that knows no `hello`, and one with a broken reply.
+    let cases = [
+        (
+            json!({"status": "success", "result": {"server": "other-tool", "protocol_version": 1}}),
+            "unexpected `hello` reply",
+        ),
+        (
+            json!({"status": "error", "error": {"code": "unknown_command", "message": "no such command: hello"}}),
+            "`hello` failed: ",
+        ),
+        (json!({"status": "maybe"}), "unexpected status"),
+    ];
+    for (body, expected) in cases {
+        let (options, _) = answer_all(move |request| {
+            let mut reply = body.clone();
+            reply["id"] = request["id"].clone();
+            reply
+        })
+        .await;
+        let err = Client::connect(options).await.err().unwrap();
+        assert!(matches!(err, ClientError::NotBldRemote { .. }), "{err}");
+        assert!(err.to_string().contains(expected), "{expected}: {err}");
+        assert!(err.to_string().contains("install-addon"), "{err}");
+        assert!(!err.is_connection_problem());
+    }
+}
+
+fn refuse_every_token(request: &Value) -> Value {
+    json!({"id": request["id"], "status": "error",
+           "error": {"code": "unauthorized", "message": "a valid token is required"}})
+}
+
+#[tokio::test]
+async fn a_refused_token_is_reported_with_where_it_came_from() {
+    let (mut options, seen) = answer_all(refuse_every_token).await;
+    options.token = Some("from-the-caller".into());
+    let err = Client::connect(options.clone()).await.err().unwrap();
+    assert!(matches!(err, ClientError::Unauthorized { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("the token is wrong (given by the caller)"),
+        "{err}"
+    );
+    assert_eq!(seen.lock().unwrap()[0]["token"], "from-the-caller");
+
+    // The token file the addon wrote for that port, in the given state dir.
+    if std::env::var_os(bld_remote_client::token::TOKEN_ENV).is_none() {
+        let state = tempfile::tempdir().unwrap();
+        let file = state.path().join(format!("tokens/{}.token", options.port));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "stale-token\n").unwrap();
+        options.token = None;
+        options.state_dir = Some(state.path().to_owned());
+        let err = Client::connect(options).await.err().unwrap();
+        assert!(
+            err.to_string()
+                .contains(&format!("the token is wrong (from {})", file.display())),
+            "{err}"
+        );
+        assert_eq!(seen.lock().unwrap()[1]["token"], "stale-token");
+    }
+}
+
+#[tokio::test]
+async fn a_result_of_the_wrong_shape_names_the_command() {
+    // An addon of another version whose `status` lacks what this client reads.
+    let options = serve(|request| ok(&request, json!({"running": "yes"}))).await;
+    let client = Client::connect(options).await.unwrap();
+    let err = client.status().await.unwrap_err();
+    assert!(matches!(err, ClientError::Malformed(_)), "{err}");
+    assert!(
+        err.to_string().contains("unexpected `status` result"),
+        "{err}"
+    );
+    // The connection is still good: `hello` on it answers.
+    let hello = client.hello().await.unwrap();
+    assert_eq!(
+        (hello.server.as_str(), hello.protocol_version),
+        ("bld-remote", 1)
+    );
+}
+
+#[tokio::test]
+async fn replies_with_ids_this_client_never_used_are_dropped() {
+    // A reply with id null (the server could not parse something), one with a string id and one
+    // with an integer nobody waits for come before the real one: only the real one is taken.
+    let options = serve(|request| {
+        let stray = [
+            json!({"id": null, "status": "error", "error": {"code": "parse_error", "message": "?"}}),
+            json!({"id": "not-ours", "status": "success", "result": "wrong"}),
+            json!({"id": 987_654_321, "status": "success", "result": "wrong"}),
+        ];
+        let mut out: String = stray.iter().map(|v| format!("{v}\n")).collect();
+        out += &ok(&request, json!({"job": request["params"]["job_id"]})).unwrap();
+        Some(out)
+    })
+    .await;
+    let client = Client::connect(options).await.unwrap();
+    for job in ["a", "b"] {
+        let view = client
+            .call(&bld_remote_client::protocol::Command::CancelJob { job_id: job.into() })
+            .await
+            .unwrap();
+        assert_eq!(view, json!({"job": job}));
+    }
+    assert_eq!(client.in_flight().await, 0);
+}
+
+#[tokio::test]
+async fn a_listener_that_accepts_no_more_connections_is_a_connect_timeout() {
+    // A frozen server whose accept queue is full: the kernel drops new SYNs, so a connect
+    // neither succeeds nor is refused.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut fillers = Vec::new();
+    for _ in 0..2 {
+        let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
+        if let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_millis(300), connect).await {
+            fillers.push(stream);
+        }
+    }
+    let options = ClientOptions {
+        connect_timeout: Duration::from_millis(300),
+        retry_for: Duration::from_secs(5),
+        ..ClientOptions::with_port(port)
+    };
+    let started = Instant::now();
+    let err = Client::connect(options).await.err().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2), "not retried");
+    assert!(matches!(err, ClientError::Connect { .. }), "{err}");
+    assert!(err.to_string().contains("no answer within 0.3 s"), "{err}");
+    assert!(err.is_connection_problem());
+    drop((fillers, listener));
+}
