@@ -136,6 +136,11 @@ fn gui_without_a_display_or_with_a_bpy_python_is_refused_clearly() {
     let run = env.run(&["start", "--gui", "--port", "0"]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("no display"), "{}", run.stderr);
+    // `mode = "gui"` in the config file means the same when neither flag is given.
+    std::fs::write(env.path("config.toml"), "mode = \"gui\"\n").unwrap();
+    let run = env.run(&["start", "--port", "0"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no display"), "{}", run.stderr);
     let mut env = Env::new();
     env.set("DISPLAY", ":99");
     let python = bpy5_python();
@@ -223,6 +228,28 @@ fn foreground_start_exits_with_blenders_exit_code() {
 }
 
 #[test]
+fn foreground_start_passes_on_the_signal_that_killed_blender() {
+    let env = Env::new();
+    let port = free_port();
+    let (mut child, mut stdout, _) = foreground(&env, port);
+    let mut next = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut next).unwrap();
+    assert_eq!(next.trim(), "Ctrl-C stops it");
+    let record = env.path("state/instances").join(format!("{port}.json"));
+    let blender = serde_json::from_slice::<Value>(&std::fs::read(&record).unwrap()).unwrap()["pid"]
+        .as_u64()
+        .unwrap();
+    signal(blender as u32, libc::SIGKILL);
+    let status = wait_output(child_take(&mut child), Duration::from_secs(60)).status;
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGKILL),
+        "as a shell reports it"
+    );
+    assert!(!record.exists(), "record removed");
+}
+
+#[test]
 fn a_taken_port_names_who_holds_it() {
     let env = Env::new();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -282,6 +309,115 @@ fn a_missing_blender_is_reported_with_the_fix() {
     );
 }
 
+/// A Python without `bpy` given as Blender: the entry script fails at once. Detached, the error
+/// carries the end of its log; in the foreground its output went to the terminal already.
+#[test]
+fn a_blender_that_exits_before_it_is_ready_is_reported_with_its_last_output() {
+    let env = Env::new();
+    let python = repo_root().join(".venv/bin/python");
+    assert!(python.exists(), "run scripts/bootstrap.sh");
+    let python = python.to_str().unwrap();
+    let run = env.run(&["start", "--detach", "--port", "0", "--blender", python]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: Blender exited (exit code 1) before it was ready; its last output:")
+            && run.stderr.contains("No module named 'bpy'"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&["start", "--port", "0", "--blender", python]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("No module named 'bpy'"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .trim_end()
+            .ends_with("error: Blender exited (exit code 1) before it was ready"),
+        "{}",
+        run.stderr
+    );
+    assert!(status_json(&env).is_empty(), "nothing recorded");
+}
+
+/// Live processes whose command line mentions `needle`: the Blenders a test started (their
+/// arguments name the test's own temp dir), found without knowing their PIDs.
+fn pids_mentioning(needle: &str) -> Vec<u64> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+        })
+        .filter(|pid| pid_alive(*pid))
+        .collect()
+}
+
+/// Blender's window waits on a display that never answers (a stopped X server): `start` gives
+/// up after `--ready-timeout`, or on SIGTERM, and stops that Blender either way.
+#[test]
+fn a_blender_that_hangs_at_startup_is_stopped_after_the_ready_timeout_or_on_sigterm() {
+    let xvfb = Xvfb::start();
+    signal(xvfb.pid(), libc::SIGSTOP);
+    let mut env = Env::new();
+    env.set("DISPLAY", &xvfb.display);
+    let dir = env.dir.path().display().to_string();
+
+    let started = std::time::Instant::now();
+    let run = env.run(&[
+        "start",
+        "--gui",
+        "--detach",
+        "--port",
+        "0",
+        "--ready-timeout",
+        "2",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Blender did not become ready within 2 s"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(pids_mentioning(&dir), Vec::<u64>::new(), "Blender stopped");
+
+    let child = env
+        .command(&["start", "--gui", "--port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let blender = loop {
+        if let Some(&pid) = pids_mentioning(&dir).first() {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Blender never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    signal(child.id(), libc::SIGTERM);
+    let output = wait_output(child, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("SIGTERM received while Blender was starting; it was stopped"),
+        "{stderr}"
+    );
+    assert!(wait_dead(blender, Duration::from_secs(5)));
+    assert!(status_json(&env).is_empty(), "nothing recorded");
+    signal(xvfb.pid(), libc::SIGCONT);
+}
+
 #[test]
 fn stale_records_are_cleaned_and_stop_only_signals_its_own_processes() {
     let env = Env::new();
@@ -301,6 +437,16 @@ fn stale_records_are_cleaned_and_stop_only_signals_its_own_processes() {
     assert!(
         run.stderr
             .contains("no Blender started by bld-remote is running"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&["stop", "--port", &record["port"].to_string()]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(&format!(
+            "no Blender started by bld-remote is running on port {}",
+            record["port"]
+        )) && run.stderr.contains("File > Quit"),
         "{}",
         run.stderr
     );
@@ -412,10 +558,70 @@ fn config_file_then_env_then_flag() {
 }
 
 #[test]
+fn the_config_file_defaults_to_the_platform_config_dir() {
+    let mut env = Env::new();
+    env.vars.retain(|(key, _)| key != "BLD_REMOTE_CONFIG");
+    let config_home = env.path("xdg-config");
+    env.set("XDG_CONFIG_HOME", config_home.to_str().unwrap());
+    std::fs::create_dir_all(config_home.join("bld-remote")).unwrap();
+    let port = free_port();
+    std::fs::write(
+        config_home.join("bld-remote/config.toml"),
+        format!("port = {port}\n"),
+    )
+    .unwrap();
+    let run = env.run(&["exec", "1"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("no Blender listening on 127.0.0.1:{port}")),
+        "the port came from ~/.config/bld-remote/config.toml: {}",
+        run.stderr
+    );
+    // A config path that cannot be read is an error, not an empty config.
+    let run = env.run(&["status", "--config", config_home.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("reading config file {}", config_home.display())),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn stop_escalates_to_signals_when_blender_cannot_answer() {
     let env = Env::new();
-    let record = env.start_detached(&[]);
-    let pid = record["pid"].as_u64().unwrap();
+    // Without --json: what README shows, the log and how to stop it.
+    let run = env.run(&["start", "--detach", "--port", "0"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("✓ Blender 3.4") && lines[0].ends_with(", background)"),
+        "{}",
+        run.stdout
+    );
+    let port = lines[0]
+        .split("ready on 127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("port in the first line");
+    let pid: u64 = lines[0]
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|pid| pid.parse().ok())
+        .expect("pid in the first line");
+    let log = lines[1].strip_prefix("  log: ").expect("log line");
+    assert!(
+        std::path::Path::new(log).is_file()
+            && log.starts_with(env.path("state/logs").to_str().unwrap()),
+        "{log}"
+    );
+    assert_eq!(
+        lines[2],
+        format!("  stop it with: bld-remote stop --port {port}")
+    );
     // A frozen Blender: the kernel still accepts connections, nothing answers, SIGTERM stays
     // pending; only SIGKILL ends it.
     signal(pid as u32, libc::SIGSTOP);

@@ -305,6 +305,12 @@ impl Xvfb {
     }
 }
 
+impl Xvfb {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
         let _ = self.child.kill();
