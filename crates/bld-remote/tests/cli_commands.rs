@@ -101,6 +101,15 @@ fn exec_reports_errors_timeouts_and_a_missing_blender_by_exit_code() {
         "{}",
         run.stdout
     );
+    // Without --json, async prints only the job id (for scripts).
+    let run = env.run(&["exec", "--port", &port, "--mode", "async", "2 + 2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let job = run.stdout.trim();
+    assert!(
+        job.starts_with("job-") && !job.contains(char::is_whitespace),
+        "{}",
+        run.stdout
+    );
 
     let nobody = free_port().to_string();
     let run = env.run(&["exec", "--port", &nobody, "1"]);
@@ -213,10 +222,13 @@ fn doctor_reports_each_check_with_its_fix() {
         .as_u64()
         .unwrap()
         .to_string();
+    std::fs::write(env.path("config.toml"), "timeout = 30\n").unwrap();
     let run = env.run(&["doctor", "--port", &port]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let found = format!("✓ Blender at {} (from PATH)", blender_binary().display());
+    let config = format!("✓ config file {} (read)", env.path("config.toml").display());
     for expected in [
+        config.as_str(),
         found.as_str(),
         "✓ Blender 3.4",
         "! addon not installed",
@@ -250,6 +262,70 @@ fn doctor_reports_each_check_with_its_fix() {
         "{}",
         run.stdout
     );
+
+    // A Python without bpy passed as Blender: it is asked, and says why it is not Blender.
+    let python = repo_root().join(".venv/bin/python");
+    let run = env.run(&[
+        "doctor",
+        "--port",
+        &nobody,
+        "--blender",
+        python.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let verdict = format!(
+        "✗ {} is not Blender (its version output was \"\"; ModuleNotFoundError: No module named 'bpy')",
+        python.display()
+    );
+    assert!(run.stdout.contains(&verdict), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("fix: pass a Blender executable with --blender or BLENDER_PATH"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// blender-remote 1.3.3's addon on the port (raw JSON, no newline, no `hello`): doctor names
+/// it as not ours and says how to replace it.
+#[test]
+fn doctor_names_an_older_addon_on_the_port() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0
+                        || stream
+                            .write_all(
+                                br#"{"status": "error", "message": "Unknown command type: hello"}"#,
+                            )
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut env = Env::new();
+    env.set("BLENDER_PATH", "/nonexistent/blender");
+    let run = env.run(&["doctor", "--port", &port]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    for expected in [
+        format!("✗ the server on 127.0.0.1:{port} is not a bld-remote addon"),
+        "no newline-delimited reply to `hello`".to_owned(),
+        "fix: bld-remote install-addon, then restart that Blender".to_owned(),
+    ] {
+        assert!(
+            run.stdout.contains(&expected),
+            "{expected:?}:\n{}",
+            run.stdout
+        );
+    }
 }
 
 #[test]
