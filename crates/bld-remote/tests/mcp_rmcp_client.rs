@@ -133,11 +133,39 @@ async fn rmcp_client_gets_invalid_params_naming_the_argument() {
     assert_eq!(result.is_error, Some(true));
     let text = result.content[0].as_text().unwrap().text.clone();
     assert!(text.contains("run `bld-remote start`"), "{text}");
+    // So does every other tool that needs Blender, and a resource read.
+    for (name, arguments) in [
+        ("get_scene_info", json!({})),
+        ("get_job", json!({"job_id": "job-1"})),
+        ("reset_session", json!({})),
+    ] {
+        let result = client.call_tool(call(name, arguments)).await.unwrap();
+        assert_eq!(result.is_error, Some(true), "{name}");
+        let text = result.content[0].as_text().unwrap().text.clone();
+        assert!(text.contains("run `bld-remote start`"), "{name}: {text}");
+    }
+    match client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "blender://scene",
+        ))
+        .await
+        .unwrap_err()
+    {
+        rmcp::ServiceError::McpError(error) => {
+            assert_eq!(error.code, ErrorCode::INTERNAL_ERROR);
+            assert!(
+                error.message.contains("run `bld-remote start`"),
+                "{}",
+                error.message
+            );
+        }
+        other => panic!("{other}"),
+    }
     client.cancel().await.unwrap();
 }
 
-async fn structured(
-    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+async fn structured<H: rmcp::ClientHandler>(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, H>,
     name: &'static str,
     arguments: Value,
 ) -> Value {
@@ -317,6 +345,113 @@ async fn rmcp_client_with_spawn_gets_a_new_blender_after_a_kill() {
     ));
 }
 
+/// A client that keeps the messages of the progress notifications it receives.
+#[derive(Clone, Default)]
+struct ProgressLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl rmcp::ClientHandler for ProgressLog {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(params.message.unwrap_or_default());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_gets_prints_as_progress_and_cancelling_the_request_stops_the_code() {
+    let env = Env::new();
+    let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(["mcp", "--port", &port.to_string()])
+        .stderr(std::process::Stdio::null());
+    command.envs(env.vars.iter().map(|(k, v)| (k, v)));
+    let progress = ProgressLog::default();
+    let client = progress
+        .clone()
+        .serve(TokioChildProcess::new(command).unwrap())
+        .await
+        .unwrap();
+
+    // rmcp's client sends a progress token with every request.
+    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::Request::new(call(
+        "execute_code",
+        json!({"code": "import time\nfor i in range(600):\n    print('tick', i)\n    time.sleep(0.1)"}),
+    )));
+    let handle = client
+        .send_cancellable_request(request, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !progress.0.lock().unwrap().concat().contains("tick 3\n") {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        progress
+            .0
+            .lock()
+            .unwrap()
+            .concat()
+            .starts_with("tick 0\ntick 1\n"),
+        "the prints in order, each once: {:?}",
+        progress.0.lock().unwrap()
+    );
+    let cancelled_at = std::time::Instant::now();
+    handle.cancel(Some("enough".into())).await.unwrap();
+
+    // The loop stopped in Blender: the next call runs at once (not after a minute of ticks),
+    // and the job is listed as cancelled.
+    let next = structured(&client, "execute_code", json!({"code": "6 * 7"})).await;
+    assert_eq!(next["result"], 42);
+    assert!(cancelled_at.elapsed() < std::time::Duration::from_secs(20));
+    let listed = structured(&client, "list_jobs", json!({})).await;
+    let statuses: Vec<&str> = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|job| job["status"].as_str())
+        .collect();
+    assert!(statuses.contains(&"cancelled"), "{listed}");
+    client.cancel().await.unwrap();
+}
+
+/// A Blender this server did not start is never restarted or killed when code is stuck in it:
+/// the tool error names the job to follow or cancel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_is_told_how_to_follow_stuck_code_in_a_blender_it_did_not_start() {
+    let env = Env::new();
+    let record = env.start_detached(&[]);
+    let (port, pid) = (
+        record["port"].as_u64().unwrap() as u16,
+        record["pid"].as_u64().unwrap(),
+    );
+    let client = connect(&env, port).await;
+    let stuck = client
+        .call_tool(call(
+            "execute_code",
+            json!({"code": "import hashlib\nhashlib.pbkdf2_hmac('sha256', b'x', b'y', 100_000_000)", "timeout": 1}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stuck.is_error, Some(true));
+    let text = stuck.content[0].as_text().unwrap().text.clone();
+    assert!(text.contains("stuck in a long C call"), "{text}");
+    assert!(
+        text.contains("is still running: follow it with get_job or stop it with cancel_job"),
+        "{text}"
+    );
+    assert!(pid_alive(pid), "the Blender it did not start is left alone");
+    let status = structured(&client, "check_connection_status", json!({})).await;
+    assert_eq!(status["pid"], pid);
+    client.cancel().await.unwrap();
+}
+
 async fn spawn_session(env: &Env) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
     let mut command = tokio::process::Command::new(BIN);
     command
@@ -396,14 +531,21 @@ fn mcp_over_stdin_and_stdout_that_are_plain_files() {
     .unwrap();
     let replies = env.path("replies.jsonl");
     let port = free_port().to_string();
-    let mut command = env.command(&["mcp", "--port", &port]);
+    // -vv: trace logs, which must all go to stderr; stdout carries only MCP.
+    let mut command = env.command(&["mcp", "-vv", "--port", &port]);
     command
         .stdin(std::fs::File::open(&requests).unwrap())
         .stdout(std::fs::File::create(&replies).unwrap())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::piped());
     let child = command.spawn().unwrap();
     let output = wait_output(child, std::time::Duration::from_secs(30));
     assert!(output.status.success(), "{:?}", output.status);
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        logs.contains("stdin is read through tokio's blocking stdin")
+            && logs.contains("stdout is written through tokio's blocking stdout"),
+        "{logs}"
+    );
     let text = std::fs::read_to_string(&replies).unwrap();
     let lines: Vec<Value> = text
         .lines()
