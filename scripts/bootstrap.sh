@@ -45,7 +45,7 @@ if [ ! -d .deps/coverage/coverage ]; then
 fi
 # cargo-tarpaulin: Rust line coverage on the stable toolchain (test.sh runs the Rust tests under it).
 TARPAULIN_VERSION=0.37.5
-if ! cargo tarpaulin --version 2>/dev/null | grep -q "$TARPAULIN_VERSION"; then
+if ! cargo tarpaulin --version 2>/dev/null | grep -qF "$TARPAULIN_VERSION"; then
   echo "bootstrap: installing cargo-tarpaulin $TARPAULIN_VERSION from crates.io (a few minutes)" >&2
   cargo install --quiet --locked cargo-tarpaulin --version "$TARPAULIN_VERSION"
 fi
