@@ -7,7 +7,7 @@ from .. import params
 from ..jobs import QueueFull
 from ..replies import CommandError
 from . import Envelope, command
-from .jobs import job_view, stdout_since
+from .jobs import stdout_offset_param, view_after_wait
 
 
 def _code(p):
@@ -35,9 +35,7 @@ def _async_wait(p, mode):
     pass, with the job's view as `get_job` gives it. A quick job then costs one round trip
     instead of a submit and a poll (how `bld-remote mcp` runs every call)."""
     wait = params.number(p, "wait", 0, minimum=0, maximum=3600) if "wait" in p else None
-    offset = params.get(p, "stdout_offset", (int,), None)
-    if offset is not None and offset < 0:
-        raise CommandError("invalid_params", f"param 'stdout_offset' must be >= 0, got {offset}", param="stdout_offset")
+    offset = stdout_offset_param(p)
     for name, value in (("wait", wait), ("stdout_offset", offset)):
         if value is not None and mode != "async":
             raise CommandError("invalid_params", f"param '{name}' applies only to execution_mode 'async'", param=name)
@@ -72,12 +70,7 @@ def execute_code(ctx, p):
     if mode == "async":
         if wait is None and offset is None:
             return {"job_id": job.id, "state": job.state}
-        if wait:
-            job.wait(wait)
-        view = job_view(job)
-        if offset is not None:
-            view["stdout"] = stdout_since(job, offset)
-        return view
+        return view_after_wait(job, wait, offset)
     envelope = service.wait_for_sync_job(job, ctx.connection)
     job.delivered = not job.detached  # a stuck job's final envelope is still to be fetched
     if job.system_exit is not None and not job.detached:

@@ -45,19 +45,30 @@ def stdout_since(job, offset):
     return {"text": "", "offset": max(seen, offset)}
 
 
-@command("get_job")
-def get_job(ctx, p):
-    job = _job(ctx, p)
-    wait = params.number(p, "wait", 0, minimum=0, maximum=3600)
+def stdout_offset_param(p):
+    """The optional `stdout_offset` param (get_job, async execute_code)."""
     offset = params.get(p, "stdout_offset", (int,), None)
     if offset is not None and offset < 0:
         raise CommandError("invalid_params", f"param 'stdout_offset' must be >= 0, got {offset}", param="stdout_offset")
+    return offset
+
+
+def view_after_wait(job, wait, offset):
+    """The job's view once it finished or `wait` seconds passed, with its stdout from `offset`
+    on when asked: the reply of get_job, and of an async execute_code given `wait`."""
     if wait:
         job.wait(wait)
     view = job_view(job)
     if offset is not None:
         view["stdout"] = stdout_since(job, offset)
     return view
+
+
+@command("get_job")
+def get_job(ctx, p):
+    job = _job(ctx, p)
+    wait = params.number(p, "wait", 0, minimum=0, maximum=3600)
+    return view_after_wait(job, wait, stdout_offset_param(p))
 
 
 @command("cancel_job")
