@@ -101,9 +101,8 @@ class VIEW3D_PT_bld_remote(bpy.types.Panel):
         row.operator(BLD_REMOTE_OT_stop_server.bl_idname, icon="PAUSE")
         row.operator(BLD_REMOTE_OT_copy_mcp_config.bl_idname, icon="COPYDOWN")
         jobs = service.jobs.all()
-        running = ui_model.running_job(jobs)
         cancel = layout.row()
-        cancel.enabled = running is not None or any(not job.is_done() for job in jobs)
+        cancel.enabled = any(not job.is_done() for job in jobs)  # running or queued
         cancel.operator(BLD_REMOTE_OT_cancel_running.bl_idname, icon="CANCEL")
         box = layout.box()
         box.label(text="Last calls")

@@ -41,11 +41,6 @@ def recent_calls(jobs, limit=RECENT_CALLS):
     return rows
 
 
-def running_job(jobs):
-    """The job Blender is running now (the one "Cancel running call" stops), or None."""
-    return next((job for job in jobs if job.state == "running"), None)
-
-
 def mcp_config(port):
     """The MCP client configuration that reaches this Blender, as pasted into Claude Desktop's
     claude_desktop_config.json or Cursor's mcp.json. `bld-remote mcp` finds the token itself

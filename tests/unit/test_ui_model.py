@@ -46,14 +46,6 @@ def test_an_empty_code_and_a_timeout_without_type_are_shown_plainly():
     assert row["code"] == "(empty)" and row["error"] == "timeout: exceeded 1 s"
 
 
-def test_running_job_is_the_one_in_state_running():
-    registry = jobs_mod.JobRegistry()
-    _job(registry, "a", "finished", "success", 0.0, 1.0)
-    assert ui_model.running_job(registry.all()) is None
-    running = _job(registry, "b", "running", started=1.0)
-    assert ui_model.running_job(registry.all()) is running
-
-
 def test_mcp_config_points_bld_remote_mcp_at_the_port_and_holds_no_secret():
     config = json.loads(ui_model.mcp_config(7001))
     assert config == {"mcpServers": {"blender": {"command": "bld-remote", "args": ["mcp", "--port", "7001"]}}}
