@@ -9,14 +9,44 @@ use rmcp::model::{CallToolRequestParams, ErrorCode};
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
-async fn connect(env: &Env, port: u16) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+/// `bld-remote <args>` as an MCP server over stdio, in the test's environment.
+fn mcp_process(env: &Env, args: &[&str]) -> TokioChildProcess {
     let mut command = tokio::process::Command::new(BIN);
     command
-        .args(["mcp", "--port", &port.to_string()])
+        .args(args)
+        .env_remove("BLENDER_PATH")
         .stderr(std::process::Stdio::null());
     command.envs(env.vars.iter().map(|(k, v)| (k, v)));
-    let transport = TokioChildProcess::new(command).unwrap();
-    ().serve(transport).await.unwrap()
+    TokioChildProcess::new(command).unwrap()
+}
+
+async fn connect(env: &Env, port: u16) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let args = ["mcp", "--port", &port.to_string()];
+    ().serve(mcp_process(env, &args)).await.unwrap()
+}
+
+async fn spawn_session(env: &Env) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let args = ["mcp", "--spawn", "--port", &free_port().to_string()];
+    ().serve(mcp_process(env, &args)).await.unwrap()
+}
+
+/// One long C call (no Python bytecode to interrupt).
+const STUCK_CODE: &str = "import hashlib\nhashlib.pbkdf2_hmac('sha256', b'x', b'y', 100_000_000)";
+
+/// Runs STUCK_CODE with a 1 s timeout: a tool error saying it is stuck (past 1 s plus the
+/// 5 s grace); its text.
+async fn stuck_call(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>) -> String {
+    let stuck = client
+        .call_tool(call(
+            "execute_code",
+            json!({"code": STUCK_CODE, "timeout": 1}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stuck.is_error, Some(true));
+    let text = stuck.content[0].as_text().unwrap().text.clone();
+    assert!(text.contains("stuck in a long C call"), "{text}");
+    text
 }
 
 fn call(name: &'static str, arguments: Value) -> CallToolRequestParams {
@@ -306,12 +336,7 @@ async fn rmcp_client_follows_jobs_reads_the_scene_and_keeps_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rmcp_client_with_spawn_gets_a_new_blender_after_a_kill() {
     let env = Env::new();
-    let mut command = tokio::process::Command::new(BIN);
-    command
-        .args(["mcp", "--spawn", "--port", &free_port().to_string()])
-        .stderr(std::process::Stdio::null());
-    command.envs(env.vars.iter().map(|(k, v)| (k, v)));
-    let client = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
+    let client = spawn_session(&env).await;
 
     let first = structured(&client, "check_connection_status", json!({})).await;
     assert_eq!(first["connected"], true);
@@ -366,15 +391,10 @@ impl rmcp::ClientHandler for ProgressLog {
 async fn rmcp_client_gets_prints_as_progress_and_cancelling_the_request_stops_the_code() {
     let env = Env::new();
     let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
-    let mut command = tokio::process::Command::new(BIN);
-    command
-        .args(["mcp", "--port", &port.to_string()])
-        .stderr(std::process::Stdio::null());
-    command.envs(env.vars.iter().map(|(k, v)| (k, v)));
     let progress = ProgressLog::default();
     let client = progress
         .clone()
-        .serve(TokioChildProcess::new(command).unwrap())
+        .serve(mcp_process(&env, &["mcp", "--port", &port.to_string()]))
         .await
         .unwrap();
 
@@ -432,16 +452,7 @@ async fn rmcp_client_is_told_how_to_follow_stuck_code_in_a_blender_it_did_not_st
         record["pid"].as_u64().unwrap(),
     );
     let client = connect(&env, port).await;
-    let stuck = client
-        .call_tool(call(
-            "execute_code",
-            json!({"code": "import hashlib\nhashlib.pbkdf2_hmac('sha256', b'x', b'y', 100_000_000)", "timeout": 1}),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(stuck.is_error, Some(true));
-    let text = stuck.content[0].as_text().unwrap().text.clone();
-    assert!(text.contains("stuck in a long C call"), "{text}");
+    let text = stuck_call(&client).await;
     assert!(
         text.contains("is still running: follow it with get_job or stop it with cancel_job"),
         "{text}"
@@ -452,35 +463,13 @@ async fn rmcp_client_is_told_how_to_follow_stuck_code_in_a_blender_it_did_not_st
     client.cancel().await.unwrap();
 }
 
-async fn spawn_session(env: &Env) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
-    let mut command = tokio::process::Command::new(BIN);
-    command
-        .args(["mcp", "--spawn", "--port", &free_port().to_string()])
-        .env_remove("BLENDER_PATH")
-        .stderr(std::process::Stdio::null());
-    command.envs(env.vars.iter().map(|(k, v)| (k, v)));
-    ().serve(TokioChildProcess::new(command).unwrap())
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rmcp_client_sees_a_stuck_spawned_blender_replaced() {
     let env = Env::new();
     let client = spawn_session(&env).await;
     let first = structured(&client, "check_connection_status", json!({})).await;
     let pid = first["pid"].as_u64().unwrap();
-    // One long C call (no Python bytecode to interrupt): stuck past 1 s plus the 5 s grace.
-    let stuck = client
-        .call_tool(call(
-            "execute_code",
-            json!({"code": "import hashlib\nhashlib.pbkdf2_hmac('sha256', b'x', b'y', 100_000_000)", "timeout": 1}),
-        ))
-        .await
-        .unwrap();
-    assert_eq!(stuck.is_error, Some(true));
-    let text = stuck.content[0].as_text().unwrap().text.clone();
-    assert!(text.contains("stuck in a long C call"), "{text}");
+    let text = stuck_call(&client).await;
     assert!(text.contains("so it was stopped"), "{text}");
     assert!(text.contains("A fresh one runs"), "{text}");
     assert!(wait_dead(pid, std::time::Duration::from_secs(10)));
