@@ -67,6 +67,14 @@ def versions():
             "blender_remote": blenders.their_version(), "mcp_python_sdk": version("mcp")}
 
 
+def _realistic_work(protocol, port, token, plan, settle=0.0):
+    conn = connect(protocol, port, token)
+    try:
+        return workloads.run(conn, protocol, plan.workloads, settle=settle)
+    finally:
+        conn.close()
+
+
 def measure_ours_background(plan, results):
     ours = blenders.OurBlender("bg")
     try:
@@ -95,11 +103,7 @@ def measure_ours_background(plan, results):
         results["payload"]["bld-remote"] = payload.scaling(
             lambda: connect("v1", ours.port, ours.token), ours.pid, "v1", plan.sizes, plan.code_sizes)
         log("ours: realistic work")
-        conn = connect("v1", ours.port, ours.token)
-        try:
-            results["workloads"]["bld-remote"] = workloads.run(conn, "v1", plan.workloads)
-        finally:
-            conn.close()
+        results["workloads"]["bld-remote"] = _realistic_work("v1", ours.port, ours.token, plan)
     finally:
         ours.stop()
 
@@ -150,11 +154,7 @@ def measure_theirs_background(plan, results, log_dir):
         results["payload"]["blender-remote 1.3.3"] = payload.scaling(
             lambda: connect("legacy", theirs.port), theirs.pid, "legacy", plan.sizes, plan.code_sizes)
         log("theirs: realistic work")
-        conn = connect("legacy", theirs.port)
-        try:
-            results["workloads"]["blender-remote 1.3.3"] = workloads.run(conn, "legacy", plan.workloads)
-        finally:
-            conn.close()
+        results["workloads"]["blender-remote 1.3.3"] = _realistic_work("legacy", theirs.port, None, plan)
     finally:
         theirs.stop()
 
@@ -172,11 +172,7 @@ def measure_gui(plan, results, log_dir):
         lat["bld-remote · Rust client"], _ = rust_clients.client_bench(ours.port, ours.state_dir, plan.gui_calls)
         lat["bld-remote · MCP stdio (rmcp client)"], _ = rust_clients.mcp_bench(ours.port, ours.state_dir, plan.gui_calls)
         log("ours GUI: realistic work")
-        conn = connect("v1", ours.port, ours.token)
-        try:
-            results["workloads_gui"]["bld-remote"] = workloads.run(conn, "v1", plan.workloads, settle=GUI_SETTLE)
-        finally:
-            conn.close()
+        results["workloads_gui"]["bld-remote"] = _realistic_work("v1", ours.port, ours.token, plan, GUI_SETTLE)
     finally:
         ours.stop()
     theirs = blenders.TheirBlender("gui", log_dir)
@@ -185,12 +181,8 @@ def measure_gui(plan, results, log_dir):
         lat["blender-remote 1.3.3 · raw TCP"] = latency.socket_latency(
             "legacy", theirs.port, None, plan.legacy_calls, warmup=10)
         log("theirs GUI: realistic work")
-        conn = connect("legacy", theirs.port)
-        try:
-            results["workloads_gui"]["blender-remote 1.3.3"] = workloads.run(conn, "legacy", plan.workloads,
-                                                                              settle=GUI_SETTLE)
-        finally:
-            conn.close()
+        results["workloads_gui"]["blender-remote 1.3.3"] = _realistic_work("legacy", theirs.port, None, plan,
+                                                                            GUI_SETTLE)
     finally:
         theirs.stop()
 
