@@ -6,7 +6,6 @@ environment variable that overrides it, so that tests and docs have one place to
 
 import ipaddress
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 DEFAULT_PORT = 6688
@@ -75,12 +74,14 @@ class Settings:
     max_finished_jobs: int = 256
     finished_job_ttl: float = 3600.0
     max_connections: int = 256
-    # Before a connection has presented the token (auth on) it gets a smaller message limit and
-    # a deadline: strangers cannot hold buffers or connection slots (auth.py, server.py).
     # A synchronous caller that disconnects mid-call: "finish" lets its code run to the end
     # (it may be building something the agent will look at next), "cancel" stops it.
     on_disconnect: str = "finish"
-    max_preauth_message_bytes: int = 1 * MIB
+    # Before a connection has authenticated (auth on) it may send this many bytes and messages
+    # (the handshake needs about 300 bytes in 2 messages) within auth_timeout, then it is closed:
+    # strangers cannot hold buffers, threads, CPU or connection slots (auth.py, server.py).
+    preauth_bytes: int = 4096
+    preauth_messages: int = 4
     auth_timeout: float = 10.0
     # GUI timer: how long one drain of the queue may hold the UI before yielding.
     gui_slice_seconds: float = 0.05
@@ -94,9 +95,14 @@ class Settings:
     guard: bool = False
     # GUI: one undo step per execute_code that changed the scene.
     undo: bool = True
-    guard_allow: tuple = field(default_factory=lambda: (tempfile.gettempdir(),))
+    # Empty: the service's own private temp dir (service.py), never the shared one.
+    guard_allow: tuple = field(default_factory=tuple)
 
     def check(self):
+        # One meaning on both sides: a client resolving "localhost" to ::1 while we listen on
+        # 127.0.0.1 would reach whoever holds [::1]:port.
+        if self.host.strip().lower() == "localhost":
+            self.host = LOOPBACK_HOST
         if not is_loopback(self.host) and not self.allow_remote:
             raise ValueError(
                 f"refusing to listen on non-loopback address {self.host!r}: anyone who can reach it "
@@ -160,7 +166,8 @@ def from_env(env=None, preferences=None):
         finished_job_ttl=_env_float(env, "BLD_REMOTE_MCP_FINISHED_JOB_TTL", 3600.0, 1.0),
         max_connections=_env_int(env, "BLD_REMOTE_MCP_MAX_CONNECTIONS", 256, 1),
         on_disconnect=_env_choice(env, "BLD_REMOTE_MCP_ON_DISCONNECT", ("finish", "cancel"), "finish"),
-        max_preauth_message_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_PREAUTH_MESSAGE_BYTES", 1 * MIB, 1024),
+        preauth_bytes=_env_int(env, "BLD_REMOTE_MCP_PREAUTH_BYTES", 4096, 512),
+        preauth_messages=_env_int(env, "BLD_REMOTE_MCP_PREAUTH_MESSAGES", 4, 2),
         auth_timeout=_env_float(env, "BLD_REMOTE_MCP_AUTH_TIMEOUT", 10.0, 0.05),
         auth=_env_switch(env, "BLD_REMOTE_MCP_AUTH", prefs.get("auth", True)),
         token=(env.get("BLD_REMOTE_MCP_TOKEN") or "").strip() or None,

@@ -16,7 +16,7 @@ log = logging.getLogger("bld_remote_mcp")
 class RequestContext:
     """What a command handler may use: the service, its connection, and reply hooks."""
 
-    __slots__ = ("service", "connection", "request_id", "style", "after_reply")
+    __slots__ = ("service", "connection", "request_id", "style", "after_reply", "close_after_reply")
 
     def __init__(self, service, connection, request_id, style):
         self.service = service
@@ -24,6 +24,7 @@ class RequestContext:
         self.request_id = request_id
         self.style = style
         self.after_reply = []  # callables run once the reply was sent (or failed to send)
+        self.close_after_reply = False  # a refused handshake: the server closes the connection
 
 
 def run_command(ctx, command, params):
@@ -41,6 +42,7 @@ def handle(service, connection, message):
     ctx = RequestContext(service, connection, body.get("id"), message.style)
     refusal = auth.gate(service, connection, body, legacy=message.style == LEGACY)
     if refusal is not None:
+        ctx.close_after_reply = True
         return refusal, ctx
     if message.style == LEGACY:
         return legacy.handle(ctx, body, run_command), ctx

@@ -8,7 +8,10 @@ Pure module (no bpy). Two framings share a port:
 A newline-terminated object is v1. A complete object with no newline after it is legacy,
 unless it carries an ``id`` (then it is a v1 request whose newline has not arrived yet).
 Anything that starts like an HTTP request is reported so that the server can refuse it
-and close the connection without executing anything.
+and close the connection without executing anything. In strict mode (a connection that has not
+yet shown it speaks the protocol) any first byte but ``{`` ends the stream at once: a letter is
+taken for an HTTP request (any method, any case), anything else is a parse error; the server then
+closes the connection, so junk can never be skipped to reach a JSON line behind it.
 """
 
 import json
@@ -79,8 +82,9 @@ def _is_incomplete(exc, text):
 class MessageDecoder:
     """Incremental decoder: ``feed(bytes)`` returns the events completed by those bytes."""
 
-    def __init__(self, max_message_bytes):
+    def __init__(self, max_message_bytes, strict=False):
         self.max_message_bytes = max_message_bytes
+        self.strict = strict  # see the module doc; the server clears it once the peer is vetted
         self._buf = bytearray()
         self._scan_from = 0  # bytes before this offset hold no newline
         self._skipping = False  # dropping the rest of an oversized/bad line
@@ -182,6 +186,14 @@ class MessageDecoder:
             if not self._buf:
                 break
             first = self._buf[0]
+            if first != 0x7B and self.strict:  # not '{', from a peer not yet vetted
+                is_letter = 0x41 <= first <= 0x5A or 0x61 <= first <= 0x7A  # an HTTP method
+                self._reset_buffer()
+                if is_letter:
+                    yield HttpDetected()
+                else:
+                    yield FramingError(V1, "parse_error", "a message must be a JSON object starting with '{'")
+                return
             if first != 0x7B:  # not '{'
                 head = bytes(self._buf[:8])
                 if head.startswith(_HTTP_PREFIXES):

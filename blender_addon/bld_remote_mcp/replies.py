@@ -1,4 +1,4 @@
-"""Reply shapes and error codes of protocol v1 (see docs/protocol.md).
+"""Reply shapes and error codes of the protocol (see docs/protocol.md).
 
 Pure module (no bpy). Every v1 reply is a JSON object with ``id`` (echoed from the request),
 ``status`` and ``result``/``error``. ``execute_code`` replies add the execution envelope fields.
@@ -6,7 +6,7 @@ Pure module (no bpy). Every v1 reply is a JSON object with ``id`` (echoed from t
 
 import json
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 # Every error code a v1 reply can carry. Kept in sync with docs/protocol.md.
 ERROR_CODES = (
@@ -24,6 +24,7 @@ ERROR_CODES = (
     "busy",  # the main thread did not pick the request up in time
     "shutting_down",
     "internal_error",  # a bug in the addon: the message says what
+    "unauthorized",  # not authenticated, a wrong proof, or the pre-auth budget spent (auth.py)
 )
 
 

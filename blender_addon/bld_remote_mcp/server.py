@@ -3,8 +3,15 @@
 Pure module (no bpy). Each connection decodes its bytes with ``framing.MessageDecoder`` and
 answers its messages in order, each reply in the framing of its request (v1: one JSON line;
 1.3.3: raw JSON). Work that needs bpy is handed to the main thread by the dispatcher.
+
+A connection that has not authenticated (auth on), or has not yet sent one well-formed message
+(auth off), is held to strict rules: anything but a well-formed message closes it (no
+resynchronising on garbage, so an HTTP request or junk cannot smuggle a JSON line through), and
+with auth on it has a small budget of bytes and messages for the handshake and a deadline.
+What strangers cause is logged at a bounded rate.
 """
 
+import errno
 import itertools
 import logging
 import select
@@ -12,7 +19,7 @@ import socket
 import threading
 import time
 
-from . import dispatch, replies
+from . import dispatch, handshake, replies
 from .framing import LEGACY, V1, CloseAfterReply, FramingError, HttpDetected, Message, MessageDecoder
 
 log = logging.getLogger("bld_remote_mcp")
@@ -29,8 +36,43 @@ _HTTP_REFUSAL = (
 )
 
 
+# accept() failing for lack of descriptors or memory: back off (doubling up to the cap) instead
+# of retrying at once, which would spin a core while the pending connection stays queued.
+_ACCEPT_BACKOFF_FIRST = 0.01
+_ACCEPT_BACKOFF_CAP = 0.5
+_RESOURCE_ERRNOS = frozenset(getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
+                             if hasattr(errno, name))
+
+
 class PortInUse(OSError):
     pass
+
+
+class LogThrottle:
+    """At most ``limit`` records per ``period`` seconds for events strangers can cause (refused
+    connections), then one line saying how many were left out: a flood cannot fill the log."""
+
+    def __init__(self, limit=20, period=60.0, clock=time.monotonic):
+        self.limit = limit
+        self.period = period
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._window_start = None
+        self._count = 0
+        self._suppressed = 0
+
+    def log(self, level, message, *args):
+        with self._lock:
+            now = self._clock()
+            if self._window_start is None or now - self._window_start >= self.period:
+                if self._suppressed:
+                    log.log(level, "%d similar messages about refused connections were left out", self._suppressed)
+                self._window_start, self._count, self._suppressed = now, 0, 0
+            if self._count >= self.limit:
+                self._suppressed += 1
+                return
+            self._count += 1
+        log.log(level, message, *args)
 
 
 def _encode(reply, style):
@@ -45,13 +87,19 @@ class Connection:
         self.address = address
         self.id = connection_id
         settings = server.settings
-        # Until it presents the token (auth.py), when the service requires one.
+        # Until it completes the handshake (auth.py), when the service requires one.
         self.authenticated = getattr(server.service, "token", None) is None
+        self.challenge = None  # (server_nonce, client_nonce) of the handshake under way
+        # The address the client dialled, as the handshake binds its proofs to it.
+        self.binding = handshake.binding(sock.getsockname())
         self.connected_at = time.monotonic()
+        self.preauth_bytes = 0
+        self.preauth_messages = 0
+        self.seen_message = False  # a well-formed message was answered: strict framing ends
         limit = settings.max_message_bytes
         if not self.authenticated:
-            limit = min(limit, settings.max_preauth_message_bytes)
-        self.decoder = MessageDecoder(limit)
+            limit = min(limit, settings.preauth_bytes)
+        self.decoder = MessageDecoder(limit, strict=True)
         self.thread = threading.Thread(target=self._serve, name=f"bld-remote-client-{connection_id}", daemon=True)
         self._send_lock = threading.Lock()
 
@@ -113,16 +161,26 @@ class Connection:
                 and time.monotonic() >= self.connected_at + self.server.settings.auth_timeout)
 
     def _loop(self):
+        settings = self.server.settings
         while not self.server.stopping:
             if self._auth_expired():  # also for a stranger that never stops sending
-                self._close_unauthenticated()
+                self._close_unauthenticated(f"not authenticated within {settings.auth_timeout:g} s")
                 return
+            size = _RECV_BYTES
+            if not self.authenticated:
+                # Read no further than the handshake budget: a stranger costs at most that.
+                left = settings.preauth_bytes - self.preauth_bytes
+                if left <= 0:
+                    self._close_unauthenticated(f"more than {settings.preauth_bytes} bytes sent before "
+                                                "authenticating")
+                    return
+                size = min(size, left)
             self.sock.settimeout(self._wait_limit())
             try:
-                data = self.sock.recv(_RECV_BYTES)
+                data = self.sock.recv(size)
             except socket.timeout:
                 if self._auth_expired():
-                    self._close_unauthenticated()
+                    self._close_unauthenticated(f"not authenticated within {settings.auth_timeout:g} s")
                     return
                 if self.decoder.has_deferred():
                     # The peer paused after bytes that may end a 1.3.3 message: parse it now.
@@ -132,15 +190,15 @@ class Connection:
                 continue
             if not data:
                 return
+            if not self.authenticated:
+                self.preauth_bytes += len(data)
             if not self._handle(self.decoder.events(data)):
                 return
 
-    def _close_unauthenticated(self):
-        log.info("connection %s from %s closed: no token within %g s", self.id, self.address,
-                 self.server.settings.auth_timeout)
+    def _close_unauthenticated(self, reason):
+        self.server.throttle.log(logging.INFO, "connection %s from %s closed: %s", self.id, self.address, reason)
         self.sock.settimeout(1.0)  # a peer that does not read must not hold this thread
-        self.send(replies.failure(None, "unauthorized", "no valid token presented within "
-                                  f"{self.server.settings.auth_timeout:g} s; closing"), V1)
+        self.send(replies.failure(None, "unauthorized", f"{reason}; closing"), V1)
         # Closing with unread input resets the connection, and a reset can destroy the notice
         # before the peer reads it (a stranger that never stops sending). Send FIN after the
         # notice, and discard input for a moment so that the peer gets a chance to read it.
@@ -153,11 +211,16 @@ class Connection:
         except OSError:
             pass
 
+    def _strict(self):
+        """Before authentication (auth on) or before the first well-formed message (auth off)."""
+        return not (self.authenticated and self.seen_message)
+
     def _handle(self, events):
         """Answer decoded events in order. False when the connection must close."""
         for event in events:
             if isinstance(event, HttpDetected):
-                log.warning("refused an HTTP request from %s: nothing was run", self.address)
+                self.server.throttle.log(logging.WARNING, "refused an HTTP request from %s: nothing was run",
+                                         self.address)
                 with self._send_lock:
                     self.sock.sendall(_HTTP_REFUSAL)
                 return False
@@ -165,12 +228,30 @@ class Connection:
                 return False
             if isinstance(event, FramingError):
                 self._reply_error(event)
+                if self._strict():
+                    # No resynchronising before the peer has shown it speaks the protocol.
+                    self.server.throttle.log(logging.INFO, "connection %s from %s closed: %s before a "
+                                             "well-formed message", self.id, self.address, event.code)
+                    return False
                 continue
             if isinstance(event, Message):
                 was_authenticated = self.authenticated
-                self._answer(event)
+                if not was_authenticated:
+                    self.preauth_messages += 1
+                    if self.preauth_messages > self.server.settings.preauth_messages:
+                        self._close_unauthenticated(f"more than {self.server.settings.preauth_messages} "
+                                                    "messages sent before authenticating")
+                        return False
+                keep_open = self._answer(event)
+                if self.authenticated:
+                    self.seen_message = True
+                    self.decoder.strict = False
                 if self.authenticated and not was_authenticated:
                     self.decoder.max_message_bytes = self.server.settings.max_message_bytes
+                if not keep_open:
+                    self.server.throttle.log(logging.INFO, "connection %s from %s closed after a refused "
+                                             "handshake", self.id, self.address)
+                    return False
         return True
 
     def _reply_error(self, error):
@@ -180,11 +261,13 @@ class Connection:
             self.send(replies.failure(None, error.code, error.message), error.style)
 
     def _answer(self, message):
+        """Answers one message; False when the connection must close after the reply."""
         self.server.request_started()
         ctx = None
         try:
             reply, ctx = dispatch.handle(self.server.service, self, message)
             self.send(reply, message.style)
+            return not ctx.close_after_reply
         finally:
             self.server.request_finished()
             if ctx is not None:
@@ -208,6 +291,9 @@ class TcpServer:
         self._idle = threading.Condition(self._lock)
         self._active_requests = 0  # requests between decode and reply sent
         self._ids = itertools.count(1)
+        self._wake = threading.Event()  # set by stop(): ends an accept backoff early
+        self.throttle = LogThrottle()
+        self.accept_errors = 0  # accept() failures (descriptors, memory), each followed by a backoff
         self.port = None
 
     def start(self):
@@ -236,31 +322,59 @@ class TcpServer:
         return self.port
 
     def _accept_loop(self):
+        backoff = 0.0
         while not self.stopping:
             try:
                 client, address = self._sock.accept()
-            except OSError:
+            except OSError as exc:
                 if self.stopping:
                     return
+                if exc.errno in _RESOURCE_ERRNOS or self._sock.fileno() < 0:
+                    # Out of descriptors: the pending connection stays queued and accept() would
+                    # fail again at once. Wait (bounded), and keep serving once they are freed.
+                    backoff = min(_ACCEPT_BACKOFF_CAP, backoff * 2 or _ACCEPT_BACKOFF_FIRST)
+                    self.accept_errors += 1
+                    self.throttle.log(logging.WARNING, "accept failed (%s); retrying in %.2f s", exc, backoff)
+                    self._wake.wait(backoff)
+                # Anything else (a connection reset before it was accepted): next one.
                 continue
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            evicted = None
-            with self._lock:
-                if len(self._connections) >= self.settings.max_connections:
-                    evicted = self._oldest_unauthenticated()
-                    if evicted is not None:
-                        self._connections.discard(evicted)
-                refuse = len(self._connections) >= self.settings.max_connections
-                if not refuse:
-                    connection = Connection(self, client, address, next(self._ids))
-                    self._connections.add(connection)
-            if evicted is not None:
-                log.info("connection %s evicted: at the connection limit and not authenticated", evicted.id)
-                evicted.close()
-            if refuse:
-                self._refuse(client)
-                continue
+            backoff = 0.0
+            try:
+                self._admit(client, address)
+            except Exception as exc:
+                # One bad connection (a reset before setsockopt, a thread that cannot start)
+                # closes that connection only; the accept loop goes on.
+                self.throttle.log(logging.WARNING, "connection from %s dropped while accepting it: %s", address, exc)
+                try:
+                    client.close()
+                except OSError:
+                    pass
+
+    def _admit(self, client, address):
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        evicted = None
+        connection = None
+        with self._lock:
+            if len(self._connections) >= self.settings.max_connections:
+                evicted = self._oldest_unauthenticated()
+                if evicted is not None:
+                    self._connections.discard(evicted)
+            if len(self._connections) < self.settings.max_connections:
+                connection = Connection(self, client, address, next(self._ids))
+                self._connections.add(connection)
+        if evicted is not None:
+            self.throttle.log(logging.INFO, "connection %s evicted: at the connection limit and not authenticated",
+                              evicted.id)
+            evicted.close()
+        if connection is None:
+            self._refuse(client)
+            return
+        try:
             connection.thread.start()
+        except BaseException:
+            with self._lock:
+                self._connections.discard(connection)
+            raise
 
     def _oldest_unauthenticated(self):
         """At the limit, a connection that never presented the token gives way to a new one:
@@ -307,6 +421,7 @@ class TcpServer:
         if self.stopping:
             return
         self.stopping = True
+        self._wake.set()
         if self._sock is not None:
             # shutdown() wakes the accept() call blocked in the accept thread.
             try:

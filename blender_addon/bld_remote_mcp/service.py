@@ -6,6 +6,8 @@ Blender) are passed in by ``api.py``, which is what Blender and keep-alive scrip
 
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 
@@ -42,7 +44,10 @@ class Service:
         self.persist = persist if persist is not None else PersistStore()
         self.capture = OutputCapture(settings.max_output_bytes, capture_fds=capture_fds)
         self.interrupter = Interrupter(main_thread_ident)
-        self.guard = Guard(settings.guard_allow) if settings.guard else None
+        # Files this service makes for its clients (screenshots) and, in guard mode, the folder
+        # agent code may write to by default: 0700, this user's only, removed at stop.
+        self.private_tmp = tempfile.mkdtemp(prefix="bld-remote-")
+        self.guard = Guard(settings.guard_allow or (self.private_tmp,)) if settings.guard else None
         self.executor = Executor(self.capture, self.interrupter, self.jobs, scene_probe, settings.max_result_bytes,
                                  self.guard, undo_step if settings.undo else None, checkpoint)
         self.quit_app = quit_app  # GUI: how to quit Blender, called on the main thread
@@ -73,6 +78,7 @@ class Service:
             self.server.stop()
             self.capture.uninstall()
             self.interrupter.close()
+            shutil.rmtree(self.private_tmp, ignore_errors=True)
             raise
         self.started_at = time.time()
         self.running = True
@@ -99,6 +105,7 @@ class Service:
             self.guard.disable()
         self.interrupter.close()
         self.capture.uninstall()
+        shutil.rmtree(self.private_tmp, ignore_errors=True)
 
     def request_shutdown(self, code=0, quit_blender=True):
         """After a reply was sent: stop serving, then end the keep-alive loop or quit Blender."""

@@ -10,6 +10,7 @@ of it.
 import argparse
 import json
 import os
+import tempfile
 
 
 def parse_args(argv, prog, description):
@@ -30,8 +31,10 @@ def script_args(argv, has_bpy_module):
 
 
 def write_ready_file(path, port, pid, mode):
-    tmp = f"{path}.{pid}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
+    # A fresh name made with O_EXCL (mode 0600), then renamed: never written through a planted file.
+    directory, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump({"port": port, "pid": pid, "mode": mode}, handle)
     os.replace(tmp, path)
 

@@ -151,6 +151,17 @@ class Client:
         assert reply["id"] == request_id, reply
         return reply
 
+    def authenticate(self, token):
+        """The handshake of protocol §1a; returns the reply to ``authenticate``."""
+        from bld_remote_mcp import handshake
+
+        nonce = handshake.new_nonce()
+        challenge = self.call("hello", {"client_nonce": nonce})["result"]
+        proof = handshake.answer_challenge(token, challenge, nonce, handshake.binding(self.sock.getpeername()))
+        reply = self.call("authenticate", {"client_proof": proof})
+        assert reply["result"]["authenticated"] is True, reply
+        return reply
+
     def execute(self, code, read_timeout=15.0, **params):
         """execute_code; ``params`` go to the request (``timeout`` is the job's timeout)."""
         params["code"] = code

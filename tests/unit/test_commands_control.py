@@ -44,7 +44,7 @@ def test_ping():
 
 def test_hello_fields():
     result = control.hello(ctx_for(FakeService(mode="gui"), connection_id=17), {})
-    assert result == {"protocol_version": 1, "server": "bld-remote", "addon_version": "9.9.9",
+    assert result == {"protocol_version": 2, "server": "bld-remote", "addon_version": "9.9.9",
                       "blender_version": "3.4.1", "mode": "gui", "pid": os.getpid(), "port": 4321,
                       "connection_id": 17, "auth_required": False, "authenticated": True}
 

@@ -112,6 +112,7 @@ def test_result_envelope_metadata(make_service):
 def test_non_standard_json_constants_are_a_parse_error_and_nothing_runs(make_service, literal):
     h = make_service()
     c = h.client()
+    assert c.call("ping")["status"] == "success"  # vetted: a parse error does not close it (§1a)
     c.send_raw(b'{"id": 1, "type": "execute_code", "params": {"code": "ran = 1", "timeout": ' + literal + b'}}\n')
     reply = c.read_line()
     assert reply["status"] == "error" and reply["error"]["code"] == "parse_error"

@@ -35,8 +35,14 @@ def test_request_sent_one_byte_at_a_time(make_service):
     assert reply["id"] == 7 and reply["result"] == "}{"
 
 
+def _vetted(client):
+    """A connection that has sent one well-formed message: garbage no longer closes it (§1a)."""
+    assert client.call("ping")["status"] == "success"
+    return client
+
+
 def test_malformed_json_is_answered_at_once_and_the_connection_goes_on(make_service):
-    c = make_service(idle_timeout=30).client()
+    c = _vetted(make_service(idle_timeout=30).client())
     start = time.monotonic()
     c.send_raw(b'{"id": 1, "type": "execute_code", "params": {"code": "1"\n')
     reply = c.read_line()
@@ -47,7 +53,7 @@ def test_malformed_json_is_answered_at_once_and_the_connection_goes_on(make_serv
 
 
 def test_invalid_utf8_and_non_objects(make_service):
-    c = make_service().client()
+    c = _vetted(make_service().client())
     c.send_raw(b'{"id": 1, "type": "ping", "params": {"x": "\xff\xfe"}}\n')
     assert c.read_line()["error"]["code"] == "parse_error"
     c.send_raw(b"[1, 2, 3]\n")
@@ -63,6 +69,21 @@ def test_invalid_utf8_and_non_objects(make_service):
     assert c.call("ping")["status"] == "success"
 
 
+def test_the_same_errors_on_a_fresh_connection_close_it(make_service):
+    h = make_service(max_message_bytes=100_000)
+    for data in (b'{"id": 1, "type": "execute_code", "params": {"code": "1"\n', b"[1, 2, 3]\n",
+                 b'{"id": 1, "type": "ping", "params": {"x": "\xff\xfe"}}\n',
+                 json.dumps({"id": 1, "type": "execute_code", "params": {"code": "#" + "x" * 200_000}}).encode() + b"\n"):
+        c = h.client()
+        try:
+            c.send_raw(data)
+        except OSError:
+            pass  # closed while the oversized message was still being sent
+        answer = c.read_until_closed()
+        assert answer.count(b"\n") == 1 and json.loads(answer)["error"]["code"] in ("parse_error",
+                                                                                   "message_too_large")
+
+
 def test_unknown_command(make_service):
     reply = make_service().client().call("make_coffee")
     assert reply["status"] == "error" and reply["result"] is None
@@ -72,7 +93,7 @@ def test_unknown_command(make_service):
 
 @pytest.mark.parametrize("chunk", [None, 4096])
 def test_oversized_message_is_refused_nothing_runs_and_the_connection_goes_on(make_service, chunk):
-    c = make_service(max_message_bytes=100_000).client()
+    c = _vetted(make_service(max_message_bytes=100_000).client())
     big = json.dumps({"id": 1, "type": "execute_code", "params": {"code": "oversized_ran = 1  # " + "x" * 200_000}})
     data = big.encode() + b"\n"
     if chunk is None:

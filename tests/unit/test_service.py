@@ -22,7 +22,7 @@ def test_hello(make_service):
     reply = h.client().call("hello")
     assert reply["status"] == "success" and reply["error"] is None
     r = reply["result"]
-    assert r["protocol_version"] == 1 and r["server"] == "bld-remote"
+    assert r["protocol_version"] == 2 and r["server"] == "bld-remote"
     assert (r["blender_version"], r["addon_version"], r["mode"], r["port"]) == ("test", "0", "background", h.port)
     assert r["pid"] == os.getpid() and isinstance(r["connection_id"], int)
 

@@ -1,9 +1,9 @@
-"""Commands about the server itself: ping, hello, status, sessions, shutdown, polyhaven."""
+"""Commands about the server itself: ping, hello, authenticate, status, sessions, shutdown, polyhaven."""
 
 import os
 import time
 
-from .. import params
+from .. import auth, params
 from ..replies import PROTOCOL_VERSION
 from . import command
 
@@ -13,8 +13,26 @@ def ping(ctx, _params):
     return {"pong": True, "time": time.time()}
 
 
+def _authenticated(ctx):
+    return ctx.service.token is None or ctx.connection.authenticated
+
+
 @command("hello")
-def hello(ctx, _params):
+def hello(ctx, p):
+    """Before authentication only the handshake's side of it (auth.py); after, who this is."""
+    if not _authenticated(ctx):
+        return auth.hello_before_auth(ctx, p)
+    return _about(ctx)
+
+
+@command("authenticate")
+def authenticate(ctx, p):
+    if not _authenticated(ctx):
+        auth.authenticate(ctx, p)
+    return _about(ctx)
+
+
+def _about(ctx):
     service = ctx.service
     return {
         "protocol_version": PROTOCOL_VERSION,

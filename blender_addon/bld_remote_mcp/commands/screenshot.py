@@ -9,7 +9,6 @@ client reads and deletes the file). With ``filepath`` the image is written there
 import base64
 import math
 import os
-import tempfile
 import uuid
 
 from .. import params, views
@@ -19,8 +18,9 @@ from . import command
 _FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
 
 
-def _temp_path(extension):
-    return os.path.join(tempfile.gettempdir(), f"bld_remote_screenshot_{uuid.uuid4().hex}.{extension}")
+def _temp_path(folder, extension):
+    # In the service's private temp dir (0700): another user cannot read or replace the image.
+    return os.path.join(folder, f"bld_remote_screenshot_{uuid.uuid4().hex}.{extension}")
 
 
 def _fit_size(width, height, max_size):
@@ -225,7 +225,7 @@ def get_viewport_screenshot(ctx, p):
     except views.ViewError as exc:
         raise CommandError("invalid_params", str(exc), param=exc.param)
     extension = "jpg" if fmt in ("jpg", "jpeg") else "png"
-    path = os.path.abspath(filepath) if filepath else _temp_path(extension)
+    path = os.path.abspath(filepath) if filepath else _temp_path(ctx.service.private_tmp, extension)
     if bpy.app.background:
         width, height = _render_preview(path, max_size, _FORMATS[fmt], view, angles, shading)
         source = "render"
