@@ -18,19 +18,16 @@ pub fn encode_request(request: &Request) -> Vec<u8> {
     line
 }
 
-/// Encodes `command` with `id` (and the auth `token`, which clients send once per connection)
-/// without copying the command (its code may be megabytes).
-pub fn encode_command(id: &RequestId, command: &Command, token: Option<&str>) -> Vec<u8> {
+/// Encodes `command` with `id` without copying the command (its code may be megabytes).
+pub fn encode_command(id: &RequestId, command: &Command) -> Vec<u8> {
     #[derive(Serialize)]
     struct Borrowed<'a> {
         id: &'a RequestId,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        token: Option<&'a str>,
         #[serde(flatten)]
         command: &'a Command,
     }
     let mut line =
-        serde_json::to_vec(&Borrowed { id, token, command }).expect("requests always serialize");
+        serde_json::to_vec(&Borrowed { id, command }).expect("requests always serialize");
     line.push(b'\n');
     line
 }
@@ -151,10 +148,9 @@ mod tests {
         };
         let id = RequestId::Str("q".into());
         assert_eq!(
-            encode_command(&id, &command, None),
+            encode_command(&id, &command),
             encode_request(&Request {
                 id: Some(id.clone()),
-                token: None,
                 command
             })
         );

@@ -1,12 +1,14 @@
-//! The bld-remote wire protocol, version 1, as Rust types.
+//! The bld-remote wire protocol, version 2, as Rust types.
 //!
 //! This crate mirrors `docs/protocol.md` (the source of truth) and nothing else: serde types for
-//! every request and reply, the error codes, and the newline-delimited JSON framing. It does no
-//! I/O, so the client, the CLI and the MCP server share one definition of the protocol.
+//! every request and reply, the error codes, the newline-delimited JSON framing and the proofs of
+//! the authentication handshake. It does no I/O, so the client, the CLI and the MCP server share
+//! one definition of the protocol.
 
 pub mod envelope;
 pub mod error_code;
 pub mod framing;
+pub mod handshake;
 pub mod reply;
 pub mod request;
 pub mod results;
@@ -19,7 +21,7 @@ pub use request::{Command, ExecuteCode, ExecutionMode, Request, RequestId, Scree
 pub use results::{Hello, JobSummary, JobView, JobsCount, Status, StdoutSince, Submitted};
 
 /// The protocol version this crate speaks; `hello` reports the server's.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The addon's default port.
 pub const DEFAULT_PORT: u16 = 6688;
 /// The addon binds loopback only unless told otherwise.

@@ -37,13 +37,10 @@ impl From<&str> for RequestId {
     }
 }
 
-/// One v1 request.
+/// One request. (Protocol 1 carried the token here; protocol 2 never sends it, §1a.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub id: Option<RequestId>,
-    /// The addon's auth token; needed once per connection when the addon requires one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
     #[serde(flatten)]
     pub command: Command,
 }
@@ -52,18 +49,26 @@ impl Request {
     pub fn new(id: impl Into<RequestId>, command: Command) -> Self {
         Request {
             id: Some(id.into()),
-            token: None,
             command,
         }
     }
 }
 
-/// Every command of protocol v1, with its params.
+/// Every command of the protocol, with its params.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "params", rename_all = "snake_case")]
 pub enum Command {
     Ping,
-    Hello,
+    /// Before authentication, with `client_nonce`, the first step of the handshake (§1a);
+    /// after, who the server is.
+    Hello {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_nonce: Option<String>,
+    },
+    /// The second step of the handshake: the client's proof (§1a).
+    Authenticate {
+        client_proof: String,
+    },
     Status,
     ExecuteCode(ExecuteCode),
     GetJob {
@@ -135,7 +140,8 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Ping => "ping",
-            Command::Hello => "hello",
+            Command::Hello { .. } => "hello",
+            Command::Authenticate { .. } => "authenticate",
             Command::Status => "status",
             Command::ExecuteCode(_) => "execute_code",
             Command::GetJob { .. } => "get_job",
@@ -231,7 +237,6 @@ mod tests {
     fn unit_commands_carry_no_params() {
         for (command, name) in [
             (Command::Ping, "ping"),
-            (Command::Hello, "hello"),
             (Command::Status, "status"),
             (Command::ListJobs, "list_jobs"),
             (Command::ServerShutdown, "server_shutdown"),
@@ -241,6 +246,37 @@ mod tests {
             assert_eq!(json, json!({"id": 7, "type": name}));
             assert_eq!(command.name(), name);
         }
+    }
+
+    #[test]
+    fn the_handshake_commands() {
+        let plain = round_trip(&Request::new(1, Command::Hello { client_nonce: None }));
+        assert_eq!(plain, json!({"id": 1, "type": "hello", "params": {}}));
+        let challenge = round_trip(&Request::new(
+            2,
+            Command::Hello {
+                client_nonce: Some("n".into()),
+            },
+        ));
+        assert_eq!(
+            challenge,
+            json!({"id": 2, "type": "hello", "params": {"client_nonce": "n"}})
+        );
+        let answer = round_trip(&Request::new(
+            3,
+            Command::Authenticate {
+                client_proof: "p".into(),
+            },
+        ));
+        assert_eq!(
+            answer,
+            json!({"id": 3, "type": "authenticate", "params": {"client_proof": "p"}})
+        );
+        assert_eq!(
+            serde_json::to_value(Request::new(4, Command::Ping)).unwrap(),
+            json!({"id": 4, "type": "ping"}),
+            "no token field in protocol 2"
+        );
     }
 
     #[test]

@@ -217,7 +217,7 @@ fn check_request(line: &[u8]) {
     assert_eq!(back, request, "through {}", body.escape_ascii());
 
     if let Some(id) = &request.id {
-        let borrowed = encode_command(id, &request.command, request.token.as_deref());
+        let borrowed = encode_command(id, &request.command);
         assert_eq!(
             borrowed, encoded,
             "encode_command and encode_request differ"
