@@ -2,14 +2,16 @@
 
 use crate::connection::Connection;
 use crate::error::ClientError;
+use crate::handshake::{self, FirstReply};
 use crate::options::ClientOptions;
 use bld_remote_protocol::{
-    Command, Envelope, ExecuteCode, ExecutionMode, Hello, JobView, PROTOCOL_VERSION, Reply, Status,
+    Command, Envelope, ErrorCode, ExecuteCode, ExecutionMode, Hello, JobView, Reply, Status,
     Submitted,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -112,8 +114,11 @@ impl Client {
     }
 
     pub async fn hello(&self) -> Result<Hello, ClientError> {
-        self.call_typed(&Command::Hello, self.inner.options.call_timeout)
-            .await
+        self.call_typed(
+            &Command::Hello { client_nonce: None },
+            self.inner.options.call_timeout,
+        )
+        .await
     }
 
     pub async fn status(&self) -> Result<Status, ClientError> {
@@ -220,18 +225,8 @@ impl Client {
         command: &Command,
         timeout: Duration,
     ) -> Result<Reply, ClientError> {
-        self.request_with_token(conn, command, timeout, None).await
-    }
-
-    async fn request_with_token(
-        &self,
-        conn: &Connection,
-        command: &Command,
-        timeout: Duration,
-        token: Option<&str>,
-    ) -> Result<Reply, ClientError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let reply = conn.send(id, command, token).await?;
+        let reply = conn.send(id, command).await?;
         match tokio::time::timeout(timeout, reply).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ClientError::Disconnected {
@@ -248,7 +243,8 @@ impl Client {
         }
     }
 
-    /// The current connection, or a new one (connect, then `hello`) if there is none or it closed.
+    /// The current connection, or a new one (connect, then the handshake) if there is none or
+    /// it closed.
     async fn live_connection(&self) -> Result<(Arc<Connection>, Hello), ClientError> {
         let mut live = self.inner.live.lock().await;
         if let Some((conn, hello)) = live.as_ref() {
@@ -259,96 +255,109 @@ impl Client {
         *live = None;
         let options = &self.inner.options;
         let stream = connect_with_retry(options).await?;
+        let peer = stream.peer_addr().map_err(|err| ClientError::Connect {
+            addr: options.address(),
+            reason: err.to_string(),
+        })?;
+        handshake::check_listener_owner(options, peer)?;
         let conn = Arc::new(Connection::new(
             stream,
             options.address(),
             options.max_reply_bytes,
         ));
-        let hello = self.handshake(&conn).await?;
+        let hello = self.handshake(&conn, peer).await?;
         *live = Some((Arc::clone(&conn), hello.clone()));
         Ok((conn, hello))
     }
 
-    async fn handshake(&self, conn: &Connection) -> Result<Hello, ClientError> {
-        let addr = self.inner.options.address();
+    /// Protocol §1a: `hello` with a fresh nonce; the server's proof checked; `authenticate`
+    /// with the client's proof. An auth-off server only with `allow_no_auth`.
+    async fn handshake(&self, conn: &Connection, peer: SocketAddr) -> Result<Hello, ClientError> {
+        let options = &self.inner.options;
+        let addr = options.address();
         let not_ours = |detail: String| ClientError::NotBldRemote {
             addr: addr.clone(),
             detail,
         };
-        // The token authenticates this connection for all later requests.
-        let options = &self.inner.options;
-        let token = options
-            .token
-            .clone()
-            .or_else(|| crate::token::discover(options.port, options.state_dir.as_deref()));
+        let client_nonce = handshake::fresh_nonce();
+        let hello = Command::Hello {
+            client_nonce: Some(client_nonce.clone()),
+        };
+        let result = self
+            .handshake_step(conn, &hello)
+            .await?
+            .map_err(|error| not_ours(format!("`hello` failed: {error}")))?;
+        let (server_nonce, server_proof) = match handshake::read_first_hello(result, &addr)? {
+            FirstReply::Open(hello) if options.allow_no_auth => return Ok(hello),
+            FirstReply::Open(_) => return Err(ClientError::AuthOff { addr }),
+            FirstReply::Challenge {
+                server_nonce,
+                server_proof,
+            } => (server_nonce, server_proof),
+        };
+        let token = handshake::find_token(options, peer)?;
+        let client_proof = handshake::answer(
+            options,
+            peer,
+            &token,
+            &client_nonce,
+            &server_nonce,
+            &server_proof,
+        )?;
+        let result = match self
+            .handshake_step(conn, &Command::Authenticate { client_proof })
+            .await?
+        {
+            Ok(result) => result,
+            Err(error) if error.code == ErrorCode::Unauthorized => {
+                return Err(ClientError::Unauthorized {
+                    addr,
+                    reason: format!(
+                        "it proved the token ({}) but refused this client's proof: {}",
+                        token.1, error.message
+                    ),
+                });
+            }
+            Err(error) => return Err(not_ours(format!("`authenticate` failed: {error}"))),
+        };
+        let hello: Hello = serde_json::from_value(result)
+            .map_err(|err| not_ours(format!("malformed `authenticate` reply ({err})")))?;
+        if hello.authenticated != Some(true) {
+            return Err(not_ours(
+                "`authenticate` succeeded but the connection is not authenticated".into(),
+            ));
+        }
+        Ok(hello)
+    }
+
+    /// One handshake request: its result or error reply; no reply within the handshake timeout
+    /// means the peer does not speak the protocol.
+    async fn handshake_step(
+        &self,
+        conn: &Connection,
+        command: &Command,
+    ) -> Result<Result<Value, bld_remote_protocol::ErrorObject>, ClientError> {
+        let not_ours = |detail: String| ClientError::NotBldRemote {
+            addr: self.inner.options.address(),
+            detail,
+        };
         let reply = match self
-            .request_with_token(
-                conn,
-                &Command::Hello,
-                options.handshake_timeout,
-                token.as_deref(),
-            )
+            .request_on(conn, command, self.inner.options.handshake_timeout)
             .await
         {
             Ok(reply) => reply,
             Err(ClientError::Timeout { after, .. }) => {
                 return Err(not_ours(format!(
-                    "no newline-delimited reply to `hello` within {:.1} s",
+                    "no newline-delimited reply to `{}` within {:.1} s",
+                    command.name(),
                     after.as_secs_f64()
                 )));
             }
             Err(other) => return Err(other),
         };
-        let result = match reply.into_result() {
-            Ok(Ok(result)) => result,
-            Ok(Err(error)) if error.code == bld_remote_protocol::ErrorCode::Unauthorized => {
-                return Err(ClientError::Unauthorized {
-                    addr,
-                    reason: format!("the token is wrong ({})", token_source(options)),
-                });
-            }
-            Ok(Err(error)) => return Err(not_ours(format!("`hello` failed: {error}"))),
-            Err(malformed) => return Err(not_ours(malformed.to_string())),
-        };
-        let version = result.get("protocol_version").and_then(Value::as_u64);
-        if result.get("server").and_then(Value::as_str) != Some("bld-remote") || version.is_none() {
-            return Err(not_ours(format!("unexpected `hello` reply {result}")));
-        }
-        if version != Some(u64::from(PROTOCOL_VERSION)) {
-            return Err(ClientError::IncompatibleProtocol {
-                addr,
-                server: version.unwrap_or_default() as u32,
-                client: PROTOCOL_VERSION,
-            });
-        }
-        let hello: Hello = serde_json::from_value(result)
-            .map_err(|err| not_ours(format!("malformed `hello` ({err})")))?;
-        if hello.auth_required == Some(true) && hello.authenticated != Some(true) {
-            return Err(ClientError::Unauthorized {
-                addr,
-                reason: format!(
-                    "it requires a token and none was found (set {} or check {}; \
-                     BLD_REMOTE_MCP_AUTH=off in Blender's environment turns authentication off)",
-                    crate::token::TOKEN_ENV,
-                    crate::token::token_file(options.port, options.state_dir.as_deref()).display()
-                ),
-            });
-        }
-        Ok(hello)
-    }
-}
-
-/// Where the token came from, for error messages.
-fn token_source(options: &ClientOptions) -> String {
-    if options.token.is_some() {
-        "given by the caller".to_owned()
-    } else if std::env::var_os(crate::token::TOKEN_ENV).is_some_and(|v| !v.is_empty()) {
-        format!("from {}", crate::token::TOKEN_ENV)
-    } else {
-        format!(
-            "from {}",
-            crate::token::token_file(options.port, options.state_dir.as_deref()).display()
-        )
+        reply
+            .into_result()
+            .map_err(|malformed| not_ours(malformed.to_string()))
     }
 }
 
@@ -360,7 +369,7 @@ async fn connect_with_retry(options: &ClientOptions) -> Result<TcpStream, Client
     loop {
         let attempt = tokio::time::timeout(
             options.connect_timeout,
-            TcpStream::connect((options.host.as_str(), options.port)),
+            TcpStream::connect((options.dial_host(), options.port)),
         );
         let error = match attempt.await {
             Ok(Ok(stream)) => return Ok(stream),

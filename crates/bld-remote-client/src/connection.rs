@@ -63,7 +63,6 @@ impl Connection {
         &self,
         id: i64,
         command: &Command,
-        token: Option<&str>,
     ) -> Result<oneshot::Receiver<Result<Reply, ClientError>>, ClientError> {
         let (tx, rx) = oneshot::channel();
         {
@@ -73,7 +72,7 @@ impl Connection {
             }
             pending.waiters.insert(id, tx);
         }
-        let line = encode_command(&RequestId::Int(id), command, token);
+        let line = encode_command(&RequestId::Int(id), command);
         let written = {
             let mut writer = self.writer.lock().await;
             writer.write_all(&line).await

@@ -20,8 +20,9 @@ pub enum ClientError {
     NotBldRemote { addr: String, detail: String },
 
     #[error(
-        "the addon on {addr} speaks protocol version {server}, this client speaks {client}; \
-         install the matching addon with `bld-remote install-addon`"
+        "the addon on {addr} speaks protocol version {server}, this client speaks {client}{}; \
+         install the matching addon with `bld-remote install-addon`",
+        if *.server < 2 { " (version 1 sent the token itself to whoever answered the port)" } else { "" }
     )]
     IncompatibleProtocol {
         addr: String,
@@ -31,6 +32,34 @@ pub enum ClientError {
 
     #[error("the Blender on {addr} refused this client: {reason}")]
     Unauthorized { addr: String, reason: String },
+
+    /// The peer did not prove it knows the token: it is not the Blender that wrote it.
+    #[error(
+        "the process answering on {addr} is not the Blender whose token this client holds: \
+         {detail}. Nothing derived from the token was sent to it. Another program may hold the \
+         port, the token may be stale (that Blender restarted?), or you reach Blender through a \
+         tunnel or port forward to another address (then pass --server-address with the address \
+         Blender listens on)"
+    )]
+    NotProven { addr: String, detail: String },
+
+    #[error(
+        "the server on {addr} says authentication is off, so anyone could be answering there: \
+         nothing was sent. If it is a Blender you started without a token (`bld-remote start \
+         --no-auth`, BLD_REMOTE_MCP_AUTH=off, or 'Require token' unticked in the addon), pass \
+         --allow-no-auth (BLD_REMOTE_ALLOW_NO_AUTH=1, or allow_no_auth = true in the config)"
+    )]
+    AuthOff { addr: String },
+
+    #[error(
+        "the socket listening on {addr} belongs to another user (uid {uid}), not to you: nothing \
+         was sent. That is not your Blender; choose another port (see who holds it with `ss -ltnp`)"
+    )]
+    ForeignListener { addr: String, uid: u32 },
+
+    /// No usable token: none found, or a token file that is not private.
+    #[error("cannot authenticate to {addr}: {reason}")]
+    Token { addr: String, reason: String },
 
     #[error("lost the connection to Blender on {addr}: {reason}")]
     Disconnected { addr: String, reason: String },
@@ -54,6 +83,17 @@ fn seconds(duration: Duration) -> String {
 }
 
 impl ClientError {
+    /// True when what answered is not a Blender this user may trust: it could not prove the
+    /// token, said authentication is off, or its socket is another user's. Nothing was run.
+    pub fn is_untrusted_peer(&self) -> bool {
+        matches!(
+            self,
+            ClientError::NotProven { .. }
+                | ClientError::AuthOff { .. }
+                | ClientError::ForeignListener { .. }
+        )
+    }
+
     /// True when no Blender could be reached (nothing listening, refused, lost).
     pub fn is_connection_problem(&self) -> bool {
         matches!(

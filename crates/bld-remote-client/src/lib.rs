@@ -4,6 +4,10 @@
 //! by request id; each call has its own timeout. When Blender goes away, every pending call fails
 //! at once with [`ClientError::Disconnected`] and the next call connects again.
 //!
+//! Every connection is authenticated both ways before a request goes out (`docs/protocol.md`
+//! §1a): on Linux the listening socket of a loopback port must be this user's, and the server
+//! must prove it knows the token before the client sends its own proof. The token never travels.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), bld_remote_client::ClientError> {
 //! use bld_remote_client::{Client, ClientOptions};
@@ -16,7 +20,10 @@
 mod client;
 mod connection;
 mod error;
+mod handshake;
 mod options;
+pub mod private_fs;
+pub mod proc_net;
 pub mod token;
 
 pub use bld_remote_protocol as protocol;

@@ -24,8 +24,18 @@ pub struct ClientOptions {
     pub max_reply_bytes: usize,
     /// The addon's auth token; `None`: found at each connect (see [`crate::token`]).
     pub token: Option<String>,
+    /// A token file to read instead of the one the addon writes for the port (needed for a
+    /// Blender on another host, whose token is never looked up locally).
+    pub token_file: Option<std::path::PathBuf>,
     /// Where to look for token files instead of bld-remote's state dir.
     pub state_dir: Option<std::path::PathBuf>,
+    /// Accept a server that says authentication is off (a Blender started with `--no-auth`);
+    /// refused by default, since anyone could be answering such a port.
+    pub allow_no_auth: bool,
+    /// The address Blender listens on, when it is reached through a tunnel or port forward on
+    /// another address or port: the handshake proves that address instead of the one dialled.
+    /// Set it only for a forward you made yourself.
+    pub server_address: Option<std::net::SocketAddr>,
 }
 
 impl Default for ClientOptions {
@@ -41,7 +51,10 @@ impl Default for ClientOptions {
             // Result, stdout and stderr each have a 64 MiB budget on the server, plus JSON escaping.
             max_reply_bytes: 512 * 1024 * 1024,
             token: None,
+            token_file: None,
             state_dir: None,
+            allow_no_auth: false,
+            server_address: None,
         }
     }
 }
@@ -68,12 +81,24 @@ impl ClientOptions {
         }
     }
 
+    /// The host dialled: `localhost` means 127.0.0.1, as it does for the addon, so the two can
+    /// never disagree about the address family (a resolver that puts `::1` first would reach
+    /// whoever holds `[::1]:port`).
+    pub fn dial_host(&self) -> &str {
+        if self.host.trim().eq_ignore_ascii_case("localhost") {
+            crate::protocol::DEFAULT_HOST
+        } else {
+            &self.host
+        }
+    }
+
     /// `host:port`, bracketing IPv6 addresses.
     pub fn address(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
+        let host = self.dial_host();
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port)
         } else {
-            format!("{}:{}", self.host, self.port)
+            format!("{host}:{}", self.port)
         }
     }
 }
@@ -90,5 +115,13 @@ mod tests {
             ..ClientOptions::with_port(8)
         };
         assert_eq!(v6.address(), "[::1]:8");
+        let local = ClientOptions {
+            host: "LocalHost".into(),
+            ..ClientOptions::with_port(9)
+        };
+        assert_eq!(
+            (local.dial_host(), local.address().as_str()),
+            ("127.0.0.1", "127.0.0.1:9")
+        );
     }
 }

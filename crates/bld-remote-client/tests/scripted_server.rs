@@ -1,19 +1,19 @@
 //! The client against scripted TCP peers, for the misbehaviours a real addon never shows:
-//! broken replies, silence, a wrong protocol version, an old 1.3.3-style server. The client's
-//! behaviour against real Blender is tested in `crates/bld-remote/tests`.
+//! broken replies, silence, a wrong protocol version, an old 1.3.3-style server. The scripted
+//! peers authenticate like the addon (protocol §1a, with the protocol crate's proofs); peers that
+//! fail the handshake are in `impostors.rs`. The client's behaviour against real Blender is
+//! tested in `crates/bld-remote/tests`.
+
+mod support;
 
 use bld_remote_client::{Client, ClientError, ClientOptions};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use support::{TOKEN, handshake_reply, hello};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-fn hello(version: u64) -> Value {
-    json!({"protocol_version": version, "server": "bld-remote", "addon_version": "0.1.0",
-           "blender_version": "3.4.1", "mode": "background", "pid": 1, "port": 1, "connection_id": 1})
-}
-
-/// A peer that answers `hello` properly, then lets `script` handle every later request line.
+/// A peer that completes the handshake properly, then lets `script` handle every later request.
 async fn serve<F>(script: F) -> ClientOptions
 where
     F: Fn(Value) -> Option<String> + Send + Sync + 'static,
@@ -28,14 +28,16 @@ where
             };
             let script = script.clone();
             tokio::spawn(async move {
+                let bound =
+                    bld_remote_client::protocol::handshake::binding(stream.local_addr().unwrap());
                 let (read, mut write) = stream.into_split();
                 let mut lines = BufReader::new(read).lines();
+                let mut challenge = None;
                 while let Ok(Some(line)) = lines.next_line().await {
                     let request: Value = serde_json::from_str(&line).unwrap();
-                    let answer = if request["type"] == "hello" {
-                        Some(json!({"id": request["id"], "status": "success", "result": hello(1), "error": null}).to_string() + "\n")
-                    } else {
-                        script(request)
+                    let answer = match handshake_reply(&request, &bound, &mut challenge) {
+                        Some(reply) => Some(reply.to_string() + "\n"),
+                        None => script(request),
                     };
                     if answer.as_deref() == Some(HANG_UP) {
                         return;
@@ -51,6 +53,7 @@ where
     });
     ClientOptions {
         handshake_timeout: Duration::from_millis(500),
+        token: Some(TOKEN.into()),
         ..ClientOptions::with_port(port)
     }
 }
@@ -153,7 +156,7 @@ async fn a_wrong_protocol_version_is_refused_with_a_clear_message() {
         let line = lines.next_line().await.unwrap().unwrap();
         let request: Value = serde_json::from_str(&line).unwrap();
         let reply =
-            json!({"id": request["id"], "status": "success", "result": hello(2), "error": null});
+            json!({"id": request["id"], "status": "success", "result": hello(3), "error": null});
         write
             .write_all(format!("{reply}\n").as_bytes())
             .await
@@ -168,8 +171,8 @@ async fn a_wrong_protocol_version_is_refused_with_a_clear_message() {
         matches!(
             err,
             ClientError::IncompatibleProtocol {
-                server: 2,
-                client: 1,
+                server: 3,
+                client: 2,
                 ..
             }
         ),
@@ -244,7 +247,7 @@ async fn a_server_that_retries_in_time_is_reached() {
         let mut lines = BufReader::new(read).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             let request: Value = serde_json::from_str(&line).unwrap();
-            let reply = json!({"id": request["id"], "status": "success", "result": hello(1), "error": null});
+            let reply = json!({"id": request["id"], "status": "success", "result": support::open_hello(), "error": null});
             write
                 .write_all(format!("{reply}\n").as_bytes())
                 .await
@@ -253,6 +256,7 @@ async fn a_server_that_retries_in_time_is_reached() {
     });
     let options = ClientOptions {
         retry_for: Duration::from_secs(3),
+        allow_no_auth: true,
         ..ClientOptions::with_port(port)
     };
     let client = Client::connect(options).await.unwrap();
@@ -300,44 +304,6 @@ async fn a_peer_that_hangs_up_fails_the_pending_calls_and_the_next_call_reconnec
     assert_eq!(again, json!("fine"));
 }
 
-/// A peer that answers every request line (`hello` included) with `reply(request)`, and keeps
-/// the requests it saw.
-async fn answer_all<F>(reply: F) -> (ClientOptions, std::sync::Arc<std::sync::Mutex<Vec<Value>>>)
-where
-    F: Fn(&Value) -> Value + Send + Sync + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reply = std::sync::Arc::new(reply);
-    tokio::spawn({
-        let seen = seen.clone();
-        async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (reply, seen) = (reply.clone(), seen.clone());
-                tokio::spawn(async move {
-                    let (read, mut write) = stream.into_split();
-                    let mut lines = BufReader::new(read).lines();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let request: Value = serde_json::from_str(&line).unwrap();
-                        let answer = format!("{}\n", reply(&request));
-                        seen.lock().unwrap().push(request);
-                        if write.write_all(answer.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        }
-    });
-    let options = ClientOptions {
-        handshake_timeout: Duration::from_millis(500),
-        retry_for: Duration::ZERO,
-        ..ClientOptions::with_port(port)
-    };
-    (options, seen)
-}
-
 #[tokio::test]
 async fn a_peer_whose_hello_is_not_bld_remotes_is_named_as_such() {
     // Another JSON-lines service, one that knows no `hello`, and one with a broken reply.
@@ -353,7 +319,7 @@ async fn a_peer_whose_hello_is_not_bld_remotes_is_named_as_such() {
         (json!({"status": "maybe"}), "unexpected status"),
     ];
     for (body, expected) in cases {
-        let (options, _) = answer_all(move |request| {
+        let (options, _) = support::answer_all(move |request| {
             let mut reply = body.clone();
             reply["id"] = request["id"].clone();
             reply
@@ -364,42 +330,6 @@ async fn a_peer_whose_hello_is_not_bld_remotes_is_named_as_such() {
         assert!(err.to_string().contains(expected), "{expected}: {err}");
         assert!(err.to_string().contains("install-addon"), "{err}");
         assert!(!err.is_connection_problem());
-    }
-}
-
-fn refuse_every_token(request: &Value) -> Value {
-    json!({"id": request["id"], "status": "error",
-           "error": {"code": "unauthorized", "message": "a valid token is required"}})
-}
-
-#[tokio::test]
-async fn a_refused_token_is_reported_with_where_it_came_from() {
-    let (mut options, seen) = answer_all(refuse_every_token).await;
-    options.token = Some("from-the-caller".into());
-    let err = Client::connect(options.clone()).await.err().unwrap();
-    assert!(matches!(err, ClientError::Unauthorized { .. }), "{err}");
-    assert!(
-        err.to_string()
-            .contains("the token is wrong (given by the caller)"),
-        "{err}"
-    );
-    assert_eq!(seen.lock().unwrap()[0]["token"], "from-the-caller");
-
-    // The token file the addon wrote for that port, in the given state dir.
-    if std::env::var_os(bld_remote_client::token::TOKEN_ENV).is_none() {
-        let state = tempfile::tempdir().unwrap();
-        let file = state.path().join(format!("tokens/{}.token", options.port));
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(&file, "stale-token\n").unwrap();
-        options.token = None;
-        options.state_dir = Some(state.path().to_owned());
-        let err = Client::connect(options).await.err().unwrap();
-        assert!(
-            err.to_string()
-                .contains(&format!("the token is wrong (from {})", file.display())),
-            "{err}"
-        );
-        assert_eq!(seen.lock().unwrap()[1]["token"], "stale-token");
     }
 }
 
@@ -418,7 +348,7 @@ async fn a_result_of_the_wrong_shape_names_the_command() {
     let hello = client.hello().await.unwrap();
     assert_eq!(
         (hello.server.as_str(), hello.protocol_version),
-        ("bld-remote", 1)
+        ("bld-remote", 2)
     );
 }
 
