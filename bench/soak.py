@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "blender_addon"))
+from bld_remote_mcp import handshake  # noqa: E402  (the handshake's proofs: the addon's own module)
 
 KINDS = ("fast", "print", "error", "timeout", "async")
 # The server runs every job on Blender's one main thread: a timeout call holds it for its whole
@@ -99,9 +101,13 @@ class Worker(threading.Thread):
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
         self.answered = set()
-        hello = self.call("hello", {}, extra={"token": self.token} if self.token else None)
-        if self.token and not hello.get("result", {}).get("authenticated"):
-            raise ConnectionError(f"authentication failed: {str(hello)[:200]}")
+        if self.token:
+            try:
+                handshake.authenticate_with(self.call, self.token, self.sock.getpeername())
+            except handshake.PeerNotProven as exc:
+                raise ConnectionError(f"authentication failed: {str(exc)[:200]}") from exc
+        else:
+            self.call("hello", {})
         # `me` lives in this connection's namespace: fast and async results echo it, which shows
         # the code ran in the namespace of the connection that sent it.
         reply = self.call("execute_code", {"code": f"me = {self.me!r}\nme"})
@@ -139,7 +145,7 @@ class Worker(threading.Thread):
                 raise Lost("connection closed by the server")
             self.buf += chunk
 
-    def call(self, type_, params, extra=None, kind=None):
+    def call(self, type_, params, kind=None):
         """Send one request with a fresh unique id; return the reply that carries that id.
 
         Lines with other ids that arrive first are counted: duplicates (an id answered before on
@@ -148,8 +154,6 @@ class Worker(threading.Thread):
         """
         request_id = f"c{self.index}-{next(self.ids)}"
         message = {"id": request_id, "type": type_, "params": params}
-        if extra:
-            message.update(extra)
         deadline = time.monotonic() + self.call_timeout
         try:
             self.sock.sendall(json.dumps(message).encode() + b"\n")
@@ -405,15 +409,14 @@ class _SimpleClient:
         self.file = self.sock.makefile("rb")
         self.ids = itertools.count(1)
         if token:
-            reply = self.call("hello", token=token)
-            if not reply.get("result", {}).get("authenticated"):
-                raise ConnectionError(f"authentication failed: {reply}")
+            try:
+                handshake.authenticate_with(self.call, token, self.sock.getpeername())
+            except handshake.PeerNotProven as exc:
+                raise ConnectionError(f"authentication failed: {exc}") from exc
 
-    def call(self, type_, token=None):
+    def call(self, type_, params=None):
         request_id = f"ctl-{next(self.ids)}"
-        message = {"id": request_id, "type": type_, "params": {}}
-        if token:
-            message["token"] = token
+        message = {"id": request_id, "type": type_, "params": params or {}}
         self.sock.sendall(json.dumps(message).encode() + b"\n")
         reply = json.loads(self.file.readline())
         if reply.get("id") != request_id:

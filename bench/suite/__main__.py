@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import blenders, latency, load, payload, procs, report, rust_clients, workloads
+from . import blenders, latency, load, payload, procs, report, rust_clients, strangers, workloads
 from .wire import connect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,6 +104,12 @@ def measure_ours_background(plan, results):
             lambda: connect("v1", ours.port, ours.token), ours.pid, "v1", plan.sizes, plan.code_sizes)
         log("ours: realistic work")
         results["workloads"]["bld-remote"] = _realistic_work("v1", ours.port, ours.token, plan)
+        log("ours: opening a connection (the handshake)")
+        results["authentication"]["connection_setup"] = strangers.connection_setup(
+            ours.port, ours.token, count=30 if plan.quick else 300)
+        log("ours: an authenticated client while two strangers flood the port")
+        results["authentication"]["preauth_flood"] = strangers.preauth_flood(
+            ours.port, ours.token, seconds=1.0 if plan.quick else 5.0, calls=plan.calls)
     finally:
         ours.stop()
 
@@ -206,7 +212,7 @@ def main(argv=None):
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": plan.quick, "machine": machine_facts(),
         "versions": versions(), "latency": {"background": {}, "gui": {}},
         "concurrency": {"bld-remote": [], "blender-remote 1.3.3": []}, "payload": {}, "workloads": {}, "workloads_gui": {},
-        "memory": {},
+        "memory": {}, "authentication": {},
     }
     log("idle Blender without an addon")
     results["memory"]["bare_idle_mib"] = blenders.bare_idle_rss_mib()

@@ -226,6 +226,25 @@ def markdown(r):
             out += [f"**{name} Blender**", "",
                     _table(["path", "calls", "p50 ms", "p95 ms", "p99 ms"],
                            [(k, v_["n"], v_["p50_ms"], v_["p95_ms"], v_["p99_ms"]) for k, v_ in rows.items()]), ""]
+    auth = r.get("authentication") or {}
+    if auth:
+        out += ["## Authentication", "",
+                "Opening a connection with the handshake of protocol §1a (connect, `hello` with a nonce, "
+                "`authenticate`) beside connect plus one plain `hello` round trip (what the old one-line "
+                "token setup cost). Then an authenticated client's trivial call alone and while stranger "
+                "processes flood the port, each connection spending the pre-auth budget (4 KiB of JSON, or "
+                "five hellos with nonces) and reconnecting as soon as it is closed.", ""]
+        setup = auth.get("connection_setup") or {}
+        out += [_table(["opening a connection", "n", "p50 ms", "p99 ms"],
+                       [(k, v_["n"], v_["p50_ms"], v_["p99_ms"]) for k, v_ in setup.items()]), ""]
+        flood = auth.get("preauth_flood")
+        if flood:
+            out += [_table(["trivial call", "p50 ms", "p99 ms", "stranger connections"],
+                           [("alone", flood["idle"]["p50_ms"], flood["idle"]["p99_ms"], 0),
+                            (f"{flood['strangers']} strangers flooding ({flood['seconds']} s)",
+                             flood["under_flood"]["p50_ms"], flood["under_flood"]["p99_ms"],
+                             flood["stranger_connections"])]), "",
+                    f"p50 under the flood / alone: {flood['p50_ratio']}x.", ""]
     out += ["## Concurrent clients", "",
             "N clients, one connection each, calling in a loop for the same time; errors counted.", "",
             f"![concurrency]({PLOTS}/concurrency.png)", ""]
@@ -335,6 +354,14 @@ def summary(r):
         for x in runs:
             lines.append(f"  {bridge:<22} {x['clients']:>3} clients {x['req_per_s']:>9} req/s  "
                          f"p99 {x.get('p99_ms')} ms  errors {x['errors']}")
+    auth = r.get("authentication") or {}
+    for name, v in (auth.get("connection_setup") or {}).items():
+        lines.append(f"  open: {name:<58} p50 {v['p50_ms']:>9} ms  p99 {v['p99_ms']:>9} ms")
+    flood = auth.get("preauth_flood")
+    if flood:
+        lines.append(f"  trivial call alone p50 {flood['idle']['p50_ms']} ms; with {flood['strangers']} strangers "
+                     f"flooding ({flood['stranger_connections']} connections) p50 {flood['under_flood']['p50_ms']} ms "
+                     f"({flood['p50_ratio']}x)")
     lines.append("targets:")
     lines += [f"  [{'met' if ok else 'MISSED'}] {t}: {m}" for t, m, ok in targets(r)]
     return "\n".join(lines)

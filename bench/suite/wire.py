@@ -1,6 +1,7 @@
 """Blocking socket clients for the two protocols a bridge is measured through:
 
-* v1 (bld-remote): newline-delimited JSON with ids, one token per connection;
+* v1 (bld-remote): newline-delimited JSON with ids, authenticated once per connection (the
+  handshake of protocol §1a, with the addon's own ``handshake`` module);
 * 1.3.3 (blender-remote): one raw JSON object per request and per reply, no delimiter.
 
 Both keep one connection open and pre-encode the trivial request, so a latency loop measures
@@ -8,6 +9,11 @@ the bridge, not the client's JSON encoder."""
 
 import json
 import socket
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "blender_addon"))
+from bld_remote_mcp import handshake  # noqa: E402
 
 TRIVIAL_CODE = "x = 1"
 
@@ -24,9 +30,11 @@ class V1Connection:
         self.buf = b""
         self.next_id = 1
         if token is not None:
-            reply = self.request({"type": "hello", "token": token})
-            if not reply.get("result", {}).get("authenticated"):
-                raise ConnectionError(f"authentication refused: {reply}")
+            try:
+                handshake.authenticate_with(lambda type_, params: self.request({"type": type_, "params": params}),
+                                            token, self.sock.getpeername())
+            except handshake.PeerNotProven as exc:
+                raise ConnectionError(f"authentication refused: {exc}") from exc
 
     def close(self):
         self.sock.close()

@@ -91,3 +91,18 @@ def answer_challenge(token, hello_result, client_nonce, bound_to):
     if not proof_matches(proof(token, SERVER, server_nonce, client_nonce, bound_to), offered):
         raise PeerNotProven(f"the server's proof does not match the token for {bound_to}")
     return proof(token, CLIENT, server_nonce, client_nonce, bound_to)
+
+
+def authenticate_with(call, token, peer_sockaddr):
+    """The whole client side, for Python clients: ``call(type, params)`` sends one request on the
+    connection and returns its reply; ``peer_sockaddr`` is the connection's ``getpeername()``.
+    Returns the full ``hello``; raises ``PeerNotProven`` if the server did not prove the token
+    or refused the client's proof."""
+    nonce = new_nonce()
+    reply = call("hello", {"client_nonce": nonce})
+    client_proof = answer_challenge(token, reply.get("result"), nonce, binding(peer_sockaddr))
+    reply = call("authenticate", {"client_proof": client_proof})
+    result = reply.get("result") or {}
+    if not result.get("authenticated"):
+        raise PeerNotProven(f"the server refused this client's proof: {reply}")
+    return result

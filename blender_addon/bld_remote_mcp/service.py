@@ -238,6 +238,8 @@ class Service:
             "addon_version": self.addon_version,
             "uptime": time.time() - self.started_at if self.started_at else 0.0,
             "connections": self.server.connection_count(),
+            # accept() failures (out of descriptors), each followed by a backoff (server.py)
+            "accept_errors": self.server.accept_errors,
             "queue_length": self.queue.qsize(),
             "jobs": {state: sum(1 for j in jobs if j.state == state) for state in ("queued", "running", "finished")},
             "sessions": self.sessions.stats(),

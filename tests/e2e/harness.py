@@ -29,6 +29,10 @@ ADDON_DIR = REPO / "blender_addon" / "bld_remote_mcp"
 KEEPALIVE = ADDON_DIR / "keepalive.py"
 ARTIFACTS = REPO / "tests" / ".artifacts"
 
+# The proofs of the handshake: the addon's own module (pure, no bpy), not a copy.
+sys.path.insert(0, str(ADDON_DIR.parent))
+from bld_remote_mcp import handshake  # noqa: E402
+
 _READY = re.compile(rb"READY port=(\d+)")
 _LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
 _instance_ids = itertools.count(1)
@@ -65,7 +69,7 @@ def coverage_env():
     }
 
 
-def _wait_for(pattern, path, proc, timeout, what):
+def _wait_for(pattern, path, proc, timeout, what, other_output):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         data = path.read_bytes() if path.exists() else b""
@@ -73,9 +77,10 @@ def _wait_for(pattern, path, proc, timeout, what):
         if match:
             return int(match.group(1))
         if proc.poll() is not None:
-            raise HarnessError(f"{what} exited with {proc.returncode} before it was ready:\n{_tail(path)}")
+            raise HarnessError(f"{what} exited with {proc.returncode} before it was ready:\n{_tail(path)}\n"
+                               f"{_tail(other_output)}")
         time.sleep(0.02)
-    raise HarnessError(f"{what} not ready after {timeout} s:\n{_tail(path)}")
+    raise HarnessError(f"{what} not ready after {timeout} s:\n{_tail(path)}\n{_tail(other_output)}")
 
 
 def _tail(path, lines=40):
@@ -146,9 +151,11 @@ class Instance:
         self.proc = self._launch(port, list(args))
         try:
             if kind == "gui":
-                self.port = _wait_for(_LISTENING, self.stderr_path, self.proc, ready_timeout, self.name)
+                self.port = _wait_for(_LISTENING, self.stderr_path, self.proc, ready_timeout, self.name,
+                                      self.stdout_path)
             else:
-                self.port = _wait_for(_READY, self.stdout_path, self.proc, ready_timeout, self.name)
+                self.port = _wait_for(_READY, self.stdout_path, self.proc, ready_timeout, self.name,
+                                      self.stderr_path)
             self.token = self._read_token()
         except BaseException:
             self.kill()  # never leave a Blender behind when the start fails
@@ -265,11 +272,19 @@ class Client:
         self._buf = b""
         self._ids = itertools.count(1)
         if token is not None:
-            # Authenticate the connection once, as bld-remote's own client does.
-            self.send_raw(json.dumps({"id": "auth", "type": "hello", "token": token}).encode() + b"\n")
-            reply = self.read_line()
-            if not reply.get("result", {}).get("authenticated"):
-                raise HarnessError(f"authentication failed: {reply}")
+            self.authenticate(token)
+
+    def authenticate(self, token):
+        """The handshake of protocol §1a, as bld-remote's own client does it (with the addon's
+        ``handshake`` module). Returns the full ``hello``."""
+        def call(type_, params):
+            self.send_raw(json.dumps({"id": f"auth-{type_}", "type": type_, "params": params}).encode() + b"\n")
+            return self.read_line()
+
+        try:
+            return handshake.authenticate_with(call, token, self.sock.getpeername())
+        except handshake.PeerNotProven as exc:
+            raise HarnessError(f"authentication failed: {exc}") from exc
 
     def __enter__(self):
         return self

@@ -20,17 +20,14 @@ def _threads_and_rss(instance):
 def test_a_thousand_mid_call_disconnects_leak_nothing_and_every_job_ends(spawn):
     instance = spawn("bg")
     threads_before, rss_before = _threads_and_rss(instance)
-    hello = json.dumps({"id": 0, "type": "hello", "token": instance.token}).encode() + b"\n"
     call = json.dumps({"id": 1, "type": "execute_code", "params": {"code": "import time\ntime.sleep(0.001)\nx = 1"}}).encode() + b"\n"
     with instance.client() as c:
         first = int(c.ok("1")["metadata"]["job_id"].split("-")[1])
     started = time.monotonic()
     with instance.client() as control:
         for i in range(1000):
-            with socket.create_connection(("127.0.0.1", instance.port), timeout=10) as sock:
-                sock.sendall(hello)
-                sock.makefile("rb").readline()  # authenticated
-                sock.sendall(call)
+            with instance.client() as caller:  # authenticated
+                caller.send_raw(call)
                 # ...and gone before the reply.
             if i % 20 == 19:
                 # Keep under the pending-job limit (64): past it, calls are refused with
@@ -133,14 +130,11 @@ def test_thousands_of_idle_strangers_neither_lock_out_token_holders_nor_grow_mem
 
 def test_on_disconnect_cancel_stops_the_code_of_a_caller_that_left(spawn):
     instance = spawn("bg", env={"BLD_REMOTE_MCP_ON_DISCONNECT": "cancel"})
-    hello = json.dumps({"id": 0, "type": "hello", "token": instance.token}).encode() + b"\n"
     # Pure Python busy loop: the interrupt lands between bytecodes. Left alone it runs 60 s.
     call = json.dumps({"id": 1, "type": "execute_code", "params": {
         "code": "import time\nend = time.time() + 60\nwhile time.time() < end:\n    pass", "timeout": 120}})
-    with socket.create_connection(("127.0.0.1", instance.port), timeout=10) as sock:
-        sock.sendall(hello)
-        sock.makefile("rb").readline()
-        sock.sendall(call.encode() + b"\n")
+    with instance.client() as caller:  # authenticated
+        caller.send_raw(call.encode() + b"\n")
         time.sleep(0.5)
     deadline = time.monotonic() + 10
     with instance.client() as control:

@@ -14,7 +14,7 @@ def test_hello_describes_the_server(backend):
         hello = c.call("hello")
     assert hello["status"] == "success"
     result = hello["result"]
-    assert result["protocol_version"] == 1
+    assert result["protocol_version"] == 2
     assert result["server"] == "bld-remote"
     assert result["addon_version"].count(".") == 2
     assert result["mode"] == "background"

@@ -152,15 +152,10 @@ class Client:
         return reply
 
     def authenticate(self, token):
-        """The handshake of protocol §1a; returns the reply to ``authenticate``."""
+        """The handshake of protocol §1a; returns the full ``hello``."""
         from bld_remote_mcp import handshake
 
-        nonce = handshake.new_nonce()
-        challenge = self.call("hello", {"client_nonce": nonce})["result"]
-        proof = handshake.answer_challenge(token, challenge, nonce, handshake.binding(self.sock.getpeername()))
-        reply = self.call("authenticate", {"client_proof": proof})
-        assert reply["result"]["authenticated"] is True, reply
-        return reply
+        return handshake.authenticate_with(self.call, token, self.sock.getpeername())
 
     def execute(self, code, read_timeout=15.0, **params):
         """execute_code; ``params`` go to the request (``timeout`` is the job's timeout)."""

@@ -1,6 +1,7 @@
 //! What every command needs: where things live, the config file, the instance records, and how
 //! to reach a running Blender.
 
+use crate::cli::TrustArgs;
 use crate::discovery::{self, DiscoveryError, Found};
 use crate::instances::{Record, Registry};
 use crate::settings::{ConfigFile, Paths};
@@ -14,18 +15,44 @@ pub struct App {
     pub paths: Paths,
     pub config: ConfigFile,
     pub registry: Registry,
+    /// Whom clients trust: flags and environment (`TrustArgs`) over the config file.
+    pub trust: TrustArgs,
 }
 
 impl App {
-    pub fn load(config_flag: Option<PathBuf>) -> Result<App> {
-        let paths = Paths::resolve(config_flag.as_deref());
-        let config = ConfigFile::load(&paths.config_file)?;
+    pub fn load(config_flag: Option<PathBuf>, trust: TrustArgs) -> Result<App> {
+        let paths = Paths::resolve(config_flag.as_deref())?;
+        let config = match &paths.config_file {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
         let registry = Registry::new(&paths.state_dir);
+        let trust = TrustArgs {
+            allow_no_auth: trust.allow_no_auth || config.allow_no_auth.unwrap_or(false),
+            token_file: trust.token_file.or_else(|| config.token_file.clone()),
+            server_address: trust.server_address.or(config.server_address),
+        };
         Ok(App {
             paths,
             config,
             registry,
+            trust,
         })
+    }
+
+    /// `options` with the trust settings applied.
+    pub fn trusting(&self, options: ClientOptions) -> ClientOptions {
+        ClientOptions {
+            allow_no_auth: options.allow_no_auth || self.trust.allow_no_auth,
+            token_file: self.trust.token_file.clone(),
+            server_address: self.trust.server_address,
+            ..options
+        }
+    }
+
+    /// For checking on a Blender that may or may not be there (see `ClientOptions::probe`).
+    pub fn probe_options(&self, host: impl Into<String>, port: u16) -> ClientOptions {
+        self.trusting(ClientOptions::probe(host, port))
     }
 
     /// Finds Blender: `flag`, then BLENDER_PATH, the config file, PATH, usual install places.
@@ -68,12 +95,12 @@ impl App {
 
     /// Client options for a quick call to a Blender that should already be running.
     pub fn client_options(&self, host: String, port: u16) -> ClientOptions {
-        ClientOptions {
+        self.trusting(ClientOptions {
             host,
             port,
             retry_for: Duration::from_millis(300),
             ..ClientOptions::default()
-        }
+        })
     }
 }
 

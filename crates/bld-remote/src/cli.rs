@@ -2,6 +2,7 @@
 //! environment variable, then the config file (see `settings.rs`).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -20,8 +21,39 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    #[command(flatten)]
+    pub trust: TrustArgs,
+
     #[command(subcommand)]
     pub command: Commands,
+}
+
+/// Whom the client trusts (docs/protocol.md §1a). By default only a Blender that proves the
+/// token of its port, found in a private file of this user's.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TrustArgs {
+    /// Accept a Blender whose server has authentication off (started with --no-auth, or the
+    /// addon's "Require token" unticked); anyone could be answering such a port
+    #[arg(long, global = true, env = "BLD_REMOTE_ALLOW_NO_AUTH", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_no_auth: bool,
+    /// Token file to prove instead of the one the addon writes for the port (for a Blender on
+    /// another host, or reached through a tunnel); it must be private (0600, yours)
+    #[arg(
+        long,
+        global = true,
+        env = "BLD_REMOTE_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    pub token_file: Option<PathBuf>,
+    /// The address Blender listens on, when you reach it through an SSH tunnel or port forward
+    /// on another address or port (e.g. 127.0.0.1:6688): the handshake proves that address
+    #[arg(
+        long,
+        global = true,
+        env = "BLD_REMOTE_SERVER_ADDRESS",
+        value_name = "IP:PORT"
+    )]
+    pub server_address: Option<SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -44,6 +44,10 @@ fn fingerprint() -> String {
 
 /// Writes the addon under `cache_root` (once per build) and returns the package directory.
 pub fn extract(cache_root: &Path) -> Result<PathBuf> {
+    // Blender runs this code: the cache must be a directory nobody else can write to (checked,
+    // like the state dir, also when the addon is there already), or another user could change
+    // the addon before it is loaded.
+    bld_remote_client::private_fs::ensure_private_tree(cache_root, &[])?;
     let target = cache_root.join(format!("addon-{}-{}", version(), fingerprint()));
     let package = target.join(PACKAGE);
     if package.join("__init__.py").is_file() {
@@ -51,8 +55,6 @@ pub fn extract(cache_root: &Path) -> Result<PathBuf> {
     }
     // Write to a private directory and rename it into place, so concurrent starts never see a
     // half-written addon.
-    std::fs::create_dir_all(cache_root)
-        .with_context(|| format!("creating {}", cache_root.display()))?;
     let staging = tempfile::Builder::new()
         .prefix(".addon-")
         .tempdir_in(cache_root)?;

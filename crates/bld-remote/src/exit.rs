@@ -17,7 +17,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if let Some(client) = cause.downcast_ref::<ClientError>() {
             return match client {
                 ClientError::Timeout { .. } => TIMEOUT,
-                e if e.is_connection_problem() => UNREACHABLE,
+                e if e.is_connection_problem() || e.is_untrusted_peer() => UNREACHABLE,
                 _ => FAILURE,
             };
         }

@@ -4,6 +4,8 @@
 
 use crate::process;
 use anyhow::{Context, Result};
+use bld_remote_client::ClientOptions;
+use bld_remote_client::private_fs;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -27,11 +29,32 @@ pub struct Record {
     #[serde(default)]
     pub log: Option<PathBuf>,
     pub detached: bool,
+    /// Whether its server requires authentication (false: started with `--no-auth`).
+    #[serde(default = "auth_default")]
+    pub auth: bool,
+}
+
+fn auth_default() -> bool {
+    true
 }
 
 impl Record {
     pub fn is_alive(&self) -> bool {
         process::is_same_process(self.pid, self.process_start)
+    }
+
+    /// Dead or dying (its main thread has exited); it may still hold its port for a moment.
+    pub fn has_exited(&self) -> bool {
+        process::has_exited(self.pid) || !self.is_alive()
+    }
+
+    /// Options for a quick check on this Blender: one we started without a token is accepted
+    /// as such (its process is ours, by pid and start time).
+    pub fn probe_options(&self) -> ClientOptions {
+        ClientOptions {
+            allow_no_auth: !self.auth,
+            ..ClientOptions::probe(self.host.clone(), self.port)
+        }
     }
 }
 
@@ -56,19 +79,22 @@ impl Registry {
         self.dir.join(format!("{port}.json"))
     }
 
+    /// Writes the record 0600 in a private directory (`private_fs`): records name the processes
+    /// `stop` signals, so nobody else may write them, and they hold paths others need not see.
     pub fn save(&self, record: &Record) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
+        let state_dir = self
+            .dir
+            .parent()
+            .expect("the records dir is under the state dir");
+        private_fs::ensure_private_tree(state_dir, &["instances"])?;
         let path = self.path(record.port);
-        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(record)?)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        private_fs::write_private_file(&path, &serde_json::to_vec_pretty(record)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
 
     pub fn get(&self, port: u16) -> Option<Record> {
-        let bytes = std::fs::read(self.path(port)).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        read_record(&self.path(port))
     }
 
     /// Removes the record of `port` if it is still the one of `pid` (a newer start may own it).
@@ -85,6 +111,12 @@ impl Registry {
 
     /// Live records, and how many stale ones were removed.
     pub fn scan(&self) -> (Vec<Record>, usize) {
+        if let Err(unsafe_dir) = private_fs::check_private_dir(&self.dir) {
+            if self.dir.exists() {
+                tracing::warn!("instance records ignored: {unsafe_dir}");
+            }
+            return (Vec::new(), 0);
+        }
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return (Vec::new(), 0);
         };
@@ -95,10 +127,7 @@ impl Registry {
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            let record = std::fs::read(&path)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok());
-            match record {
+            match read_record(&path) {
                 Some(record) if record.is_alive() => live.push(record),
                 _ => {
                     stale += 1;
@@ -109,6 +138,18 @@ impl Registry {
         live.sort_by_key(|record| record.port);
         (live, stale)
     }
+}
+
+/// A record, if it is one and private: a record names a pid `stop` may signal, so one another
+/// user could have written is never read.
+fn read_record(path: &Path) -> Option<Record> {
+    if let Err(err) = private_fs::check_private_file(path) {
+        if path.exists() {
+            tracing::warn!("instance record ignored: {err}");
+        }
+        return None;
+    }
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
 #[cfg(test)]
@@ -128,6 +169,7 @@ mod tests {
             started_at: 1,
             log: None,
             detached: true,
+            auth: true,
         }
     }
 

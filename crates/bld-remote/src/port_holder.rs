@@ -8,7 +8,7 @@
 //! out to `ss`/`lsof`:
 //!
 //! 1. `/proc/net/tcp` and `/proc/net/tcp6` list sockets; the rows in state `0A`
-//!    (LISTEN) on the wanted local port give socket inodes.
+//!    (LISTEN) on the wanted local port give socket inodes (`bld_remote_client::proc_net`).
 //! 2. Every `/proc/<pid>/fd/*` symlink pointing at `socket:[<inode>]` belongs to a
 //!    process holding that socket.
 //! 3. `/proc/<pid>/comm` and `/proc/<pid>/cmdline` give a human-readable name.
@@ -30,9 +30,6 @@ use std::path::Path;
 /// Command lines can be huge (long argument lists); the message only needs enough
 /// to recognise the program.
 const MAX_COMMAND_LINE_CHARS: usize = 200;
-
-/// `/proc/net/tcp` encodes socket states as hex numbers; `0A` is `TCP_LISTEN`.
-const TCP_STATE_LISTEN: &str = "0A";
 
 /// The process holding a port, as far as this user can see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,59 +88,14 @@ pub fn who_holds_in(proc_root: &Path, port: u16) -> Option<Holder> {
     Some(holder)
 }
 
-/// Inodes of the sockets listening on local `port`, parsed from the text of
-/// `/proc/net/tcp` or `/proc/net/tcp6` (a header line, then one row per socket).
-///
-/// Rows that do not parse are skipped rather than failing the whole lookup: the
-/// format is stable, but a partial answer beats none.
+/// Inodes of the sockets listening on local `port`, from the text of `/proc/net/tcp` or
+/// `/proc/net/tcp6` (parsed by the client's `proc_net`, which also checks listeners' owners).
 pub fn listening_inodes(proc_net_tcp: &str, port: u16) -> Vec<u64> {
-    proc_net_tcp
-        .lines()
-        .skip(1) // column header: "sl local_address rem_address st ..."
-        .filter_map(parse_row)
-        .filter(|row| row.state == TCP_STATE_LISTEN && row.local_port == port)
-        .map(|row| row.inode)
+    bld_remote_client::proc_net::listeners(proc_net_tcp)
+        .into_iter()
+        .filter(|listener| listener.local.port() == port)
+        .map(|listener| listener.inode)
         .collect()
-}
-
-/// The fields of one `/proc/net/tcp` row that the lookup needs.
-struct SocketRow<'a> {
-    local_port: u16,
-    state: &'a str,
-    inode: u64,
-}
-
-/// Parses a row such as
-/// `0: 0100007F:1A20 00000000:0000 0A 00000000:00000000 00:00000000 00000000 1000 0 12345 ...`.
-/// Columns: sl, local_address, rem_address, st, tx_queue:rx_queue, tr:tm->when,
-/// retrnsmt, uid, timeout, inode.
-fn parse_row(line: &str) -> Option<SocketRow<'_>> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    if fields.len() < 10 || !fields[0].ends_with(':') {
-        return None;
-    }
-    let local_port = parse_local_port(fields[1])?;
-    let state = fields[3];
-    let inode = fields[9].parse().ok()?;
-    Some(SocketRow {
-        local_port,
-        state,
-        inode,
-    })
-}
-
-/// Extracts the port from `ADDR:PORT`, where ADDR is 8 (IPv4) or 32 (IPv6) hex
-/// digits and PORT is 4 hex digits. The port is written most significant digit
-/// first, so it parses directly; only ADDR is in host byte order, and it is
-/// irrelevant here because any local address counts.
-fn parse_local_port(local_address: &str) -> Option<u16> {
-    let (address, port) = local_address.split_once(':')?;
-    let address_ok =
-        matches!(address.len(), 8 | 32) && address.bytes().all(|b| b.is_ascii_hexdigit());
-    if !address_ok || port.len() != 4 {
-        return None;
-    }
-    u16::from_str_radix(port, 16).ok()
 }
 
 /// Listening inodes from both the IPv4 and IPv6 tables. A missing table (e.g.

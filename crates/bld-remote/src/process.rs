@@ -5,11 +5,18 @@
 use std::time::{Duration, Instant};
 
 /// True if `pid` names a live process (zombies count as gone: they have already exited).
+///
+/// On Linux every thread is looked at, not only the main one: a killed multi-threaded process
+/// (Blender) shows its main thread as a zombie while other threads are still exiting, and
+/// those still hold its sockets; its port is free only once they are all gone.
 pub fn is_alive(pid: u32) -> bool {
     #[cfg(target_os = "linux")]
     {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => stat_state(&stat).is_some_and(|state| state != 'Z' && state != 'X'),
+        let live = |stat: &str| stat_state(stat).is_some_and(|state| state != 'Z' && state != 'X');
+        match std::fs::read_dir(format!("/proc/{pid}/task")) {
+            Ok(tasks) => tasks.flatten().any(|task| {
+                std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| live(&stat))
+            }),
             Err(_) => false,
         }
     }
@@ -22,6 +29,22 @@ pub fn is_alive(pid: u32) -> bool {
     {
         let _ = pid;
         false
+    }
+}
+
+/// True once `pid`'s main thread has exited (or the pid is gone): the process is dead or dying.
+/// Its other threads may still hold its sockets for a moment (see [`is_alive`]).
+pub fn has_exited(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat_state(&stat).is_none_or(|state| state == 'Z' || state == 'X'),
+            Err(_) => true,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        !is_alive(pid)
     }
 }
 

@@ -24,22 +24,30 @@ pub struct ConfigFile {
     pub stop_grace: Option<f64>,
     /// `bld-remote mcp` starts a headless Blender when none answers.
     pub spawn: Option<bool>,
+    /// Accept Blenders whose server has authentication off.
+    pub allow_no_auth: Option<bool>,
+    /// Token file to prove instead of the addon's file for the port.
+    pub token_file: Option<PathBuf>,
+    /// The address Blender listens on behind a tunnel or port forward.
+    pub server_address: Option<std::net::SocketAddr>,
 }
 
 pub const CONFIG_ENV: &str = "BLD_REMOTE_CONFIG";
 
-/// Where things live.
+/// Where things live. Never a shared temp dir: a file planted there by another user could be
+/// taken for ours (a config naming another program as Blender, say).
 #[derive(Debug, Clone)]
 pub struct Paths {
-    pub config_file: PathBuf,
-    /// Instance records and detached Blenders' logs.
+    /// `None` when there is no home to find it in (and none was given): no config file is read.
+    pub config_file: Option<PathBuf>,
+    /// Instance records, tokens, detached Blenders' logs.
     pub state_dir: PathBuf,
     /// The extracted addon and the install zip.
     pub cache_dir: PathBuf,
 }
 
 impl Paths {
-    pub fn resolve(config_flag: Option<&Path>) -> Paths {
+    pub fn resolve(config_flag: Option<&Path>) -> Result<Paths> {
         let env_path = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
@@ -48,27 +56,25 @@ impl Paths {
         let config_file = config_flag
             .map(Path::to_path_buf)
             .or_else(|| env_path(CONFIG_ENV))
-            .unwrap_or_else(|| {
-                dirs::config_dir()
-                    .unwrap_or_else(std::env::temp_dir)
-                    .join("bld-remote/config.toml")
-            });
+            .or_else(|| dirs::config_dir().map(|dir| dir.join("bld-remote/config.toml")));
         // One definition, shared with the client and the addon (where tokens are written).
-        let state_dir = bld_remote_client::token::state_dir();
+        let state_dir = bld_remote_client::token::state_dir()?;
+        // The cache (extracted addon) goes under the state dir when there is no cache dir.
         let cache_dir = dirs::cache_dir()
-            .unwrap_or_else(std::env::temp_dir)
-            .join("bld-remote");
-        Paths {
+            .map(|dir| dir.join("bld-remote"))
+            .unwrap_or_else(|| state_dir.join("cache"));
+        Ok(Paths {
             config_file,
             state_dir,
             cache_dir,
-        }
+        })
     }
 }
 
 impl ConfigFile {
     /// Reads the config file; a missing file is an empty config, a malformed one an error.
     pub fn load(path: &Path) -> Result<ConfigFile> {
+        check_config_owner(path)?;
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -90,6 +96,38 @@ impl ConfigFile {
         }
         Ok(config)
     }
+}
+
+/// The config names the program run as Blender: one another user could write would let them
+/// run anything as this user. It must belong to this user (or root) and be writable by no one else.
+fn check_config_owner(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Ok(()); // missing: defaults; unreadable: reported by the read
+        };
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me && meta.uid() != 0 {
+            bail!(
+                "config file {} belongs to uid {}, not to you: it could make bld-remote run any \
+                 program; remove it or point BLD_REMOTE_CONFIG at a file of your own",
+                path.display(),
+                meta.uid()
+            );
+        }
+        if meta.mode() & 0o022 != 0 {
+            bail!(
+                "config file {} can be written by other users (mode {:04o}): it could make \
+                 bld-remote run any program; fix: chmod go-w {}",
+                path.display(),
+                meta.mode() & 0o7777,
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -123,6 +161,41 @@ mod tests {
                 config.stop_grace
             ),
             (Some("gui"), Some(90.0), Some(3.0))
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_config_file_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "port = 7000\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = format!("{:#}", ConfigFile::load(&path).unwrap_err());
+        assert!(
+            err.contains("can be written by other users (mode 0666)"),
+            "{err}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(ConfigFile::load(&path).unwrap().port, Some(7000));
+    }
+
+    #[test]
+    fn the_trust_keys_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "allow_no_auth = true\ntoken_file = \"/x/t.token\"\nserver_address = \"127.0.0.1:6688\"\n",
+        )
+        .unwrap();
+        let config = ConfigFile::load(&path).unwrap();
+        assert_eq!(config.allow_no_auth, Some(true));
+        assert_eq!(config.token_file.as_deref(), Some(Path::new("/x/t.token")));
+        assert_eq!(
+            config.server_address,
+            Some("127.0.0.1:6688".parse().unwrap())
         );
     }
 

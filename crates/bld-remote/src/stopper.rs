@@ -4,7 +4,7 @@
 
 use crate::instances::Record;
 use crate::process::{self, Signal};
-use bld_remote_client::{Client, ClientOptions};
+use bld_remote_client::Client;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,9 @@ pub enum Outcome {
     Killed,
     /// Still running after SIGKILL (e.g. stuck in the kernel), or signalling is unsupported.
     Survived,
+    /// Did not stop on the shutdown request, and its pid cannot be checked to still be that
+    /// Blender (no process start time here), so it was not signalled.
+    NotVerified,
 }
 
 impl Outcome {
@@ -26,11 +29,15 @@ impl Outcome {
             Outcome::Terminated => "did not answer the shutdown request; stopped with SIGTERM",
             Outcome::Killed => "ignored SIGTERM; killed with SIGKILL",
             Outcome::Survived => "is still running after SIGKILL",
+            Outcome::NotVerified => {
+                "did not answer the shutdown request, and its pid cannot be checked to still be \
+                 that Blender here, so no signal was sent; stop it yourself if it is"
+            }
         }
     }
 
     pub fn stopped(self) -> bool {
-        self != Outcome::Survived
+        !matches!(self, Outcome::Survived | Outcome::NotVerified)
     }
 }
 
@@ -40,6 +47,11 @@ pub async fn stop(record: &Record, grace: Duration) -> Outcome {
     }
     if request_shutdown(record).await && gone(record, grace).await {
         return Outcome::ShutDown;
+    }
+    if record.process_start.is_none() {
+        // Where a process's start time cannot be read (off Linux), a recorded pid may by now
+        // belong to another program: only the authenticated shutdown request is safe.
+        return Outcome::NotVerified;
     }
     if record.is_alive()
         && process::send(record.pid, Signal::Terminate).is_ok()
@@ -63,8 +75,7 @@ async fn gone(record: &Record, limit: Duration) -> bool {
 
 /// Asks the server on the record's port to shut down, if it is that record's Blender.
 async fn request_shutdown(record: &Record) -> bool {
-    let options = ClientOptions::probe(record.host.clone(), record.port);
-    let Ok(client) = Client::connect(options).await else {
+    let Ok(client) = Client::connect(record.probe_options()).await else {
         return false;
     };
     match client.server().await {

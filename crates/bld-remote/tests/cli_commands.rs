@@ -233,7 +233,7 @@ fn doctor_reports_each_check_with_its_fix() {
         "✓ Blender 3.4",
         "! addon not installed",
         "fix: bld-remote install-addon",
-        "protocol 1",
+        "protocol 2, token proved both ways",
         "1 Blender(s) started by bld-remote running",
     ] {
         assert!(

@@ -662,11 +662,25 @@ fn no_auth_serves_clients_without_a_token_and_auth_is_on_otherwise() {
         !env.path(&format!("state/tokens/{}.token", open["port"]))
             .exists()
     );
-    // bld-remote's own commands work against both.
-    for record in [&secured, &open] {
-        let run = env.exec(record["port"].as_u64().unwrap(), "6 * 7");
-        assert_eq!(run.stdout.trim(), "42", "{}", run.stderr);
-    }
+    // bld-remote's own commands work against the secured one; against the open one only
+    // when told to accept a server without authentication (anyone could answer such a port).
+    let run = env.exec(secured["port"].as_u64().unwrap(), "6 * 7");
+    assert_eq!(run.stdout.trim(), "42", "{}", run.stderr);
+    let open_port = open["port"].as_u64().unwrap().to_string();
+    let refused = env.run(&["exec", "--port", &open_port, "6 * 7"]);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("says authentication is off")
+            && refused.stderr.contains("--allow-no-auth"),
+        "{}",
+        refused.stderr
+    );
+    let run = env.run(&["exec", "--allow-no-auth", "--port", &open_port, "6 * 7"]);
+    assert_eq!(run.stdout.trim(), "42", "{}", run.stderr);
+    // Its record says it was started without a token: status and stop reach it as it is.
+    let rows = status_json(&env);
+    let row = rows.iter().find(|row| row["port"] == open["port"]).unwrap();
+    assert_eq!(row["reachable"], true, "{row}");
 }
 
 #[test]

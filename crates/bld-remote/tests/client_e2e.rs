@@ -203,15 +203,16 @@ async fn the_protocol_crate_knows_exactly_the_addons_commands() {
     let (port, _) = start(&env, &[]);
     let client = Client::connect(env.client_options(port)).await.unwrap();
     // An unknown command's error lists every command the addon knows (once authenticated:
-    // without the token nothing is looked at as a command).
-    let token = std::fs::read_to_string(env.path(&format!("state/tokens/{port}.token"))).unwrap();
+    // before, nothing is looked at as a command).
+    let token = common::token_of(&env, port);
     let refused = raw_line(port, "{\"id\":1,\"type\":\"make_coffee\"}\n".to_owned()).await;
     assert_eq!(refused["error"]["code"], "unauthorized");
-    let reply = raw_line(
-        port,
-        format!("{{\"id\":1,\"type\":\"make_coffee\",\"token\":\"{token}\"}}\n"),
-    )
-    .await;
+    let reply = tokio::task::spawn_blocking(move || {
+        common::RawConnection::authenticated(port, &token)
+            .line("{\"id\":1,\"type\":\"make_coffee\"}\n")
+    })
+    .await
+    .unwrap();
     let known: BTreeSet<String> = reply["error"]["known"]
         .as_array()
         .unwrap()
@@ -269,7 +270,10 @@ fn all_commands() -> Vec<Command> {
     use bld_remote_client::protocol::ScreenshotFormat;
     vec![
         Command::Ping,
-        Command::Hello,
+        Command::Hello { client_nonce: None },
+        Command::Authenticate {
+            client_proof: "ignored once authenticated".into(),
+        },
         Command::Status,
         Command::ExecuteCode(ExecuteCode::new("1")),
         Command::GetJob {
@@ -325,18 +329,21 @@ async fn without_the_token_the_client_is_refused_with_what_to_do() {
         ..env.client_options(port)
     };
     let err = Client::connect(options).await.err().unwrap();
-    assert!(matches!(err, ClientError::Unauthorized { .. }), "{err}");
+    assert!(matches!(err, ClientError::Token { .. }), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("requires a token") && text.contains("BLD_REMOTE_MCP_TOKEN"),
+        text.contains("no token was found") && text.contains("BLD_REMOTE_MCP_TOKEN"),
         "{text}"
     );
+    // A wrong (or stale) token: the real Blender's proof does not match it, so the client
+    // cannot tell it from an impostor and sends nothing more.
     let wrong = ClientOptions {
         token: Some("x".repeat(43)),
         ..env.client_options(port)
     };
     let err = Client::connect(wrong).await.err().unwrap();
-    assert!(err.to_string().contains("the token is wrong"), "{err}");
+    assert!(matches!(err, ClientError::NotProven { .. }), "{err}");
+    assert!(err.to_string().contains("token may be stale"), "{err}");
     // The token file is private to its owner.
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(env.path(&format!("state/tokens/{port}.token")))

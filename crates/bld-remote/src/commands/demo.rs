@@ -33,10 +33,10 @@ pub async fn run(app: &App, args: DemoArgs) -> Result<u8> {
         paint.bold("bld-remote demo: an MCP session driving a headless Blender")
     );
     let mut command = tokio::process::Command::new(std::env::current_exe()?);
-    command
-        .args(["mcp", "--spawn", "--port", "0"])
-        .arg("--config")
-        .arg(&app.paths.config_file);
+    command.args(["mcp", "--spawn", "--port", "0"]);
+    if let Some(config) = &app.paths.config_file {
+        command.arg("--config").arg(config);
+    }
     if let Some(blender) = &args.blender {
         command.env("BLENDER_PATH", blender);
     }

@@ -52,17 +52,25 @@ pub async fn run(app: &App, args: DoctorArgs) -> Result<u8> {
         paint: Painter::stdout(),
         failed: false,
     };
-    let config = &app.paths.config_file;
-    let config_state = if config.is_file() {
-        "read"
-    } else {
-        "none; defaults apply"
-    };
-    report.line(
-        Level::Ok,
-        &format!("config file {} ({config_state})", config.display()),
-        None,
-    );
+    match &app.paths.config_file {
+        Some(config) => {
+            let state = if config.is_file() {
+                "read"
+            } else {
+                "none; defaults apply"
+            };
+            report.line(
+                Level::Ok,
+                &format!("config file {} ({state})", config.display()),
+                None,
+            );
+        }
+        None => report.line(
+            Level::Warn,
+            "no config dir (no home directory): no config file is read",
+            Some("set BLD_REMOTE_CONFIG, or HOME"),
+        ),
+    }
     report.line(
         Level::Ok,
         &format!(
@@ -176,20 +184,43 @@ async fn check_server(report: &mut Report, app: &App, args: &DoctorArgs) {
     };
     match Client::connect(app.client_options(host.clone(), port)).await {
         Ok(client) => match client.server().await {
-            Ok(hello) => report.line(
-                Level::Ok,
-                &format!(
-                    "bld-remote addon {} answers on {host}:{port}: Blender {}, {}, pid {}, protocol {}",
-                    hello.addon_version, hello.blender_version, hello.mode, hello.pid, hello.protocol_version
-                ),
-                None,
-            ),
+            Ok(hello) => {
+                let auth = if hello.auth_required == Some(false) {
+                    Level::Warn
+                } else {
+                    Level::Ok
+                };
+                report.line(
+                    auth,
+                    &format!(
+                        "bld-remote addon {} answers on {host}:{port}: Blender {}, {}, pid {}, protocol {}, {}",
+                        hello.addon_version,
+                        hello.blender_version,
+                        hello.mode,
+                        hello.pid,
+                        hello.protocol_version,
+                        if auth == Level::Ok {
+                            "token proved both ways"
+                        } else {
+                            "authentication off (any local program can run code in it)"
+                        }
+                    ),
+                    (auth == Level::Warn).then_some(
+                        "restart it without --no-auth (or tick 'Require token' in the addon's preferences)",
+                    ),
+                )
+            }
             Err(err) => report.line(Level::Fail, &err.to_string(), None),
         },
         Err(ClientError::NotListening { addr }) => report.line(
             Level::Warn,
             &format!("no Blender listening on {addr}"),
             Some("bld-remote start --background --detach (or enable the addon in Blender)"),
+        ),
+        Err(err) if err.is_untrusted_peer() => report.line(
+            Level::Fail,
+            &err.to_string(),
+            Some("stop what holds that port (`bld-remote status` names it), or use another port with --port"),
         ),
         Err(err @ (ClientError::IncompatibleProtocol { .. } | ClientError::NotBldRemote { .. })) => {
             report.line(Level::Fail, &err.to_string(), Some("bld-remote install-addon, then restart that Blender"))

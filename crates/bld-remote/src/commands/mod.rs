@@ -14,7 +14,7 @@ use anyhow::Result;
 
 /// Runs the subcommand; the result is the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
-    let app = App::load(cli.config)?;
+    let app = App::load(cli.config, cli.trust)?;
     match cli.command {
         Commands::Start(args) => start::run(&app, args).await,
         Commands::Status(args) => status::run(&app, args).await,

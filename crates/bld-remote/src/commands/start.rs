@@ -10,7 +10,7 @@ use crate::stopper;
 use crate::style::Painter;
 use crate::{embedded_addon, exit, port_holder, process, signals};
 use anyhow::{Context, Result, bail};
-use bld_remote_client::{Client, ClientOptions};
+use bld_remote_client::{Client, ClientOptions, private_fs};
 use serde::Deserialize;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -50,11 +50,13 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
         }
     }
     if port != 0 {
-        ensure_port_free(&host, port).await?;
+        ensure_port_free(app, &host, port).await?;
     }
     let package = embedded_addon::extract(&app.paths.cache_dir)?;
-    let run_dir = app.paths.state_dir.join("run");
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    // Private (0700, ours, checked): the ready file names the port we then trust, and the logs
+    // hold what agents' code printed.
+    let state_dir = private_fs::ensure_private_tree(&app.paths.state_dir, &["run", "logs"])?;
+    let run_dir = state_dir.join("run");
     let stamp = format!("{}-{}", std::process::id(), unix_now());
     let ready_file = run_dir.join(format!("ready-{stamp}.json"));
     let file = args.file.as_ref().map(|f| f.canonicalize()).transpose()?;
@@ -84,11 +86,8 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
         }
     }
     let log = if args.detach {
-        let logs = app.paths.state_dir.join("logs");
-        std::fs::create_dir_all(&logs)?;
-        let path = logs.join(format!("blender-{stamp}.log"));
-        let out =
-            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let path = state_dir.join("logs").join(format!("blender-{stamp}.log"));
+        let out = private_fs::create_private_file(&path)?;
         command.stdout(out.try_clone()?).stderr(out);
         detach_from_terminal(&mut command);
         Some(path)
@@ -120,12 +119,14 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
             return Err(err);
         }
     };
-    let options = ClientOptions {
+    let options = app.trusting(ClientOptions {
         host: host.clone(),
         port: ready.port,
         retry_for: Duration::from_secs(5),
+        // The Blender we just started without a token: accepted as such.
+        allow_no_auth: args.no_auth,
         ..Default::default()
-    };
+    });
     let hello = match Client::connect(options).await {
         Ok(client) => client.server().await?,
         Err(err) => {
@@ -145,6 +146,7 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
         started_at: unix_now(),
         log: log.clone(),
         detached: args.detach,
+        auth: !args.no_auth,
     };
     app.registry.save(&record)?;
     announce(&record, args.json)?;
@@ -300,7 +302,7 @@ fn check_display() -> Result<()> {
 }
 
 /// Refuses a taken port up front, saying who holds it.
-async fn ensure_port_free(host: &str, port: u16) -> Result<()> {
+async fn ensure_port_free(app: &App, host: &str, port: u16) -> Result<()> {
     let connect = tokio::net::TcpStream::connect((host, port));
     if !matches!(
         tokio::time::timeout(Duration::from_millis(500), connect).await,
@@ -308,7 +310,7 @@ async fn ensure_port_free(host: &str, port: u16) -> Result<()> {
     ) {
         return Ok(());
     }
-    let options = ClientOptions::probe(host, port);
+    let options = app.probe_options(host, port);
     if let Ok(client) = Client::connect(options).await {
         if let Ok(hello) = client.server().await {
             bail!(

@@ -6,7 +6,7 @@ use crate::cli::StatusArgs;
 use crate::exit;
 use crate::style::Painter;
 use anyhow::Result;
-use bld_remote_client::{Client, ClientOptions};
+use bld_remote_client::{Client, ClientError, ClientOptions};
 use bld_remote_protocol::DEFAULT_PORT;
 use serde::Serialize;
 
@@ -40,7 +40,7 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<u8> {
             uptime: Some(unix_now().saturating_sub(record.started_at) as f64),
             ..Row::default()
         };
-        fill(&mut row, &record.host).await;
+        fill(&mut row, record.probe_options()).await;
         rows.push(row);
     }
     if !records.iter().any(|r| r.port == DEFAULT_PORT) {
@@ -48,8 +48,10 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<u8> {
             port: DEFAULT_PORT,
             ..Row::default()
         };
-        fill(&mut row, &app.host(None)).await;
-        if row.reachable {
+        let untrusted = fill(&mut row, app.probe_options(app.host(None), DEFAULT_PORT)).await;
+        // Shown when a Blender answers, or when something holds the port that cannot prove it
+        // is one (the agent would get that error too).
+        if row.reachable || untrusted {
             rows.push(row);
         }
     }
@@ -62,8 +64,8 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<u8> {
 }
 
 /// Asks the server for its status; an unreachable one keeps its recorded facts and the reason.
-async fn fill(row: &mut Row, host: &str) {
-    let options = ClientOptions::probe(host, row.port);
+/// True when something answered that is not a Blender this user may trust.
+async fn fill(row: &mut Row, options: ClientOptions) -> bool {
     let status = match Client::connect(options).await {
         Ok(client) => client.status().await,
         Err(err) => Err(err),
@@ -79,8 +81,19 @@ async fn fill(row: &mut Row, host: &str) {
             row.jobs_running = Some(status.jobs.running);
             row.jobs_finished = Some(status.jobs.finished);
             row.connections = Some(status.connections);
+            false
         }
-        Err(err) => row.error = Some(err.to_string()),
+        Err(err) => {
+            let untrusted = matches!(
+                err,
+                ClientError::NotProven { .. }
+                    | ClientError::AuthOff { .. }
+                    | ClientError::ForeignListener { .. }
+                    | ClientError::NotBldRemote { .. }
+            );
+            row.error = Some(err.to_string());
+            untrusted
+        }
     }
 }
 

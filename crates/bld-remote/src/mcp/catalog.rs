@@ -54,27 +54,34 @@ struct Hints {
     read_only: bool,
     destructive: bool,
     idempotent: bool,
+    /// Reaches outside Blender's scene (files, network, processes).
+    open_world: bool,
 }
 
 const READ: Hints = Hints {
     read_only: true,
     destructive: false,
     idempotent: true,
+    open_world: false,
 };
-const CHANGE: Hints = Hints {
+/// Arbitrary Python: it changes the scene and may read and write files or use the network.
+const RUN_CODE: Hints = Hints {
     read_only: false,
     destructive: true,
     idempotent: false,
+    open_world: true,
 };
 const SET: Hints = Hints {
     read_only: false,
     destructive: true,
     idempotent: true,
+    open_world: false,
 };
 const SAFE_SET: Hints = Hints {
     read_only: false,
     destructive: false,
     idempotent: true,
+    open_world: false,
 };
 
 fn tool(
@@ -87,7 +94,7 @@ fn tool(
         .read_only(hints.read_only)
         .destructive(hints.destructive)
         .idempotent(hints.idempotent)
-        .open_world(false);
+        .open_world(hints.open_world);
     Tool::new(name, description, schema).with_annotations(annotations)
 }
 
@@ -97,7 +104,7 @@ pub fn tools() -> Vec<Tool> {
             "execute_code",
             "Run Python in Blender (bpy, mathutils, bmesh imported; variables persist per session). Returns the last expression's value, stdout, stderr, logs, errors with traceback.",
             input::<args::ExecuteCode>(),
-            CHANGE,
+            RUN_CODE,
         )
         .with_raw_output_schema(Arc::new(object(execution_output_schema()))),
         tool("get_job", "State of an async job; with wait, waits for it and returns its result.", input::<args::GetJob>(), READ)

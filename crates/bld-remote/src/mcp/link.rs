@@ -61,12 +61,15 @@ impl Link {
     pub async fn clients(&self) -> Result<Clients, String> {
         let mut state = self.current.lock().await;
         if let Some(spawned) = &state.spawned {
-            if !spawned.is_alive() {
+            if spawned.has_exited() {
                 tracing::warn!(
                     pid = spawned.pid,
                     port = spawned.port,
                     "the spawned Blender died; starting another"
                 );
+                // A killed Blender's threads may hold its port a moment longer than its main
+                // thread lives: the new one binds the same port once it is free.
+                wait_port_closed(&spawned.host, spawned.port, Duration::from_secs(5)).await;
                 self.app.registry.remove(spawned.port, spawned.pid);
                 state.spawned = None;
                 state.clients = None;
@@ -98,11 +101,13 @@ impl Link {
         Ok(clients)
     }
 
-    /// After "nothing listening", look for a Blender again on the next call: one may have been
-    /// started on another port since (when the port was not fixed by flag, env or config).
+    /// After "nothing listening", or a peer that is not a Blender to trust, look for a Blender
+    /// again on the next call: one may have been started on another port since (when the port
+    /// was not fixed by flag, env or config), or with `--spawn` one is started.
     pub async fn after_error(&self, err: &ClientError) {
         let unfixed = self.port.is_none() && self.app.config.port.is_none();
-        if matches!(err, ClientError::NotListening { .. }) && (unfixed || self.spawn) {
+        let look_again = matches!(err, ClientError::NotListening { .. }) || err.is_untrusted_peer();
+        if look_again && (unfixed || self.spawn) {
             self.current.lock().await.clients = None;
         }
     }
@@ -169,7 +174,7 @@ impl Link {
 
     /// Whether a bld-remote addon answers there (`connect` completes the `hello` handshake).
     async fn answers(&self, host: &str, port: u16) -> bool {
-        Client::connect(bld_remote_client::ClientOptions::probe(host, port))
+        Client::connect(self.app.probe_options(host, port))
             .await
             .is_ok()
     }
@@ -189,7 +194,9 @@ impl Link {
             "--port",
             &port,
         ]);
-        command.arg("--config").arg(&self.app.paths.config_file);
+        if let Some(config) = &self.app.paths.config_file {
+            command.arg("--config").arg(config);
+        }
         command
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);

@@ -169,6 +169,16 @@ impl Drop for Env {
     }
 }
 
+/// Runs a prepared command (from [`Env::command`]) to completion, bounded at 5 minutes; for
+/// tests that run it off the async runtime (`spawn_blocking`) while serving something on it.
+pub fn output_of(mut command: Command) -> Run {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    Run::from(wait_output(
+        command.spawn().unwrap(),
+        Duration::from_secs(300),
+    ))
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -237,16 +247,21 @@ pub fn read_until(reader: &mut impl BufRead, needle: &str, limit: Duration) -> S
     panic!("{needle:?} not seen; output was:\n{seen}");
 }
 
+/// Whether any thread of `pid` still runs. A killed Blender's main thread is a zombie while
+/// other threads still exit and hold its sockets: "dead" means every thread is gone.
 pub fn pid_alive(pid: u64) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat[stat.rfind(')').unwrap() + 1..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_owned();
-            state != "Z" && state != "X"
-        }
+    let live = |stat: String| {
+        let state = stat[stat.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        state != "Z" && state != "X"
+    };
+    match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(tasks) => tasks
+            .flatten()
+            .any(|task| std::fs::read_to_string(task.path().join("stat")).is_ok_and(live)),
         Err(_) => false,
     }
 }
@@ -316,4 +331,64 @@ impl Drop for Xvfb {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A connection authenticated by hand (protocol §1a), for sending lines the typed client
+/// cannot build (unknown commands, raw bytes). Blocking std I/O: the tests call it from async
+/// tests through `spawn_blocking` or directly from sync ones.
+pub struct RawConnection {
+    pub reader: BufReader<std::net::TcpStream>,
+    pub writer: std::net::TcpStream,
+}
+
+impl RawConnection {
+    pub fn authenticated(port: u16, token: &str) -> RawConnection {
+        use bld_remote_client::protocol::handshake::{self, Role};
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let bound = handshake::binding(stream.peer_addr().unwrap());
+        let mut raw = RawConnection {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        let client_nonce = handshake::encode_nonce(&[42; handshake::NONCE_BYTES]);
+        let hello = raw.line(&format!(
+            "{{\"id\":\"h\",\"type\":\"hello\",\"params\":{{\"client_nonce\":\"{client_nonce}\"}}}}\n"
+        ));
+        let auth = &hello["result"]["auth"];
+        let server_nonce = auth["server_nonce"].as_str().unwrap();
+        assert!(handshake::verify(
+            token,
+            Role::Server,
+            server_nonce,
+            &client_nonce,
+            &bound,
+            auth["server_proof"].as_str().unwrap()
+        ));
+        let proof = handshake::proof(token, Role::Client, server_nonce, &client_nonce, &bound);
+        let reply = raw.line(&format!(
+            "{{\"id\":\"a\",\"type\":\"authenticate\",\"params\":{{\"client_proof\":\"{proof}\"}}}}\n"
+        ));
+        assert_eq!(reply["result"]["authenticated"], true, "{reply}");
+        raw
+    }
+
+    /// Sends `line` and reads one reply line.
+    pub fn line(&mut self, line: &str) -> Value {
+        use std::io::Write;
+        self.writer.write_all(line.as_bytes()).unwrap();
+        let mut reply = String::new();
+        self.reader.read_line(&mut reply).unwrap();
+        serde_json::from_str(&reply).unwrap_or_else(|err| panic!("{err}: {reply:?}"))
+    }
+}
+
+/// The token the addon on `port` wrote into `env`'s state dir.
+pub fn token_of(env: &Env, port: u16) -> String {
+    std::fs::read_to_string(env.path(&format!("state/tokens/{port}.token")))
+        .unwrap()
+        .trim()
+        .to_owned()
 }
