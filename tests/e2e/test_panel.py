@@ -113,10 +113,21 @@ bpy.utils.register_class(VIEW3D_PT_bld_remote_capture)
 
 
 def test_cancel_operator_stops_the_running_call_and_the_queued_ones(gui):
+    # The running job presses the button once the second job is queued (it waits for that
+    # event), so the cancel finds one call running and one queued, every run.
+    press_when_queued = (
+        "import bpy, time, bld_remote\n"
+        "jobs = bld_remote.get_service().jobs\n"
+        "for _ in range(2000):\n"
+        "    if any(j.state == 'queued' for j in jobs.all()):\n"
+        "        break\n"
+        "    time.sleep(0.005)\n"
+        "bpy.ops.bld_remote.cancel_running()\n"
+        "for _ in range(200):\n"
+        "    time.sleep(0.05)\n"
+        "'finished'")
     with gui.client() as c:
-        running = c.execute(
-            "import bpy, time\nbpy.ops.bld_remote.cancel_running()\nfor _ in range(200):\n    time.sleep(0.05)\n'finished'",
-            execution_mode="async", timeout=60)["result"]["job_id"]
+        running = c.execute(press_when_queued, execution_mode="async", timeout=60)["result"]["job_id"]
         queued = c.execute("'never ran'", execution_mode="async")["result"]["job_id"]
         first = c.call("get_job", job_id=running, wait=20)["result"]
         second = c.call("get_job", job_id=queued, wait=20)["result"]

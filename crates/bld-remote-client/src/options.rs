@@ -3,7 +3,7 @@
 use bld_remote_protocol::{DEFAULT_HOST, DEFAULT_PORT};
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientOptions {
     pub host: String,
     pub port: u16,
@@ -56,6 +56,27 @@ impl Default for ClientOptions {
             allow_no_auth: false,
             server_address: None,
         }
+    }
+}
+
+/// The token is never printed (logs, panics, `{:?}`).
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry_for", &self.retry_for)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("call_timeout", &self.call_timeout)
+            .field("timeout_margin", &self.timeout_margin)
+            .field("max_reply_bytes", &self.max_reply_bytes)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_file", &self.token_file)
+            .field("state_dir", &self.state_dir)
+            .field("allow_no_auth", &self.allow_no_auth)
+            .field("server_address", &self.server_address)
+            .finish()
     }
 }
 
@@ -123,5 +144,15 @@ mod tests {
             (local.dial_host(), local.address().as_str()),
             ("127.0.0.1", "127.0.0.1:9")
         );
+    }
+
+    #[test]
+    fn the_token_is_never_printed() {
+        let options = ClientOptions {
+            token: Some("very-secret-token-value".into()),
+            ..ClientOptions::default()
+        };
+        let printed = format!("{options:?}");
+        assert!(!printed.contains("very-secret") && printed.contains("<redacted>"));
     }
 }

@@ -127,6 +127,11 @@ impl Registry {
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
+            if let Err(err) = private_fs::check_private_file(&path) {
+                // Not acted upon, and not deleted either: that is for its owner to look at.
+                tracing::warn!("instance record ignored: {err}");
+                continue;
+            }
             match read_record(&path) {
                 Some(record) if record.is_alive() => live.push(record),
                 _ => {

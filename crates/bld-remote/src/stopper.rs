@@ -89,3 +89,59 @@ async fn request_shutdown(record: &Record) -> bool {
         Err(err) => err.is_connection_problem(),
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn record_of(pid: u32, process_start: Option<u64>) -> Record {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(); // nothing listens there any more: the shutdown request cannot be made
+        Record {
+            port,
+            host: "127.0.0.1".into(),
+            pid,
+            process_start,
+            mode: "background".into(),
+            blender_version: "3.4.1".into(),
+            addon_version: "0.1.0".into(),
+            blender_path: "/usr/bin/blender".into(),
+            started_at: 1,
+            log: None,
+            detached: true,
+            auth: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pid_whose_start_time_cannot_be_checked_is_never_signalled() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        // As off Linux: no start time recorded, so the pid may by now be another program's.
+        let outcome = stop(&record_of(child.id(), None), Duration::from_millis(100)).await;
+        assert_eq!(outcome, Outcome::NotVerified);
+        assert!(!outcome.stopped());
+        assert!(outcome.describe().contains("no signal was sent"));
+        assert!(child.try_wait().unwrap().is_none(), "still running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_verified_pid_is_terminated_when_it_does_not_answer() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let identity = process::start_identity(child.id());
+        let outcome = stop(&record_of(child.id(), identity), Duration::from_secs(5)).await;
+        assert_eq!(outcome, Outcome::Terminated);
+        child.wait().unwrap();
+    }
+}

@@ -710,3 +710,49 @@ fn guard_flag_refuses_writes_outside_the_allowed_folder() {
     assert_eq!(run.stdout.trim(), "4", "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(inside).unwrap(), "fine");
 }
+
+#[test]
+fn everything_bld_remote_keeps_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let record = env.start_detached(&[]);
+    let port = record["port"].as_u64().unwrap();
+    let mode = |path: &std::path::Path| {
+        std::fs::symlink_metadata(path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    let state = env.path("state");
+    for dir in ["", "instances", "logs", "run", "tokens"] {
+        assert_eq!(mode(&state.join(dir)), 0o700, "state/{dir}");
+    }
+    assert_eq!(mode(&state.join(format!("instances/{port}.json"))), 0o600);
+    assert_eq!(mode(&state.join(format!("tokens/{port}.token"))), 0o600);
+    let log = std::path::PathBuf::from(record["log"].as_str().unwrap());
+    assert_eq!(mode(&log), 0o600, "{}", log.display());
+    assert_eq!(
+        mode(&env.path("cache/bld-remote")),
+        0o700,
+        "the addon Blender runs"
+    );
+    // A record another user could have written is never read (it names a pid `stop` signals).
+    let file = state.join(format!("instances/{port}.json"));
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let run = env.run(&["status", "--json"]);
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|row| row["managed"] == false),
+        "the record is ignored: {rows}"
+    );
+    assert!(
+        run.stderr.contains("instance record ignored"),
+        "{}",
+        run.stderr
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
