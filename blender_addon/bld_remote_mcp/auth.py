@@ -65,6 +65,11 @@ def token_path(state_dir, port):
     return os.path.join(state_dir, "tokens", f"{port}.token")
 
 
+def prepare_token_dir(state_dir):
+    """Makes or checks ``<state_dir>/tokens`` (``private_files``); returns the state dir."""
+    return private_files.ensure_private_tree(state_dir, "tokens")
+
+
 def write_token_file(path, token):
     """Writes the token readable by its owner only (0600), atomically, after checking that the
     directories it goes into cannot be changed by another user (``private_files``)."""

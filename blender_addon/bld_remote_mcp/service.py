@@ -65,13 +65,16 @@ class Service:
         self.capture.install()
         try:
             self.interrupter.install_signal_handler()
+            state_dir = None
             if self.settings.auth:
                 self.token = self.settings.token or auth.generate_token()
+                # Checked before listening: a state dir another user could change stops the start
+                # before anyone can connect.
+                state_dir = auth.prepare_token_dir(self.settings.state_dir or auth.default_state_dir())
             self.port = self.server.start()
             if self.guard is not None:
                 self.guard.enable()
             if self.token is not None:
-                state_dir = self.settings.state_dir or auth.default_state_dir()
                 self.token_file = auth.token_path(state_dir, self.port)
                 auth.write_token_file(self.token_file, self.token)
         except BaseException:

@@ -150,7 +150,7 @@ def test_hello_before_authentication_says_nothing_about_this_blender(secured, co
 
 def test_the_handshake_authenticates_the_connection_once(secured, connect):
     c = connect(secured.service.port)
-    about = c.authenticate(secured.service.token)["result"]
+    about = c.authenticate(secured.service.token)
     assert about["pid"] == os.getpid() and about["port"] == secured.service.port and about["authenticated"]
     assert c.execute("6 * 7")["result"] == 42, "later requests need nothing more"
     assert c.call("hello")["result"]["pid"] == os.getpid()

@@ -17,23 +17,25 @@ pub(crate) fn fresh_nonce() -> String {
     proofs::encode_nonce(&bytes)
 }
 
-/// Before anything is sent to a loopback peer: the socket listening there must be this user's.
-/// Skipped for a tunnel (`server_address`: the listener is the tunnel's) and off Linux.
+/// Before anything is sent to a loopback peer: the socket listening there must be this user's
+/// (or, behind a declared tunnel or port forward, this user's or root's: `ssh -L` runs as the
+/// user, Docker's proxy as root). Off Linux there is no table to read.
 pub(crate) fn check_listener_owner(
     options: &ClientOptions,
     peer: SocketAddr,
 ) -> Result<(), ClientError> {
-    if options.server_address.is_some() || !peer.ip().is_loopback() {
+    if !peer.ip().is_loopback() {
         return Ok(());
     }
     #[cfg(target_os = "linux")]
     {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
+        let tunnel = options.server_address.is_some();
         let listeners = crate::proc_net::all_listeners(std::path::Path::new("/proc"));
         if let Some(other) = crate::proc_net::serving(&listeners, peer)
             .iter()
-            .find(|listener| listener.uid != me)
+            .find(|listener| listener.uid != me && !(tunnel && listener.uid == 0))
         {
             return Err(ClientError::ForeignListener {
                 addr: options.address(),

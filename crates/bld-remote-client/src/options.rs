@@ -30,7 +30,8 @@ pub struct ClientOptions {
     /// Where to look for token files instead of bld-remote's state dir.
     pub state_dir: Option<std::path::PathBuf>,
     /// Accept a server that says authentication is off (a Blender started with `--no-auth`);
-    /// refused by default, since anyone could be answering such a port.
+    /// refused by default, since anyone could be answering such a port. Never through a
+    /// `server_address` tunnel.
     pub allow_no_auth: bool,
     /// The address Blender listens on, when it is reached through a tunnel or port forward on
     /// another address or port: the handshake proves that address instead of the one dialled.

@@ -86,22 +86,28 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), UnsafePath> {
 }
 
 /// Checks a directory we are about to read trusted files from: it belongs to this user and
-/// nobody else can read or change it.
+/// nobody else can read or change it, nor any directory above it (the ancestor rule above).
 pub fn check_private_dir(dir: &Path) -> Result<(), UnsafePath> {
     #[cfg(unix)]
-    unix::check_own_dir_strict(dir)?;
+    {
+        let dir = std::path::absolute(dir).map_err(|err| UnsafePath::io(dir, err))?;
+        for ancestor in dir.ancestors().skip(1) {
+            unix::check_ancestor(ancestor)?;
+        }
+        unix::check_own_dir_strict(&dir)?;
+    }
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
 }
 
 /// Checks a file we are about to trust (a token): it and its directory belong to this user, and
-/// nobody else can read or change them.
+/// nobody else can read or change them or any directory above.
 pub fn check_private_file(path: &Path) -> Result<(), UnsafePath> {
     #[cfg(unix)]
     {
         if let Some(dir) = path.parent() {
-            unix::check_own_dir_strict(dir)?;
+            check_private_dir(dir)?;
         }
         unix::check_own_file(path)?;
     }

@@ -55,7 +55,10 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
     let package = embedded_addon::extract(&app.paths.cache_dir)?;
     // Private (0700, ours, checked): the ready file names the port we then trust, and the logs
     // hold what agents' code printed.
-    let state_dir = private_fs::ensure_private_tree(&app.paths.state_dir, &["run", "logs"])?;
+    let state_dir = private_fs::ensure_private_tree(
+        &app.paths.state_dir,
+        &["run", "logs", "tokens", "instances"],
+    )?;
     let run_dir = state_dir.join("run");
     let stamp = format!("{}-{}", std::process::id(), unix_now());
     let ready_file = run_dir.join(format!("ready-{stamp}.json"));
