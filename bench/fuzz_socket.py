@@ -1,22 +1,30 @@
 #!/usr/bin/env python3
 """Socket fuzzer against a live addon: hostile bytes on the port, an oracle checked all along.
 
-Fuzz connections never authenticate. Every request they send is from a stranger (no token, a
-near-miss token, a token of the wrong type), or carries the real token only inside a frame that is
-malformed *by construction* (``real_token_malformed``: a strict prefix then a disconnect, invalid
-UTF-8, ``NaN``, junk before the ``{``, an HTTP request line first, over the size limit, legacy
-framing with no newline anywhere, the token outside the top level...; see ``_armed``). So
-docs/protocol.md says that no fuzz input may ever run anything, and every command whose effect is
-visible carries a trace: code sets ``builtins.__fuzz_executed__`` and appends to a sentinel file,
-``session``/``key`` params are named ``fuzz-…``, screenshot paths point into the sentinel dir,
-and ``shutdown`` would end Blender.
+Fuzz connections never authenticate (protocol 2, docs/protocol.md §1a). Everything they send is a
+stranger's: garbage, requests for every command, protocol 1 requests carrying a ``token`` (the
+real one included: protocol 2 refuses the field whatever it holds), handshakes with forged,
+replayed, reflected or wrongly bound proofs (``forged_proof``), ``authenticate`` with no
+challenge, malformed client nonces, and inputs that spend the pre-auth budget. A fuzz connection
+may hold a *valid* client proof (it sends a real ``hello`` first and computes the proof for the
+server's nonce), but only inside a frame that is malformed by construction
+(``real_proof_malformed``: 1.3.3 framing, a ``token`` key beside it, a bad id, a truncated,
+oversized or invalid line, junk first...; see ``g_real_proof_malformed``). It never sends a
+well-formed ``authenticate`` with a valid proof: every input built from the server's nonces is
+checked against the reference model below, for many ways of splitting it into reads, when it is
+made (with stand-in nonces) and again with the real nonces just before it is sent.
+
+So docs/protocol.md says that no fuzz input may ever run anything, and every command whose effect
+is visible carries a trace: code sets ``builtins.__fuzz_executed__`` and appends to a sentinel
+file, ``session``/``key`` params are named ``fuzz-…``, screenshot paths point into the sentinel
+dir, and ``shutdown`` would end Blender.
 
 Oracle, checked while the fuzzer runs (each violation is a finding, printed with a reproduction):
 
 * **Nothing executes.** A monitor connection (authenticated) checks every 2 s that the builtins
   marker is unset, no persist key or named session starts with ``fuzz``, the sentinel dir is
   empty, and that every job ``list_jobs`` shows was created by the probe or the monitor (by its
-  ``code_preview``): a fuzz input cannot even *queue* a job.
+  ``code_preview``), with no gap in the job ids: a fuzz input cannot even *queue* a job.
 * **Blender never crashes**: the process stays alive (when this script started it) and
   ``status`` answers every second.
 * **Other clients keep their latency**: a probe in a separate process (so that the fuzzer's own
@@ -26,53 +34,64 @@ Oracle, checked while the fuzzer runs (each violation is a finding, printed with
   checked apart for the calls that overlap a hostile stranger (below) and for the others.
 * **Memory stays bounded**: ``rss_bytes`` from ``status`` every second; max - first <= the
   limit (128 MiB by default). Threads and connections return to their level at the end.
-* **Every reply is well-formed**: strict UTF-8 JSON, a v1 error line or a 1.3.3 error object
-  whose ``code`` is one of docs/protocol.md §3, or the success of a token-less ``hello`` (which
-  must say ``authenticated: false``), or the exact ``HTTP/1.1 403`` refusal; or the connection
-  closes. A connection where the server neither answers nor closes in time is a hang.
-* **Every reply is the right one.** For each input the expected replies are computed by a
-  reference model: the addon's own pure decoder (``framing.py``) for message boundaries, and the
-  auth gate's rules of docs/protocol.md §1a for what a stranger gets (``unauthorized``, or the
-  token-less ``hello`` answer, ``invalid_request`` for a bad id or params). Where the bytes fall
-  into reads changes some answers by design (an object without an id is legacy unless its newline
-  came in the same read), so the model is run for the server's 64 KiB reads and for one read per
-  send, and either is right; a mismatch with both is replayed twice and is a finding only if it
-  reproduces. This covers the server around the decoder (dispatch, auth, reply encoding,
-  connection life), not the decoder itself: that is checked against the documentation directly
-  (HTTP prefixes get the 403 and a close; a message gets ``message_too_large`` exactly when it is
-  over the limit, in v1 framing when its bytes contain ``"id"``).
+* **Every reply is well-formed**: strict UTF-8 JSON; a v1 error line or a 1.3.3 error object
+  whose ``code`` is one of docs/protocol.md §3; the pre-auth ``hello`` with exactly the fields of
+  §1a (nothing about the Blender); a challenge whose ``server_proof`` is right for the client
+  nonce sent and whose server nonce was never handed out before; or the exact ``HTTP/1.1 403``.
+  A connection where the server neither answers nor closes in time is a hang.
+* **Every reply is the right one.** ``StrangerModel`` is a reference model of a connection that
+  never authenticates: the addon's own pure decoder (``framing.py``, strict, as on every
+  connection not yet vetted) for message boundaries, and docs/protocol.md §1a for the rest: the
+  byte and message budgets and the auth deadline (each an ``unauthorized`` with ``id`` null that
+  names the limit, then the close), the gate (a ``token`` key, a 1.3.3 message, a command other
+  than ``hello``/``authenticate``: ``unauthorized``, close), ``hello`` (the plain answer, a
+  challenge, or ``invalid_params`` for a malformed nonce), ``authenticate`` (no challenge or a
+  wrong proof: ``unauthorized``, close), strict framing (any framing error closes after its reply;
+  a first byte that is a letter gets the 403). The message of each ``unauthorized`` must say why
+  (``WHY``). The server's timers (a deferred 1.3.3 parse after a 20 ms pause, the idle limit,
+  the auth deadline) are simulated against the times the bytes were sent; where a send and a
+  timer are too close to call, both orders are allowed. A mismatch is replayed twice and is a
+  finding only if it reproduces. The model covers the server around the decoder (server loop,
+  dispatch, auth, reply encoding, connection life); the decoder itself is checked against the
+  documentation directly (``check_doc``: a letter first gets the 403, any other first byte a
+  ``parse_error``, a message over the limit ``message_too_large``, in v1 framing when its bytes
+  contain ``"id"``).
 * **Strangers cannot hold a connection**: connections that stay open (waiters, slow clients
-  feeding one byte a second or just under the idle limit, hostile strangers) are closed with
-  ``unauthorized`` by the auth deadline (+ slack); a partial message left idle gets
-  ``incomplete_message``.
+  feeding one byte a second or just under the idle limit, hostile strangers that never stop
+  sending) are closed by the budgets or at the auth deadline (+ slack), as the model says.
 
-Delivery: most inputs on a fresh connection (send, half-close, read until the server closes;
-sometimes close or reset at once instead), some several on one connection (each followed by a
-newline and a token-less ``hello`` as a sync marker), a few waiter threads that send and wait for
-the server to give up on them, slow clients feeding one byte per second, and one thread of
-hostile strangers that never stop sending, with pauses in between: ``cpu_drip`` (a message kept
-just under the limit, then a byte every few ms: each read makes the decoder look at the whole
-buffer again) and ``byte_stream`` (whitespace, CRLF, non-JSON lines or token-less hellos as fast
-as the server takes them).
+Delivery: most inputs on a fresh connection (an interactive ``hello`` first when the input needs
+the server's nonce; then send, half-close, read until the server closes; sometimes close or reset
+at once instead), some several on one connection (each followed by a newline and a plain ``hello``
+as a sync marker: the budgets make these short), a few waiter threads that send and wait for the
+server to give up on them, slow clients feeding one byte at a time or a few pieces with pauses
+(cut mostly just after a ``}``, where the decoder puts a parse off until the pause; a plain hello
+last shows whether a connection that should be closed is), and one thread of hostile strangers
+that never stop sending, with pauses in between: ``cpu_drip`` (a message kept just under the
+limit, then a byte every few ms) and ``byte_stream`` (whitespace, CRLF, non-JSON lines or plain
+hellos as fast as the server takes them). Before authenticating, both are cut off by the byte or
+message budget within the first 4 KiB.
 
 Report: inputs per generator, bytes sent, connections, how long the server took over them,
-replies by code, probe latency (baseline; during, with and without a hostile stranger), RSS,
-findings with reproductions (the exact input is saved next to the JSON: resend it with
-``--send FILE --port P``; ``--show REF --seed N`` prints the input of item REF). Printed, and
-written to bench/results/fuzz-socket-<timestamp>.json.
+replies by code and ``unauthorized`` by reason, probe latency (baseline; during, with and without
+a hostile stranger), RSS, findings with reproductions (the exact input is saved next to the JSON:
+resend it with ``--send FILE --port P``, or ``--show REF --seed N`` prints the input of item REF;
+inputs that need the server's nonce are saved as templates, with the interactive ``hello`` first).
+Printed, and written to bench/results/fuzz-socket-<timestamp>.json.
 
 Run: .venv/bin/python bench/fuzz_socket.py --duration 300 --seed 1 [--kind bg|bpy5]
      (starts its own Blender with small limits, SPAWN_ENV), or attach with --port P --token T (and
-     tell it that server's --limit/--idle-timeout/--auth-timeout; the job accounting then assumes
-     nobody else uses that Blender). Exit status 1 on any finding. tests/e2e/test_fuzz_socket.py
-     runs the same code, shorter, as a test.
+     tell it that server's limits: --max-message-bytes, --preauth-bytes, --preauth-messages,
+     --idle-timeout, --auth-timeout; the job accounting then assumes nobody else uses that
+     Blender). Exit status 1 on any finding. tests/e2e/test_fuzz_socket.py runs the same code,
+     shorter, as a test.
 """
 
 import argparse
 import base64
 import collections
 import hashlib
-import importlib.util
+import hmac
 import itertools
 import json
 import math
@@ -93,7 +112,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FRAMING_PY = REPO / "blender_addon" / "bld_remote_mcp" / "framing.py"
+# The addon's pure modules (no bpy): its decoder is the model's, its proofs are the client's.
+sys.path.insert(0, str(REPO / "blender_addon"))
+from bld_remote_mcp import framing, handshake  # noqa: E402
 
 # docs/protocol.md §3; tests/e2e/test_fuzz_socket.py checks that this is the table there.
 KNOWN_CODES = frozenset((
@@ -103,10 +124,14 @@ KNOWN_CODES = frozenset((
 ))
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PRI")
 COMMANDS = (
-    "ping", "hello", "status", "execute_code", "get_job", "cancel_job", "list_jobs", "reset_session",
-    "put_persist_data", "get_persist_data", "remove_persist_data", "shutdown", "server_shutdown",
+    "ping", "hello", "authenticate", "status", "execute_code", "get_job", "cancel_job", "list_jobs",
+    "reset_session", "put_persist_data", "get_persist_data", "remove_persist_data", "shutdown", "server_shutdown",
     "get_polyhaven_status", "get_scene_info", "get_object_info", "get_viewport_screenshot",
 )
+HANDSHAKE_COMMANDS = ("hello", "authenticate")  # all a connection may send before authenticating (§1a)
+# The pre-auth hello of §1a: nothing about this Blender. A challenge adds server_nonce and server_proof to "auth".
+PREAUTH_HELLO = {"protocol_version": 2, "server": "bld-remote", "auth_required": True, "authenticated": False,
+                 "auth": {"scheme": handshake.SCHEME}}
 PROBE_CODE = "1 + 1  # fuzz-probe"
 MONITOR_CODE = (
     "# fuzz-monitor\n"
@@ -117,53 +142,49 @@ MONITOR_CODE = (
 )
 OUR_PREVIEWS = (PROBE_CODE, "# fuzz-monitor")
 
-SERVER_RECV = 1 << 16  # server.py reads at most this much at a time: the model feeds the same
+SERVER_RECV = 1 << 16  # server.py reads at most this much at a time (and before auth, no more than the budget left)
+DEFERRED_PARSE_DELAY = 0.02  # server.py: a possible 1.3.3 message put off by the decoder is parsed after this pause
 SLACK = 3.0  # seconds allowed past a deadline of the server (timers, a loaded 2-core machine)
+# A client's send and a server timer closer than this (seconds) are too close to call: the model
+# allows both orders. Our clock starts at connect(), the server's at accept(), a little later.
+TOO_CLOSE = 0.15
 
 GENERATORS = (
     "random_bytes", "mutated", "wrong_types", "unknown_command", "odd_ids", "preauth_hello",
-    "near_miss_token", "truncated_disconnect", "oversized", "deep_nesting", "invalid_utf8",
-    "huge_string", "legacy_garbage", "http_prefix", "control_chars", "real_token_malformed",
+    "token_field", "truncated_disconnect", "oversized", "deep_nesting", "invalid_utf8",
+    "huge_string", "legacy_garbage", "http_prefix", "control_chars", "client_nonce_variants",
+    "authenticate_without_challenge", "budget", "forged_proof", "real_proof_malformed",
 )
 # Strangers that keep sending: a dedicated thread runs one at a time, with pauses, so that the probe's
 # latency can be reported with and without one of them at work.
 HOSTILE = ("cpu_drip", "byte_stream")
-# Generators whose inputs may go in a batch on one connection (a newline and a sync hello are
-# appended: that would turn a real-token legacy frame into a valid v1 line).
-BATCHABLE = tuple(g for g in GENERATORS if g not in ("real_token_malformed", "truncated_disconnect"))
-
-
-def _load_framing():
-    """The addon's pure decoder, loaded by path (its package __init__ is for Blender)."""
-    spec = importlib.util.spec_from_file_location("bld_fuzz_framing", FRAMING_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-framing = _load_framing()
-
-
-def _ends_with_brace(buf):
-    return buf.rstrip(b" \t\r\n").endswith(b"}")
-
-
-# Same answer as framing's own (a byte-by-byte Python loop, slow over long whitespace runs: see
-# the cpu_drip generator); the model only needs the answer, fast.
-framing._ends_with_brace = _ends_with_brace
+# Generators whose inputs are complete bytes known in advance (no interactive hello first), so they
+# may go in a batch on one connection (each followed by a newline and a sync hello) or to a slow client.
+SELF_CONTAINED = tuple(g for g in GENERATORS if g not in ("forged_proof", "real_proof_malformed"))
+BATCHABLE = tuple(g for g in SELF_CONTAINED if g != "truncated_disconnect")
 
 
 class Ctx:
-    """What inputs and checks depend on: the server's limits and this run's sentinels."""
+    """What inputs and checks depend on: the server's address, token and limits, this run's sentinels."""
 
-    def __init__(self, port, token, limit, idle_timeout, auth_timeout, sentinel_dir):
+    def __init__(self, port, token, max_message_bytes, preauth_bytes, preauth_messages, idle_timeout, auth_timeout,
+                 sentinel_dir):
         self.port = port
         self.token = token
-        self.limit = limit  # effective pre-auth message limit: min(max_message, max_preauth)
+        self.max_message_bytes = max_message_bytes
+        # Before authenticating, a message may be no larger than the byte budget either (§1a).
+        self.limit = min(max_message_bytes, preauth_bytes)
+        self.preauth_bytes = preauth_bytes
+        self.preauth_messages = preauth_messages
         self.idle_timeout = idle_timeout
         self.auth_timeout = auth_timeout
+        # What the handshake binds its proofs to: the address we dial (§1a).
+        self.binding = handshake.binding(("127.0.0.1", port))
         self.sentinel_dir = str(sentinel_dir)
         self.sentinel_file = os.path.join(self.sentinel_dir, "executed")
+        # A real handshake of ours (the monitor's): client nonce, server nonce, client proof. The
+        # replay inputs send it again on a stranger's connection. None until the monitor connects.
+        self.recorded = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,9 +238,18 @@ def _set(obj, key, value):
     return obj
 
 
+def _without(obj, key):
+    return Obj((k, v) for k, v in obj if k != key)
+
+
 def _printable(rng, size, alphabet=b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-./"):
     table = bytes(alphabet[i % len(alphabet)] for i in range(256))
     return rng.randbytes(size).translate(table)
+
+
+def _whitespace(rng, size):
+    """JSON whitespace (what the decoder skips between messages), ``size`` bytes."""
+    return _printable(rng, size, b" \t\r\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,14 +257,19 @@ def _printable(rng, size, alphabet=b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ
 
 
 def sentinel_code(ctx, tag):
-    # No braces (see _armed) and no newline: one line that would leave two traces.
+    # No braces (see _padded users) and no newline: one line that would leave two traces.
     return (f"import builtins; builtins.__fuzz_executed__ = {tag!r}; "
             f"open({ctx.sentinel_file!r}, 'a').write({tag!r} + chr(10))")
 
 
+def random_nonce(rng):
+    """A well-formed nonce (§1a: 32 bytes, unpadded base64url), from the item's rng."""
+    return base64.urlsafe_b64encode(rng.randbytes(handshake.NONCE_BYTES)).rstrip(b"=").decode()
+
+
 def near_miss_tokens(token):
-    """Strings close to the token that must not authenticate (never an escape of the token
-    itself: JSON would decode that back to the token)."""
+    """Strings close to the token (never an escape of the token itself: JSON would decode that
+    back to the token)."""
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     variants = [
         token[:-1], token + "x", token[1:], " " + token, token + " ", token + "\n", token + "\u0000",
@@ -275,6 +310,12 @@ def valid_params(rng, ctx, command, tag):
         ):
             if rng.random() < 0.25:
                 p.append((key, make()))
+    elif command == "hello":
+        if rng.random() < 0.5:
+            p.append(("client_nonce", random_nonce(rng)))
+    elif command == "authenticate":
+        # Proof-shaped, but for no challenge this connection was given: a stranger's guess.
+        p.append(("client_proof", random_nonce(rng)))
     elif command in ("get_job", "cancel_job"):
         p.append(("job_id", f"job-{rng.randint(1, 40)}"))
         if command == "get_job" and rng.random() < 0.5:
@@ -301,7 +342,9 @@ def valid_params(rng, ctx, command, tag):
     return p
 
 
-TOKEN_MODES = ("none", "none", "none", "near", "near", "wrong_type", "null")
+# Most requests carry no "token": protocol 2 refuses any that does, so a token everywhere would hide
+# what lies behind the gate. token_field sends it on purpose.
+TOKEN_MODES = ("none",) * 8 + ("real", "near", "wrong_type", "null")
 WRONG_VALUES = (
     Raw("true"), Raw("false"), Raw("1.5"), Raw("-1"), Raw("0"), Raw("9223372036854775808"),
     Raw("-9223372036854775809"), Raw("1e400"), Raw("-0"), Raw("null"), [], [1, "a"], Obj(),
@@ -310,17 +353,19 @@ WRONG_VALUES = (
 
 
 def token_value(rng, ctx, mode):
+    """The value of a "token" field: the real token (what a protocol 1 client sends), a near miss,
+    a wrong type, or null (the key alone is refused)."""
+    if mode == "real":
+        return ctx.token
     if mode == "near":
         return rng.choice(near_miss_tokens(ctx.token))
     if mode == "wrong_type":
         return rng.choice([Raw("true"), 12345, [ctx.token[:4]], Obj([("token", "x")]), Raw("1e400")])
-    if mode == "null":
-        return None
     return None
 
 
 def request(rng, ctx, tag, command=None, token_mode=None, with_id=None):
-    """A plausible v1 request that a stranger could send (never the real token)."""
+    """A plausible v1 request from a stranger."""
     command = command or rng.choice(COMMANDS)
     token_mode = token_mode or rng.choice(TOKEN_MODES)
     obj = Obj()
@@ -446,18 +491,157 @@ def mutate(rng, data):
                 break
 
 
+
 # --------------------------------------------------------------------------------------------
-# Generators: rng, ctx, tag -> Input. The same (seed, space, n) always gives the same input.
+# Inputs, and the values of an input only known once connected.
 
 
 class Input:
-    __slots__ = ("data", "armed", "mode", "doc")
+    __slots__ = ("data", "armed", "mode", "doc", "prelude", "slots", "side", "edit")
 
-    def __init__(self, data, armed=False, mode=None, doc=None):
+    def __init__(self, data, armed=False, mode=None, doc=None, prelude=(), slots=(), side=False, edit=None):
         self.data = bytes(data)
-        self.armed = armed  # carries the real token (inside a frame that must not be served)
+        self.armed = armed  # holds a valid client proof (inside a frame that must not be served)
         self.mode = mode  # preferred delivery, or None
-        self.doc = doc or {}  # documented expectations checked without the model
+        self.doc = doc or {}  # documented expectations checked without the model; "form": which variant
+        # Client nonces (None: no nonce) of hellos sent first, one at a time, each answer awaited:
+        # the server's nonces are what later proofs are computed from.
+        self.prelude = list(prelude)
+        # Values only known once connected (see Session.value), written as slot(i) in data and prelude.
+        self.slots = list(slots)
+        self.side = side  # needs a challenge the server gave another connection
+        # Applied once the slots are filled in (a cut inside a slot would leave its stand-in text):
+        # ("cut", i, suffix): the first i bytes, then suffix; ("insert", i, bytes) at offset i.
+        self.edit = edit
+
+    @property
+    def interactive(self):
+        return bool(self.prelude or self.slots or self.side or self.edit)
+
+
+def slot(i):
+    """Stand-in text for the value of slot ``i``. As long as a nonce or a proof (43 characters), so
+    that sizes computed on the template (a line placed at the budget's edge) hold once filled in."""
+    return f"~slot{i}~".ljust(43, "~")
+
+
+def fill(template, slots, session):
+    """``template`` (bytes or str) with each slot(i) replaced by its value in ``session``."""
+    as_bytes = isinstance(template, bytes)
+    text = template.decode("utf-8", "surrogateescape") if as_bytes else template
+    for i, spec in enumerate(slots):
+        if slot(i) in text:
+            text = text.replace(slot(i), session.value(spec))
+    return text.encode("utf-8", "surrogateescape") if as_bytes else text
+
+
+def concrete(inp, session):
+    """The bytes an input sends after its prelude, with its slots filled in from ``session``."""
+    data = fill(inp.data, inp.slots, session)
+    if inp.edit is not None:
+        what, at, extra = inp.edit
+        data = data[:at] + extra if what == "cut" else data[:at] + extra + data[at:]
+    return data
+
+
+def prelude_line(k, client_nonce):
+    """The k-th hello sent before an interactive input's bytes."""
+    params = {} if client_nonce is None else {"client_nonce": client_nonce}
+    return json.dumps({"id": f"pre-{k}", "type": "hello", "params": params}, separators=(",", ":")).encode() + b"\n"
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def transcript_proof(key, domain, role, server_nonce, client_nonce, binding):
+    """HMAC-SHA256 over a transcript of §1a with any part of it chosen (a forger's tool): with the
+    documented domain, role "client", the token and the right binding, it is the valid proof."""
+    transcript = "\n".join((domain, role, server_nonce, client_nonce, binding)).encode("utf-8", "surrogatepass")
+    return b64url(hmac.new(key.encode("utf-8", "surrogatepass"), transcript, hashlib.sha256).digest())
+
+
+def _changed(value, fallback):
+    return lambda p: value(p) if value(p) != p else fallback(p)
+
+
+# Ways to spoil a valid proof; each always gives another string.
+MANGLES = {
+    "drop_last": lambda p: p[:-1],
+    "extra_char": lambda p: p + "A",
+    "padded": lambda p: p + "=",
+    "flip_last": lambda p: p[:-1] + ("B" if p[-1] != "B" else "C"),
+    "swapcase": _changed(str.swapcase, lambda p: p + "a"),
+    "standard_alphabet": _changed(lambda p: p.replace("-", "+").replace("_", "/"), lambda p: p + "/"),
+    "reversed": _changed(lambda p: p[::-1], lambda p: p + "r"),
+    "leading_space": lambda p: " " + p,
+    "trailing_newline": lambda p: p + "\n",
+    "nul": lambda p: p + "\u0000",
+    "hex": lambda p: base64.urlsafe_b64decode(p + "=").hex(),
+}
+
+
+class MissingChallenge(LookupError):
+    """A slot refers to a challenge the server did not give (its reply is checked by the model)."""
+
+
+def stand_in_nonce(label):
+    """A well-formed nonce that no server hands out: for inputs built before connecting."""
+    return b64url(hashlib.sha256(f"bld-fuzz stand-in {label}".encode()).digest())
+
+
+class Session:
+    """What one fuzz connection learnt from the server: the challenges it was given, in order,
+    as (client nonce, server nonce, server proof); with ``side``, one given to another connection."""
+
+    def __init__(self, ctx, side=None):
+        self.ctx = ctx
+        self.challenges = []
+        self.side = side
+
+    def recorded(self):
+        # Before the monitor has connected (--show, construction checks): a stand-in handshake.
+        if self.ctx.recorded is not None:
+            return self.ctx.recorded
+        client_nonce, server_nonce = stand_in_nonce("recorded client"), stand_in_nonce("recorded server")
+        return {"client_nonce": client_nonce, "server_nonce": server_nonce,
+                "client_proof": handshake.proof(self.ctx.token, handshake.CLIENT, server_nonce, client_nonce,
+                                                self.ctx.binding)}
+
+    def value(self, spec):
+        """The text of a slot. Specs: ("recorded_nonce",), ("recorded_proof",): a real handshake of
+        ours, done before on another connection; ("server_proof", i): the server's own proof of
+        challenge i (reflected); ("proof", i, changes): the client proof of challenge i (or of the
+        side connection's, i = "side"), with ``changes`` to the key, domain, role, nonces, binding,
+        or a mangle applied: without changes, the valid proof."""
+        kind = spec[0]
+        if kind == "recorded_nonce":
+            return self.recorded()["client_nonce"]
+        if kind == "recorded_proof":
+            return self.recorded()["client_proof"]
+        index = spec[1]
+        if index == "side":
+            challenge = self.side
+        else:
+            challenge = self.challenges[index] if index < len(self.challenges) else None
+        if challenge is None:
+            raise MissingChallenge(f"no challenge {index}")
+        client_nonce, server_nonce, server_proof = challenge
+        if kind == "server_proof":
+            return server_proof
+        changes = spec[2] if len(spec) > 2 else {}
+        if changes.get("swap_nonces"):
+            client_nonce, server_nonce = server_nonce, client_nonce
+        value = transcript_proof(changes.get("key", self.ctx.token), changes.get("domain", "bld-remote/2"),
+                                 changes.get("role", handshake.CLIENT), server_nonce, client_nonce,
+                                 changes.get("binding", self.ctx.binding))
+        if "mangle" in changes:
+            value = MANGLES[changes["mangle"]](value)
+        return value
+
+
+# --------------------------------------------------------------------------------------------
+# Generators: rng, ctx, tag -> Input. The same (seed, space, n) always gives the same input.
 
 
 JSONISH = b'{}[]":,\\ \n\r\t0123456789abcdeftrulnsxyz-+.eEIN'
@@ -465,7 +649,7 @@ JSONISH = b'{}[]":,\\ \n\r\t0123456789abcdeftrulnsxyz-+.eEIN'
 
 def g_random_bytes(rng, ctx, tag):
     size = rng.choice((rng.randint(0, 8), rng.randint(0, 256), rng.randint(0, 4096),
-                       rng.randint(0, min(65536, ctx.limit))))
+                       rng.randint(0, 2 * ctx.preauth_bytes)))
     style = rng.random()
     if style < 0.4:
         data = rng.randbytes(size)
@@ -488,8 +672,8 @@ def g_mutated(rng, ctx, tag):
 
 
 def g_wrong_types(rng, ctx, tag):
-    command = "hello" if rng.random() < 0.3 else rng.choice(COMMANDS)
-    obj = request(rng, ctx, tag, command=command, token_mode="none" if command == "hello" else None)
+    command = rng.choice(HANDSHAKE_COMMANDS) if rng.random() < 0.4 else rng.choice(COMMANDS)
+    obj = request(rng, ctx, tag, command=command, token_mode="none" if command in HANDSHAKE_COMMANDS else None)
     target = rng.choice(("id", "type", "params", "token", "param", "param", "param", "extra"))
     wrong = rng.choice(WRONG_VALUES)
     if target in ("id", "type", "token"):
@@ -501,7 +685,7 @@ def g_wrong_types(rng, ctx, tag):
         if not isinstance(params, Obj):
             params = valid_params(rng, ctx, command, tag)
             _set(obj, "params", params)
-        keys = [k for k, _ in params] or ["code", "timeout", "job_id", "key"]
+        keys = [k for k, _ in params] or ["code", "client_nonce", "client_proof", "job_id", "key"]
         _set(params, rng.choice(keys), wrong)
     else:
         obj.append((rng.choice(["ID", "Type", "params ", "", "\u00e9", "__proto__", "jsonrpc"]), wrong))
@@ -510,7 +694,8 @@ def g_wrong_types(rng, ctx, tag):
 
 UNKNOWN_NAMES = ("", " hello", "hello ", "HELLO", "Hello", "hello\u0000", "__init__", "__class__", "COMMANDS",
                  "../execute_code", "execute_code\n", "exec", "eval", "execute-code", "execute_code\u200b",
-                 "\u0435xecute_code", "make_coffee", "ping" * 200, "get_job/../status", "\U0001F642")
+                 "\u0435xecute_code", "make_coffee", "ping" * 200, "get_job/../status", "\U0001F642",
+                 "Authenticate", "authenticate ", "auth", "login", "handshake", "hello_before_auth", "gate")
 
 
 def g_unknown_command(rng, ctx, tag):
@@ -518,8 +703,8 @@ def g_unknown_command(rng, ctx, tag):
     obj = Obj([("id", rng.randint(0, 999)), ("type", name)])
     if rng.random() < 0.7:
         obj.append(("params", valid_params(rng, ctx, "execute_code", tag)))
-    if rng.random() < 0.3:
-        obj.append(("token", token_value(rng, ctx, "near")))
+    if rng.random() < 0.2:
+        obj.append(("token", token_value(rng, ctx, rng.choice(("near", "real")))))
     return Input(encode(obj, rng) + ending(rng))
 
 
@@ -530,25 +715,27 @@ def g_odd_ids(rng, ctx, tag):
         Raw("1e400"), Raw("-1e400"), Raw("null"), Raw("true"), "", "\u00e9\U0001F642", "x" * 1000,
         [1], Obj([("id", 1)]), Raw("NaN"), Raw("-Infinity"), Raw("0x1F"), Raw("+1"), Raw(".5"), Raw("01"),
     ))
-    command = rng.choice(("hello", "hello", "ping", "execute_code", "status"))
-    obj = request(rng, ctx, tag, command=command, token_mode="none" if rng.random() < 0.7 else None)
+    command = rng.choice(("hello", "hello", "authenticate", "ping", "execute_code", "status"))
+    obj = request(rng, ctx, tag, command=command, token_mode="none" if rng.random() < 0.8 else None)
     _set(obj, "id", odd)
     return Input(encode(obj, rng) + rng.choice((b"\n", b"\n", b"")))
 
 
 def g_preauth_hello(rng, ctx, tag):
-    """The one thing a stranger may do: variants of a token-less hello."""
+    """The first thing a client does: variants of hello, with and without a client nonce."""
     obj = Obj([("type", "hello")])
     if rng.random() < 0.8:
         obj.append(("id", rng.choice([1, "h", None, -7, 2 ** 62, f"hello-{tag}", Raw("1.0"), Raw("true")])))
-    params = rng.choice([None, Obj(), Obj([("x", 1)]), Raw("null"), [], "s", 1, Raw("{}")])
+    nonce = Obj([("client_nonce", random_nonce(rng))])
+    params = rng.choice([None, Obj(), Obj([("x", 1)]), Raw("null"), [], "s", 1, Raw("{}"), nonce, nonce,
+                         Obj([("client_nonce", None)])])
     if params is not None:
         obj.append(("params", params))
     extra = rng.random()
     if extra < 0.15:
-        obj.append(("token", None))
+        obj.append(("token", None))  # the key alone is refused (§1a)
     elif extra < 0.25:
-        obj.append(("type", rng.choice(["ping", "execute_code"])))  # duplicate key: the last wins
+        obj.append(("type", rng.choice(["ping", "execute_code", "authenticate"])))  # duplicate key: the last wins
     elif extra < 0.35:
         obj.insert(0, ("type", "ping"))  # ...so this one is a hello
     elif extra < 0.45:
@@ -560,35 +747,51 @@ def g_preauth_hello(rng, ctx, tag):
     return Input(encode(obj, rng) + rng.choice((b"\n", b"\n", b"\r\n", b"")))
 
 
-def g_near_miss_token(rng, ctx, tag):
-    command = rng.choice(("hello", "hello", "execute_code", "execute_code", "ping", "put_persist_data", "shutdown"))
-    obj = request(rng, ctx, tag, command=command, token_mode="near")
-    if rng.random() < 0.2:
-        _set(obj, "token", token_value(rng, ctx, "wrong_type"))
-    return Input(encode(obj, rng) + rng.choice((b"\n", b"\n", b"\n", b"")))
+def g_token_field(rng, ctx, tag):
+    """Protocol 1's way in: a "token" beside the request. Protocol 2 refuses the field whatever it
+    holds, the real token included, and closes (§1a): nothing may run, not even a hello."""
+    command = rng.choice(("hello", "hello", "authenticate", "execute_code", "execute_code", "ping",
+                          "put_persist_data", "shutdown", "status"))
+    mode = rng.choice(("real", "real", "real", "near", "wrong_type", "null"))
+    obj = request(rng, ctx, tag, command=command, token_mode=mode)
+    form = rng.choice(("plain", "plain", "legacy", "in_params_too", "twice", "first_key"))
+    if form == "legacy":  # 1.3.3 framing: no id, no newline
+        return Input(encode(_without(obj, "id"), rng), doc={"form": form})
+    if form == "in_params_too":
+        params = _get(obj, "params")
+        if isinstance(params, Obj):
+            params.append(("token", ctx.token))
+    elif form == "twice":  # the last one counts, and either way the key is there
+        obj.append(("token", token_value(rng, ctx, rng.choice(("real", "near", "null")))))
+    elif form == "first_key":
+        obj = Obj([kv for kv in obj if kv[0] == "token"] + [kv for kv in obj if kv[0] != "token"])
+    return Input(encode(obj, rng) + rng.choice((b"\n", b"\n", b"\n", b"")), doc={"form": form})
 
 
 def g_truncated_disconnect(rng, ctx, tag):
-    data = encode(request(rng, ctx, tag, command=rng.choice(("execute_code", "hello", "put_persist_data"))), rng)
-    data = truncate(rng, data)
+    command = rng.choice(("execute_code", "hello", "authenticate", "put_persist_data"))
+    data = truncate(rng, encode(request(rng, ctx, tag, command=command), rng))
     return Input(data, mode=rng.choice(("close", "close", "rst", "shut")))
 
 
-def _padded(prefix, suffix, total, fill=b"a"):
-    """prefix + fill* + suffix of exactly ``total`` bytes (total >= len(prefix + suffix))."""
+def _padded(prefix, suffix, total, filler=b"a"):
+    """prefix + filler* + suffix of exactly ``total`` bytes (total >= len(prefix + suffix))."""
     room = total - len(prefix) - len(suffix)
-    return prefix + (fill * (room // len(fill) + 1))[:room] + suffix
+    return prefix + (filler * (room // len(filler) + 1))[:room] + suffix
 
 
 def g_oversized(rng, ctx, tag):
-    L = ctx.limit
-    size = rng.choice((L - 1, L, L + 1, L + 1, L + 2, L + rng.randint(3, 4096), L + rng.randint(1, L)))
+    """Messages around the size limit (before authenticating: the smaller of the message limit and
+    the byte budget) and around the byte budget."""
+    L, B = ctx.limit, ctx.preauth_bytes
+    size = rng.choice((L - 1, L, L + 1, L + 1, L + 2, L + rng.randint(3, 4096), L + rng.randint(1, L), B - 1, B,
+                       B + 1))
     code = sentinel_code(ctx, tag).encode()
     shape = rng.choice(("v1_line", "v1_line", "id_no_newline", "legacy_no_newline", "line_no_id", "ws_pad",
                         "id_late"))
     if shape == "ws_pad":  # whitespace inside the object, not a long string
         data = _padded(b'{"id":1,"type":"hello",', b'"params":null}', size, b" \t\r")
-    elif shape == "id_late":  # "id" only after 64 KiB: see the style check in check_doc
+    elif shape == "id_late":  # "id" only at the end: see the framing guess in check_doc
         data = _padded(b'{"pad":"', b'","id":1,"type":"hello"}', size)
     elif shape == "legacy_no_newline" or shape == "line_no_id":
         data = _padded(b'{"type":"execute_code","params":{"code":"' + code + b'","pad":"', b'"}}', size)
@@ -596,7 +799,7 @@ def g_oversized(rng, ctx, tag):
         data = _padded(b'{"id":1,"type":"execute_code","params":{"code":"' + code + b'","pad":"', b'"}}', size)
     newline = shape in ("v1_line", "line_no_id", "ws_pad") or (shape == "id_late" and rng.random() < 0.5)
     data += b"\n" if newline else b""
-    return Input(data, doc={"too_large": size > L, "size": size, "limit": L, "form": shape})
+    return Input(data, doc={"too_large": size > L, "size": size, "form": shape})
 
 
 def g_deep_nesting(rng, ctx, tag):
@@ -635,9 +838,14 @@ def g_invalid_utf8(rng, ctx, tag):
     form = rng.choice(("bad_in_string", "bad_outside", "lone_surrogate", "lone_surrogate", "bom", "valid_raw",
                        "cesu"))
     if form == "lone_surrogate":
-        field = rng.choice(("id", "type", "token", "key", "param", "code"))
+        field = rng.choice(("id", "type", "token", "key", "param", "code", "client_nonce", "client_proof"))
         esc = Raw('"' + rng.choice(LONE_SURROGATES) + '"')
-        command = "hello" if field in ("id", "key") and rng.random() < 0.5 else rng.choice(COMMANDS)
+        if field in ("client_nonce", "client_proof"):
+            command = "hello" if field == "client_nonce" else "authenticate"
+        elif field in ("id", "key") and rng.random() < 0.5:
+            command = "hello"
+        else:
+            command = rng.choice(COMMANDS)
         obj = request(rng, ctx, tag, command=command, token_mode="none")
         if field in ("id", "type", "token"):
             _set(obj, field, esc)
@@ -648,7 +856,7 @@ def g_invalid_utf8(rng, ctx, tag):
             if not isinstance(params, Obj):
                 params = Obj()
                 _set(obj, "params", params)
-            _set(params, "code" if field == "code" else "note", esc)
+            _set(params, field if field in ("code", "client_nonce", "client_proof") else "note", esc)
         return Input(encode(obj) + rng.choice((b"\n", b"\n", b"")))
     base = bytearray(encode(request(rng, ctx, tag, command=rng.choice(("hello", "ping", "execute_code"))), rng))
     if form == "bad_in_string":
@@ -672,10 +880,13 @@ def g_invalid_utf8(rng, ctx, tag):
 
 
 def g_huge_string(rng, ctx, tag):
-    field = rng.choice(("id", "id", "token", "code", "key", "unknown_param", "type", "param_name"))
+    field = rng.choice(("id", "id", "token", "code", "key", "unknown_param", "type", "param_name", "client_nonce",
+                        "client_proof"))
     unit = rng.choice((b"a", b"a", b"\\u00e9", "\u00e9".encode(), b'\\"', b"\\n", "\U0001F642".encode()))
-    fill = unit if len(unit) > 1 else None
-    obj = Obj([("id", 1), ("type", "hello" if field == "id" else rng.choice(COMMANDS))])
+    repeat = unit if len(unit) > 1 else None
+    command = ({"id": "hello", "client_nonce": "hello", "client_proof": "authenticate"}.get(field)
+               or rng.choice(COMMANDS))
+    obj = Obj([("id", 1), ("type", command)])
     params = valid_params(rng, ctx, "execute_code", tag)
     placeholder = "\u0000PLACEHOLDER\u0000"
     if field in ("id", "type", "token"):
@@ -685,6 +896,8 @@ def g_huge_string(rng, ctx, tag):
     elif field == "key":
         params = Obj([("key", placeholder), ("data", 1)])
         _set(obj, "type", "put_persist_data")
+    elif field in ("client_nonce", "client_proof"):
+        params = Obj([(field, placeholder)])
     elif field == "unknown_param":
         params.append(("blob", placeholder))
     else:
@@ -693,12 +906,12 @@ def g_huge_string(rng, ctx, tag):
     skeleton = encode(obj)
     hole = json.dumps(placeholder).encode()
     overhead = len(skeleton) - len(hole) + 2  # the quotes stay
-    room = ctx.limit - overhead - 2
+    room = max(1, ctx.limit - overhead - 2)
     size = rng.randint(room // 4, room) if rng.random() < 0.7 else rng.randint(min(1000, room), room)
-    if fill is None:
+    if repeat is None:
         content = b"a" * size if rng.random() < 0.5 else _printable(rng, size)
     else:
-        content = (fill * (size // len(fill)))
+        content = (repeat * (size // len(repeat)))
     data = skeleton.replace(hole, b'"' + content + b'"')
     return Input(data + rng.choice((b"\n", b"\n", b"\n", b"")))
 
@@ -710,7 +923,7 @@ def g_legacy_garbage(rng, ctx, tag):
         if rng.random() < 0.8:
             obj.append(("params", valid_params(rng, ctx, _get(obj, "type"), tag)))
         if rng.random() < 0.2:
-            obj.append(("token", token_value(rng, ctx, "near")))
+            obj.append(("token", token_value(rng, ctx, rng.choice(("near", "real")))))
     elif form < 0.7:
         obj = Obj([("code", sentinel_code(ctx, tag))])
         if rng.random() < 0.4:
@@ -728,7 +941,8 @@ def g_legacy_garbage(rng, ctx, tag):
 
 
 def g_http_prefix(rng, ctx, tag):
-    method = rng.choice(HTTP_METHODS + ("get", "Post", "GE", "GET", "POS", "HTTP/1.1", "G E T", "GETX", "PRI *"))
+    method = rng.choice(HTTP_METHODS + ("get", "Post", "GE", "GET", "POS", "HTTP/1.1", "G E T", "GETX", "PRI *",
+                                        "FOO", "GET\t"))
     body = encode(request(rng, ctx, tag, command="execute_code", token_mode="none")) + b"\n"
     form = rng.choice(("request", "request", "ws_first", "no_space", "partial", "after_hello", "h2", "tls",
                        "response"))
@@ -776,112 +990,328 @@ def g_control_chars(rng, ctx, tag):
     return Input(data)
 
 
-def _armed_object(rng, ctx, tag, legacy=False):
-    """An object that, if it were served, would run traced code with the real token.
-    Key order: params (the only inner object) is never last, so its '}' is followed by ','."""
-    kind = rng.choice(("execute_code", "execute_code", "execute_code", "put_persist_data", "get_viewport_screenshot"))
-    if kind == "execute_code":
-        params = Obj([("code", sentinel_code(ctx, tag))])
-        if rng.random() < 0.3:
-            params.append(("execution_mode", "async"))
-    elif kind == "put_persist_data":
-        params = Obj([("key", f"fuzz-{tag}"), ("data", 1)])
+def _noncanonical(nonce):
+    """The same 32 bytes with the spare low bits of the last character set: decodes alike, but is
+    not the canonical text (§1a asks for it)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return nonce[:-1] + alphabet[alphabet.index(nonce[-1]) | 1]
+
+
+def nonce_variants(rng):
+    """client_nonce values: one well-formed, one escaped that JSON decodes to a well-formed one, and
+    every way to be wrong (§1a: the canonical 43 base64url characters of 32 bytes)."""
+    good = random_nonce(rng)
+    standard = base64.b64encode(rng.randbytes(32)).decode()
+    escaped = "".join(f"\\u{ord(c):04x}" if i % 3 == 0 else c for i, c in enumerate(good))
+    return [
+        good, good, Raw(f'"{escaped}"'),
+        good[:-1], good + "A", "", good * 2, good[:42] + "=", good + "=", standard, standard.rstrip("="),
+        _noncanonical(good), " " + good[1:], good[:-1] + " ", good[:10] + "\uff41" + good[11:],
+        good[:5] + "\u00e9" + good[6:], good[:20] + "\u0000" + good[21:], "!" * 43, "=" * 43,
+        b64url(rng.randbytes(31)), b64url(rng.randbytes(33)), b64url(rng.randbytes(16)),
+        Raw('"' + good[:20] + "\\ud800" + good[21:] + '"'),
+        1, 1.5, Raw("true"), [good], Obj([("nonce", good)]), Raw("null"), Raw("1e400"),
+    ]
+
+
+def g_client_nonce_variants(rng, ctx, tag):
+    """One to three hellos with client nonces good and bad (a malformed one is invalid_params and
+    clears any challenge; each good one replaces it), sometimes an authenticate after them."""
+    lines = []
+    for k in range(rng.randint(1, 3)):
+        params = Obj([("client_nonce", rng.choice(nonce_variants(rng)))])
+        obj = Obj([("id", f"n{k}"), ("type", "hello"), ("params", params)])
+        lines.append(encode(obj, rng) + b"\n")
+    if rng.random() < 0.4:
+        proof = rng.choice((random_nonce(rng), "", None, 1))
+        lines.append(encode(Obj([("id", "a"), ("type", "authenticate"), ("params", Obj([("client_proof", proof)]))]))
+                     + b"\n")
+    return Input(b"".join(lines))
+
+
+def g_authenticate_without_challenge(rng, ctx, tag):
+    """authenticate with no challenge to answer (never asked for one, or it was cleared): always
+    "unauthorized" and the close, whatever the proof (§1a)."""
+    proof = rng.choice((random_nonce(rng), random_nonce(rng), "", None, 1, [random_nonce(rng)], Obj(), Raw("true")))
+    params = rng.choice((Obj([("client_proof", proof)]), Obj([("client_proof", proof)]), Obj(), None))
+    auth = Obj([("id", rng.choice((1, "auth", None, -3))), ("type", "authenticate")])
+    if params is not None:
+        auth.append(("params", params))
+    form = rng.choice(("first", "first", "after_plain_hello", "after_bad_nonce", "after_invalid_hello", "after_cleared",
+                       "after_invalid_authenticate", "legacy"))
+    before = {
+        "first": [],
+        "after_plain_hello": [b'{"id":"h","type":"hello"}\n'],
+        "after_bad_nonce": [b'{"id":"h","type":"hello","params":{"client_nonce":"%s"}}\n'
+                            % random_nonce(rng)[:-1].encode()],
+        # invalid_request: the hello itself never ran, so no challenge
+        "after_invalid_hello": [b'{"id":"h","type":"hello","params":["%s"]}\n' % random_nonce(rng).encode()],
+        # a challenge, then a plain hello that clears it (each hello replaces it)
+        "after_cleared": [b'{"id":"h1","type":"hello","params":{"client_nonce":"%s"}}\n' % random_nonce(rng).encode(),
+                          b'{"id":"h2","type":"hello"}\n'],
+        "after_invalid_authenticate": [b'{"id":true,"type":"authenticate","params":{"client_proof":"x"}}\n'],
+        "legacy": [],
+    }[form]
+    if form == "legacy":
+        return Input(encode(_without(auth, "id"), rng), doc={"form": form})
+    return Input(b"".join(before) + encode(auth, rng) + ending(rng), doc={"form": form})
+
+
+BUDGET_FORMS = ("many_hellos", "keepers", "exact_messages", "whitespace_then_hello", "hello_then_whitespace",
+                "line_at_the_edge", "whitespace_only", "long_ids", "padding_inside", "messages_then_bytes")
+
+
+def g_budget(rng, ctx, tag):
+    """The pre-auth budget (§1a): past its bytes or messages, one "unauthorized" naming the limit
+    and the close; up to them, every message is answered. Many small hellos, whitespace padding,
+    lines placed at the budget's edge."""
+    B, M = ctx.preauth_bytes, ctx.preauth_messages
+    form = rng.choice(BUDGET_FORMS)
+
+    def hello(k, nonce=False):
+        params = b',"params":{"client_nonce":"%s"}' % random_nonce(rng).encode() if nonce else b""
+        return b'{"id":%d,"type":"hello"%s}\n' % (k, params)
+
+    if form == "many_hellos":
+        data = b"".join(hello(k, rng.random() < 0.3) for k in range(max(1, M + rng.choice((-1, 0, 1, 1, 2, 10)))))
+    elif form == "keepers":  # errors that leave the connection open, and no challenge
+        keepers = (b'{"id":true,"type":"hello"}\n', b'{"id":%d,"type":"authenticate","params":[]}\n',
+                   b'{"id":%d,"type":"hello","params":{"client_nonce":"short"}}\n',
+                   b'{"id":%d,"type":"hello","params":7}\n')
+        data = b"".join((rng.choice(keepers).replace(b"%d", b"%d" % k)) for k in range(M + rng.choice((0, 1, 3))))
+    elif form == "exact_messages":  # all answered: the budget is that many messages
+        data = b"".join(hello(k) for k in range(M))
+    elif form == "whitespace_then_hello":
+        line = hello(1, rng.random() < 0.5)
+        data = _whitespace(rng, B - len(line) + rng.choice((-2, -1, 0, 1, 2))) + line
+    elif form == "hello_then_whitespace":
+        line = hello(1)
+        data = line + _whitespace(rng, B - len(line) + rng.choice((-1, 0, 1, 1000)))
+    elif form == "line_at_the_edge":
+        # The newline as byte B (answered, then the budget is spent), as byte B + 1 (the object
+        # is complete without it and has an id: v1, answered), or the object cut by the budget.
+        line = hello(1, rng.random() < 0.5)
+        data = _whitespace(rng, B + rng.choice((0, 1, 2, 5, 30)) - len(line)) + line
+    elif form == "whitespace_only":
+        data = _whitespace(rng, B + rng.choice((-1, 0, 1, 4096)))
+    elif form == "long_ids":
+        count = rng.randint(2, 6)
+        width = max(1, B // count + rng.randint(-60, 60))
+        data = b"".join(b'{"id":"%s","type":"hello"}\n' % (b"x" * width) for _ in range(count))
+    elif form == "padding_inside":  # whitespace inside one object: the size limit, or the byte budget
+        size = rng.choice((ctx.limit - 1, ctx.limit, ctx.limit + 1, B - 1, B, B + 1))
+        data = _padded(b'{"id":1,', b'"type":"hello"}', size, b" \t\r\n") + b"\n"
+    else:  # messages_then_bytes: the message budget spent, then the byte budget crossed
+        data = b"".join(hello(k) for k in range(M)) + _whitespace(rng, B) + hello(M)
+    return Input(data, doc={"form": form})
+
+
+def auth_line(proof_text, request_id="auth"):
+    """A well-formed authenticate carrying ``proof_text`` (a slot, or a literal)."""
+    params = Obj([("client_proof", proof_text)])
+    return encode(Obj([("id", request_id), ("type", "authenticate"), ("params", params)])) + b"\n"
+
+
+def same_hmac_key(a, b):
+    """Whether two keys are one HMAC key: a key shorter than the hash's block is padded with zero
+    bytes, so the token and the token + "\0" prove alike (HMAC's design, not the server's)."""
+    return hmac.new(a.encode("utf-8", "surrogatepass"), b"k", hashlib.sha256).digest() == \
+        hmac.new(b.encode("utf-8", "surrogatepass"), b"k", hashlib.sha256).digest()
+
+
+def wrong_bindings(port):
+    """Addresses a proof may be bound to that are not the one we dial (127.0.0.1:port)."""
+    return [f"[::1]:{port}", f"127.0.0.1:{port + 1}", f"localhost:{port}", f"127.0.0.2:{port}", f"0.0.0.0:{port}",
+            f"[::ffff:127.0.0.1]:{port}", f"127.0.0.1:0{port}", "127.0.0.1", f"127.0.0.1:{port} ", f"127.1:{port}"]
+
+
+FORGED_FORMS = ("wrong_binding", "wrong_token", "reflected", "wrong_role", "swapped_nonces", "wrong_domain",
+                "mangled", "random", "stale_challenge", "cleared_challenge", "cleared_by_bad_nonce", "replayed",
+                "replayed_proof", "other_connection", "two_attempts", "at_message_limit", "past_message_limit",
+                "past_byte_limit")
+
+
+def g_forged_proof(rng, ctx, tag):
+    """A real hello first (the server's nonce and proof), then a well-formed authenticate whose
+    proof is wrong: bound to another address, made with another key, domain or role, the server's
+    own proof reflected, the nonces swapped, a valid proof spoilt, one for a challenge that was
+    replaced or cleared, one recorded from another connection's handshake, one for a challenge
+    given to another connection; or a wrong proof at and past the message and byte budgets.
+    Each gets "unauthorized" (no challenge / a wrong proof / a budget) and the close."""
+    B, M = ctx.preauth_bytes, ctx.preauth_messages
+    form = rng.choice(FORGED_FORMS)
+    nonce = random_nonce(rng)
+    prelude = [nonce]
+    slots = [("proof", 0, {})]
+    side = False
+    changes = slots[0][2]
+    if form == "wrong_binding":
+        changes["binding"] = rng.choice(wrong_bindings(ctx.port))
+    elif form == "wrong_token":
+        changes["key"] = rng.choice([t for t in near_miss_tokens(ctx.token) if not same_hmac_key(t, ctx.token)])
+    elif form == "reflected":  # the server's proof of this very challenge, sent back
+        slots = [("server_proof", 0)]
+    elif form == "wrong_role":
+        changes["role"] = rng.choice(("server", "Client", "client ", "", "relay"))
+    elif form == "swapped_nonces":
+        changes["swap_nonces"] = True
+    elif form == "wrong_domain":
+        changes["domain"] = rng.choice(("bld-remote/1", "bld-remote/3", "bld-remote", "bld-remote/2 ", ""))
+    elif form == "mangled":
+        changes["mangle"] = rng.choice(sorted(MANGLES))
+    elif form == "random":
+        slots = []
+    elif form == "stale_challenge":  # valid for the first challenge, but a second hello replaced it
+        prelude = [nonce, random_nonce(rng)]
+    elif form == "cleared_challenge":  # a plain hello clears the challenge
+        prelude = [nonce, None]
+    elif form == "cleared_by_bad_nonce":  # so does a hello with a malformed nonce (invalid_params)
+        prelude = [nonce, rng.choice((nonce[:-1], nonce + "=", "", _noncanonical(nonce)))]
+    elif form == "replayed":  # a recorded handshake of ours: its client nonce, then its proof
+        prelude = [slot(1)]
+        slots = [("recorded_proof",), ("recorded_nonce",)]
+    elif form == "replayed_proof":
+        slots = [("recorded_proof",)]
+    elif form == "other_connection":  # valid for the challenge another connection was given
+        slots = [("proof", "side", {})]
+        side = True
+    else:  # the budgets: a wrong proof at them and past them
+        changes["mangle"] = rng.choice(sorted(MANGLES))
+    proof_text = slot(0) if slots else random_nonce(rng)
+    line = auth_line(proof_text)
+    if form == "two_attempts":  # the first wrong proof closes: the second is never read
+        data = line + auth_line(slot(0), "again")
+    elif form in ("at_message_limit", "past_message_limit"):
+        # Fillers that keep the challenge (invalid_request: no hello or authenticate ran), so that
+        # the authenticate is message M (answered: a wrong proof) or M + 1 (the budget first).
+        count = M - 2 if form == "at_message_limit" else M - 1
+        filler = rng.choice((b'{"id":true,"type":"hello"}\n', b'{"id":1.5,"type":"authenticate","params":{}}\n',
+                             b'{"id":"f","type":"authenticate","params":"x"}\n'))
+        data = filler * max(0, count) + line
+    elif form == "past_byte_limit":
+        # Whitespace so that the authenticate starts within the byte budget and ends past it.
+        room = B - len(prelude_line(0, nonce))
+        inside = rng.randint(1, len(line) - 2)
+        data = _whitespace(rng, max(0, room - inside)) + line
     else:
-        params = Obj([("filepath", os.path.join(ctx.sentinel_dir, f"{tag}.png"))])
-    obj = Obj() if legacy else Obj([("id", rng.randint(1, 10 ** 6))])
-    obj += [("type", kind), ("params", params), ("token", ctx.token)]
-    return obj
+        data = line
+    return Input(data, prelude=prelude, slots=slots, side=side, doc={"form": form})
 
 
-ARMED_FORMS = ("truncated", "truncated_newline", "bad_utf8", "nan", "junk_first", "http", "oversized", "legacy",
-               "legacy_untyped", "no_close", "double_open", "dup_token", "token_in_params", "token_key_case",
-               "raw_newline_in_string")
+REAL_PROOF_FORMS = ("legacy", "token_key", "bad_id", "params_not_object", "proof_key", "proof_wrapped", "dup_proof",
+                    "dup_type", "type_case", "proof_elsewhere", "truncated", "truncated_newline", "bad_utf8", "nan",
+                    "junk_first", "http", "oversized", "no_close", "double_open", "raw_newline_in_string")
 
 
-def _armed(rng, ctx, tag):
-    """The real token, inside a frame that docs/protocol.md says is never served. Each shape stays
-    unservable however the bytes are split into reads (checked against the model in make_input)."""
-    form = rng.choice(ARMED_FORMS)
-    obj = _armed_object(rng, ctx, tag, legacy=form in ("legacy",))
-    text = encode(obj)
+def g_real_proof_malformed(rng, ctx, tag):
+    """A real hello first, then the *valid* client proof of its challenge, inside a frame that
+    docs/protocol.md says is never served as an authenticate (each shape stays so however the
+    bytes are split into reads: checked against the model in make_input and before sending)."""
+    form = rng.choice(REAL_PROOF_FORMS)
+    proof = slot(0)
+    params = Obj([("client_proof", proof)])
+    obj = Obj([("id", rng.choice((1, "auth", 0)))] if form != "legacy" else [])
+    obj += [("type", "authenticate"), ("params", params)]
     mode = None
-    if form == "truncated":  # a strict prefix, then the peer leaves
-        data = text[:rng.randint(1, len(text) - 1)]
+    if form == "token_key":  # protocol 1's field beside it: refused whatever it holds
+        obj.append(("token", token_value(rng, ctx, rng.choice(("real", "near", "null")))))
+    elif form == "bad_id":  # invalid_request: the authenticate never runs (the challenge stays)
+        _set(obj, "id", rng.choice((Raw("true"), Raw("1.5"), [1], Obj([("a", 1)]), Raw("1e400"), Raw("-0.0"))))
+    elif form == "params_not_object":
+        _set(obj, "params", rng.choice(([proof], proof, Raw("[" + json.dumps(proof) + "]"))))
+    elif form == "proof_key":
+        key = rng.choice(("client_proof ", "clientProof", "proof", "Client_proof", "client_proof\u0000",
+                          "client-proof", "server_proof"))
+        _set(obj, "params", Obj([(key, proof)]))
+    elif form == "proof_wrapped":
+        _set(params, "client_proof", rng.choice(([proof], Obj([("proof", proof)]), Raw(f'"{proof}\\u0000"'),
+                                                 Raw(f'" {proof}"'), Raw(f'"{proof}="'), Raw(f'"{proof}\\n"'))))
+    elif form == "dup_proof":  # valid JSON whose last client_proof (the one that counts) is wrong
+        params.append(("client_proof", rng.choice((random_nonce(rng), "", None))))
+    elif form == "dup_type":
+        obj.append(("type", rng.choice(("ping", "execute_code", "hello", "status"))))
+    elif form == "type_case":
+        _set(obj, "type", rng.choice(("Authenticate", "AUTHENTICATE", "authenticate ", "authenticate\u0000",
+                                      "authenticat", " authenticate")))
+    elif form == "proof_elsewhere":
+        obj = rng.choice((
+            Obj([("id", 1), ("type", "authenticate"), ("client_proof", proof)]),  # top level, no params
+            Obj([("id", proof), ("type", "authenticate"), ("params", Obj())]),
+            Obj([("id", 1), ("type", "authenticate"), ("params", Obj([(proof, proof)]))]),
+        ))
+    text = encode(obj)
+    edit = None
+    if form == "legacy":  # no id and no newline anywhere: 1.3.3 framing, refused
+        data = text
+    elif form == "truncated":  # a strict prefix (of the real frame: cut once filled in), then the peer leaves
+        data = text
+        edit = ("cut", rng.randint(1, len(text) - 1), b"")
         mode = rng.choice(("close", "rst", "shut"))
     elif form == "truncated_newline":
-        data = text[:rng.randint(1, len(text) - 1)] + b"\n"
-    elif form == "bad_utf8":  # anywhere before the final brace
-        i = rng.randint(1, len(text) - 1)
-        data = text[:i] + rng.choice(BAD_UTF8) + text[i:] + rng.choice((b"\n", b""))
+        data = text
+        edit = ("cut", rng.randint(1, len(text) - 1), b"\n")
+    elif form == "bad_utf8":  # anywhere before the final brace, the proof included
+        data = text + rng.choice((b"\n", b""))
+        edit = ("insert", rng.randint(1, len(text) - 1), rng.choice(BAD_UTF8))
     elif form == "nan":
         i = text.rfind(b"}")
         constant = rng.choice((b"NaN", b"Infinity", b"-Infinity"))
         data = text[:i] + b',"x":' + constant + text[i:] + rng.choice((b"\n", b""))
-    elif form == "junk_first":  # not whitespace: the whole line is discarded
-        data = rng.choice((b"x", b"\x00", b"\xef\xbb\xbf", b"[", b"}", b"\x0c", b'"', b"\x0b")) + text + b"\n"
+    elif form == "junk_first":  # not whitespace: before authenticating, the connection ends there
+        data = rng.choice((b"x", b"\x00", b"\xef\xbb\xbf", b"[", b"}", b"\x0c", b'"', b"\x0b", b"1")) + text + b"\n"
     elif form == "http":
         data = rng.choice(HTTP_METHODS).encode() + b" / HTTP/1.1\r\n\r\n" + text + b"\n"
-    elif form == "oversized":
-        i = text.rfind(b'},"token"')
-        pad_to = ctx.limit + rng.randint(1, 4096)
-        head = text[:i] + b',"pad":"'
-        tail = b'"' + text[i:]
-        data = _padded(head, tail, pad_to) + rng.choice((b"\n", b""))
-    elif form == "legacy":  # no "id": 1.3.3 framing, refused; no newline anywhere, or it would be v1
-        data = text
-    elif form == "legacy_untyped":
-        data = encode(Obj([("code", sentinel_code(ctx, tag)), ("token", ctx.token)]))
+    elif form == "oversized":  # over the size limit (or the byte budget, whichever is smaller)
+        i = text.rfind(b"}}")
+        size = ctx.limit + rng.randint(1, 512)
+        data = _padded(text[:i] + b',"pad":"', b'"' + text[i:], size) + rng.choice((b"\n", b""))
     elif form == "no_close":
         data = text[:-1] + b"\n"
     elif form == "double_open":
         data = b"{" + text + b"\n"
-    elif form == "dup_token":  # valid JSON whose last "token" (the one that counts) is wrong
-        data = text[:-1] + b',"token":' + json.dumps(rng.choice(near_miss_tokens(ctx.token))).encode() + b"}\n"
-    elif form == "token_in_params":
-        obj = Obj([(k, v) for k, v in obj if k != "token"])
-        _get(obj, "params").append(("token", ctx.token))
-        data = encode(obj) + b"\n"
-    elif form == "token_key_case":
-        key = rng.choice(["Token", "TOKEN", "token ", " token", "tokens", "token\u0000"])
-        obj = Obj([(key if k == "token" else k, v) for k, v in obj])
-        data = encode(obj) + b"\n"
-    else:  # a raw newline inside the code string splits it into two broken lines
-        i = text.find(b"builtins;")
-        data = text[:i] + b"\n" + text[i:] + b"\n"
-    if form in ("legacy", "legacy_untyped"):
+    elif form == "raw_newline_in_string":  # a raw newline inside the proof splits it into two broken lines
+        data = text + b"\n"
+        edit = ("insert", text.find(proof.encode()) + rng.randint(1, 42), b"\n")
+    else:
+        data = text + rng.choice((b"\n", b"\n", b"\r\n"))
+    if form == "legacy":
         assert b"\n" not in data
-    return Input(data, armed=True, mode=mode, doc={"form": form})
+    return Input(data, armed=True, mode=mode, prelude=[random_nonce(rng)], slots=[("proof", 0, {})], edit=edit,
+                 doc={"form": form})
 
 
 def g_cpu_drip(rng, ctx, tag):
     """A message that stays incomplete just under the limit, then one byte every few ms: each byte
-    makes the decoder look at the whole buffer again (the trailing-whitespace scan, the attempt to
-    parse an object that ends with '}')."""
+    makes the decoder look at the buffer again. Before authenticating, the byte budget (or the
+    size limit) ends it within the first few KiB."""
     form = rng.choice(("whitespace", "whitespace", "brace_in_string"))
-    fill = ctx.limit - 8192
+    room = max(0, ctx.limit - 64)
     if form == "whitespace":
-        data, unit = b"{" + b" " * fill, rng.choice((b" ", b"\t", b"\r"))
+        data, unit = b"{" + b" " * room, rng.choice((b" ", b"\t", b"\r"))
     else:
-        data, unit = b'{"a":"' + b"x" * fill, b"}"
-    return Input(data, doc={"hostile": {"form": form, "unit": unit, "interval": rng.choice((0.002, 0.005))}})
+        data, unit = b'{"a":"' + b"x" * room, b"}"
+    return Input(data, doc={"form": form, "hostile": {"form": form, "unit": unit,
+                                                      "interval": rng.choice((0.002, 0.005))}})
 
 
 def g_byte_stream(rng, ctx, tag):
-    """Bytes as fast as the server takes them, none of them a request that needs the token:
-    whitespace between messages, lines that are not JSON, token-less hellos."""
+    """Bytes as fast as the server takes them: whitespace between messages, lines that are not
+    JSON, plain hellos."""
     form = rng.choice(("whitespace", "crlf", "not_json_lines", "hellos"))
     unit = {"whitespace": b" " * (1 << 20), "crlf": b"\r\n" * (1 << 19), "not_json_lines": b"x\n" * (1 << 15),
             "hellos": b'{"id":1,"type":"hello"}\n' * 2048}[form]
-    return Input(b"", doc={"hostile": {"form": form, "unit": unit, "interval": 0.0}})
+    return Input(b"", doc={"form": form, "hostile": {"form": form, "unit": unit, "interval": 0.0}})
 
 
 GENERATOR_FUNCS = {
     "random_bytes": g_random_bytes, "mutated": g_mutated, "wrong_types": g_wrong_types,
     "unknown_command": g_unknown_command, "odd_ids": g_odd_ids, "preauth_hello": g_preauth_hello,
-    "near_miss_token": g_near_miss_token, "truncated_disconnect": g_truncated_disconnect,
+    "token_field": g_token_field, "truncated_disconnect": g_truncated_disconnect,
     "oversized": g_oversized, "deep_nesting": g_deep_nesting, "invalid_utf8": g_invalid_utf8,
     "huge_string": g_huge_string, "legacy_garbage": g_legacy_garbage, "http_prefix": g_http_prefix,
-    "control_chars": g_control_chars, "real_token_malformed": _armed,
+    "control_chars": g_control_chars, "client_nonce_variants": g_client_nonce_variants,
+    "authenticate_without_challenge": g_authenticate_without_challenge, "budget": g_budget,
+    "forged_proof": g_forged_proof, "real_proof_malformed": g_real_proof_malformed,
     "cpu_drip": g_cpu_drip, "byte_stream": g_byte_stream,
 }
 assert tuple(GENERATOR_FUNCS) == GENERATORS + HOSTILE
@@ -891,47 +1321,58 @@ class FuzzerBug(AssertionError):
     pass
 
 
+def stand_in_session(inp, ctx):
+    """The pieces an interactive input would send and the server nonces the model should use, with
+    stand-ins for what the server will say (its nonces): for checks made before connecting."""
+    session = Session(ctx)
+    if inp.side:
+        side_nonce, side_server = stand_in_nonce("side client"), stand_in_nonce("side server")
+        session.side = (side_nonce, side_server,
+                        handshake.proof(ctx.token, handshake.SERVER, side_server, side_nonce, ctx.binding))
+    pieces = []
+    for k, entry in enumerate(inp.prelude):
+        nonce = None if entry is None else fill(entry, inp.slots, session)
+        pieces.append(prelude_line(k, nonce))
+        if handshake.is_nonce(nonce):
+            server_nonce = stand_in_nonce(f"server {k}")
+            session.challenges.append((nonce, server_nonce, handshake.proof(
+                ctx.token, handshake.SERVER, server_nonce, nonce, ctx.binding)))
+    pieces.append(concrete(inp, session))
+    return pieces, [c[1] for c in session.challenges]
+
+
 def make_input(ctx, gen, rng, tag):
     item = GENERATOR_FUNCS[gen](rng, ctx, tag)
-    # (Other generators may contain the token's characters, in near misses: the model flags any
-    # input that it says would authenticate, see compare.)
-    if item.armed:
-        # The construction must be unservable for every split into reads: try the server's
-        # 64 KiB reads, one-byte reads for small inputs, and a few random splits.
-        splits = [[item.data]]
-        if len(item.data) <= 4096:
-            splits.append([item.data[i:i + 1] for i in range(len(item.data))])
-        check = random.Random(tag)
-        for _ in range(3):
-            cuts = sorted(check.sample(range(1, len(item.data)), min(4, len(item.data) - 1)))
-            splits.append([item.data[a:b] for a, b in zip([0] + cuts, cuts + [len(item.data)])])
-        for pieces in splits:
-            expected, _partial, _closed = model(pieces, ctx, chunk=False)
-            if any(e[0] == "AUTH" for e in expected):
-                raise FuzzerBug(f"armed input would be served for split {[len(p) for p in pieces]}: "
-                                f"{item.data[:200]!r}")
+    if item.interactive:
+        # Never a well-formed authenticate with a valid proof: the model must say that no split of
+        # these bytes into reads authenticates (with stand-in nonces; checked again when sent).
+        pieces, server_nonces = stand_in_session(item, ctx)
+        split = authenticating_split(pieces, ctx, server_nonces, thorough=True, seed=tag)
+        if split is not None:
+            raise FuzzerBug(f"{gen} input would authenticate for reads of {split}: {pieces[-1][:200]!r}")
     return item
 
 
 # --------------------------------------------------------------------------------------------
-# Items: what one fuzz step does. Spaces: "f" fuzz workers, "w" waiters, "s" slow clients.
+# Items: what one fuzz step does. Spaces: "f" fuzz workers, "w" waiters, "s" slow clients, "h" hostile.
 
 
 class Item:
     def __init__(self, ref, kind, gens, inputs, mode):
         self.ref = ref  # "f:123": regenerate with the same seed
-        self.kind = kind  # single, batch, wait, slow
+        self.kind = kind  # single, batch, wait, slow, paced, hostile
         self.gens = gens
         self.inputs = inputs
         self.mode = mode
 
     @property
     def data(self):
-        return b"".join(i.data for i in self.inputs)
+        """The bytes sent (for an interactive input: its template, after its prelude's hellos)."""
+        prelude = b"".join(prelude_line(k, n) for i in self.inputs for k, n in enumerate(i.prelude))
+        return prelude + b"".join(i.data for i in self.inputs)
 
 
-def pick_generator(rng, allowed=GENERATORS):
-    return rng.choice(allowed)
+PACED_MARKER = b'\n{"id":"fuzz-after","type":"hello"}\n'  # (the newline first ends whatever came before)
 
 
 def make_item(seed, space, n, ctx):
@@ -940,23 +1381,40 @@ def make_item(seed, space, n, ctx):
     ref = f"{space}:{n}"
     if space == "f":
         if rng.random() < 0.12:
-            count = rng.randint(2, 6)
-            gens = [pick_generator(rng, BATCHABLE) for _ in range(count)]
+            # Short: a batch's sync hellos count against the message budget too.
+            gens = [rng.choice(BATCHABLE) for _ in range(rng.randint(2, 3))]
             inputs = [make_input(ctx, g, rng, f"{tag}-{i}") for i, g in enumerate(gens)]
             return Item(ref, "batch", gens, inputs, "batch")
-        gen = pick_generator(rng)
+        gen = rng.choice(GENERATORS)
         item = make_input(ctx, gen, rng, tag)
         mode = item.mode or rng.choice(("shut",) * 17 + ("close", "close", "rst"))
         return Item(ref, "single", [gen], [item], mode)
     if space == "h":
-        gen = pick_generator(rng, HOSTILE)
+        gen = rng.choice(HOSTILE)
         return Item(ref, "hostile", [gen], [make_input(ctx, gen, rng, tag)], "hostile")
     if space == "w":
-        gen = pick_generator(rng)
-        item = make_input(ctx, gen, rng, tag)
-        return Item(ref, "wait", [gen], [item], "wait")
-    gen = pick_generator(rng, BATCHABLE)
+        gen = rng.choice(GENERATORS)
+        return Item(ref, "wait", [gen], [make_input(ctx, gen, rng, tag)], "wait")
+    gen = rng.choice(BATCHABLE)
     item = make_input(ctx, gen, rng, tag)
+    if rng.random() < 0.5:
+        # Paced: a few pieces with pauses between them, then the half-close. Cut mostly right
+        # after a '}', where a 1.3.3 message may look complete: its parse is then put off until
+        # the pause (the deferred parse of §2), and a read boundary decides v1 or legacy.
+        data = item.data
+        after_brace = [i + 1 for i, c in enumerate(data[:-1]) if c == 0x7D]
+        cuts = set()
+        for _ in range(rng.randint(1, 3)):
+            if after_brace and rng.random() < 0.7:
+                cuts.add(rng.choice(after_brace))
+            elif len(data) > 1:
+                cuts.add(rng.randrange(1, len(data)))
+        cuts = sorted(cuts)
+        it = Item(ref, "paced", [gen], [item], "paced")
+        # Last, a plain hello: answered only if the connection is still open, so a connection the
+        # server should have closed (after a refusal, a framing error) shows.
+        it.pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])] + [PACED_MARKER]
+        return it
     # One byte a second (the case asked for); faster; slower than the idle limit (each byte starts
     # a partial message that expires); just under it (a partial kept alive until the auth deadline).
     interval = rng.choice((1.0, 1.0, 0.25, ctx.idle_timeout * 1.3, ctx.idle_timeout * 0.8))
@@ -966,91 +1424,285 @@ def make_item(seed, space, n, ctx):
 
 
 # --------------------------------------------------------------------------------------------
-# Reference model of the server's answers to a stranger.
+# Reference model of the server's answers to a connection that never authenticates.
 
 
-def _gate(message, ctx):
-    """What a connection without the token gets for one decoded message (docs/protocol.md §1a, §3)."""
-    body = message.body
-    if message.style == framing.LEGACY:
-        return ("legacy", "unauthorized", None)  # refused whatever they carry, the token included
-    rid = body.get("id")
-    echo = rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
-    offered = body.get("token")
-    if isinstance(offered, str) and offered == ctx.token:
-        return ("AUTH", None, None)
-    if offered is not None:
-        return ("v1", "unauthorized", echo)
-    if body.get("type") != "hello":
-        return ("v1", "unauthorized", echo)
-    if not (rid is None or isinstance(rid, (str, int))) or isinstance(rid, bool):
-        return ("v1", "invalid_request", None)
-    params = body.get("params", {})
-    if params is not None and not isinstance(params, dict):
-        return ("v1", "invalid_request", rid)
-    return ("v1", "hello", rid)
+class Expected(collections.namedtuple("Expected", "framing label id why client_nonce", defaults=(None, None, None))):
+    """One reply the model expects: framing (v1, legacy, http), label (an error code, "hello",
+    "challenge", "http"; "AUTH": the server would authenticate, which no input may cause), the id
+    (v1), for "unauthorized" why (a key of WHY), for "challenge" the client nonce it answers."""
 
 
-def model(pieces, ctx, chunk=True):
-    """Expected replies for ``pieces`` arriving one after another, then EOF.
-    Returns (expected, decoder, closed): expected is a list of (framing, code|hello|http|close, id)."""
-    decoder = framing.MessageDecoder(ctx.limit)
-    expected = []
-    for piece in pieces:
-        reads = [piece[i:i + SERVER_RECV] for i in range(0, len(piece), SERVER_RECV)] if chunk else [piece]
-        for data in reads:
-            if not data:
-                continue
-            for event in decoder.events(data):
-                if isinstance(event, framing.HttpDetected):
-                    expected.append(("http", "http", None))
-                    return expected, decoder, True
-                if isinstance(event, framing.CloseAfterReply):
-                    return expected, decoder, True
-                if isinstance(event, framing.FramingError):
-                    expected.append((event.style, event.code, None))
-                else:
-                    expected.append(_gate(event, ctx))
-    return expected, decoder, False
+# What the message of each "unauthorized" says (auth.py, server.py): that it is the right refusal.
+# The budget and deadline notices have the documented shape "<which limit>; closing" (§1a).
+WHY = {
+    "bytes": lambda m, ctx: m == f"the {ctx.preauth_bytes} bytes allowed before authenticating are spent; closing",
+    "messages": lambda m, ctx: m == f"more than {ctx.preauth_messages} messages sent before authenticating; closing",
+    "deadline": lambda m, ctx: m == f"not authenticated within {ctx.auth_timeout:g} s; closing",
+    "legacy": lambda m, ctx: m.startswith("Unauthorized: "),
+    "token": lambda m, ctx: "never takes the token" in m,
+    "not_authenticated": lambda m, ctx: m.startswith("not authenticated; "),
+    "no_challenge": lambda m, ctx: m.startswith("no challenge to answer"),
+    "wrong_proof": lambda m, ctx: "proof does not match" in m,
+}
 
 
-def expectations(pieces, ctx):
-    """The model's answers for the reads the server most likely made (64 KiB at a time) and for
-    each piece arriving in one read. Both are right: whether a message without an id is v1 or
-    legacy depends on whether its newline came in the same read as its '}' (docs/protocol.md §2)."""
-    variants = []
-    for chunk in (True, False):
-        expected, _decoder, closed = model(pieces, ctx, chunk)
-        if (expected, closed) not in variants:
-            variants.append((expected, closed))
-    return variants
+def why_of(message, ctx):
+    """Which refusal an "unauthorized" message is (for the report), or "?"."""
+    for why, matches in WHY.items():
+        if isinstance(message, str) and matches(message, ctx):
+            return why
+    return "?"
 
 
-FRAMING_ERRORS = ("parse_error", "message_too_large", "incomplete_message")
+class StrangerModel:
+    """What the server answers one connection that has not authenticated, step by step as
+    server.py's loop goes: reads capped by the byte budget left, the strict decoder, the message
+    budget, the gate and the two handshake commands; every refusal and framing error ends the
+    connection (docs/protocol.md §1a, §2, §3).
+
+    ``server_nonces``: the nonces the server put in its challenges, in order (known after the
+    fact, from its replies); a challenge past them has an unknown nonce, which no proof matches."""
+
+    def __init__(self, ctx, server_nonces=()):
+        self.ctx = ctx
+        self.decoder = framing.MessageDecoder(ctx.limit, strict=True)
+        self.bytes_left = ctx.preauth_bytes
+        self.messages = 0
+        self.challenge = None  # (server nonce or None if unknown, client nonce) of the last hello with a nonce
+        self.server_nonces = list(server_nonces)
+        self.replies = []
+        self.ended = False  # the connection is over
+        self.closed_by_server = False  # ...because the server closed it (not after our EOF)
+        self.authenticated = False
+        self.now = 0.0  # seconds after connecting when the server last went back to recv()
+
+    # The server loop -------------------------------------------------------------------------
+
+    def receive(self, data, at=None):
+        """Bytes that arrived at ``at``: the server reads them (no further than the byte budget)
+        and answers; a spent budget closes the connection at once, before the next read."""
+        if at is not None:
+            self.now = max(self.now, at)
+        while data and not self.ended:
+            size = min(SERVER_RECV, self.bytes_left)
+            chunk, data = data[:size], data[size:]
+            self.bytes_left -= len(chunk)
+            self._answer(self.decoder.events(chunk))
+            if not self.ended and self.bytes_left <= 0:
+                self._close_with("bytes")
+
+    def wait(self, until, choose):
+        """The server in recv() until our next bytes (or EOF) at ``until`` (None: we send nothing
+        more). Its timers may fire first: the deferred 1.3.3 parse after a 20 ms pause, the idle
+        limit of a partial message, the auth deadline. ``choose()`` decides the races too close
+        to call (see explore)."""
+        while not self.ended:
+            timers = self._timers()
+            when, name = timers[0]
+            if len(timers) > 1 and timers[1][0] - when <= TOO_CLOSE and choose():
+                when, name = timers[1]
+            if until is not None and when > until - TOO_CLOSE:
+                if when > until + TOO_CLOSE or not choose():
+                    return
+            self._fire(name, when)
+
+    def _timers(self):
+        """The timeouts armed while the server waits in recv(), earliest first (server.py's _wait_limit)."""
+        timers = [(self.ctx.auth_timeout, "deadline")]
+        if self.decoder.has_deferred():
+            timers.append((self.now + DEFERRED_PARSE_DELAY, "deferred"))
+        elif self.decoder.has_partial():
+            timers.append((self.now + self.ctx.idle_timeout, "idle"))
+        return sorted(timers)
+
+    def _fire(self, name, when):
+        self.now = max(self.now, when)
+        if name == "deadline":
+            self._close_with("deadline")
+        elif name == "deferred":
+            self._answer(self.decoder.retry_deferred())
+        else:  # the idle limit: the partial message is dropped, the connection goes on (§2)
+            expired = self.decoder.expire()
+            self.replies.append(Expected(expired.style, expired.code))
+
+    # Events and replies ----------------------------------------------------------------------
+
+    def _close_with(self, why):
+        """The budget or deadline notice (§1a), then the close."""
+        self.replies.append(Expected("v1", "unauthorized", None, why))
+        self._end()
+
+    def _end(self):
+        self.ended = self.closed_by_server = True
+
+    def _answer(self, events):
+        for event in events:
+            if isinstance(event, framing.HttpDetected):
+                self.replies.append(Expected("http", "http"))
+                self._end()
+                return
+            if isinstance(event, framing.CloseAfterReply):
+                self._end()
+                return
+            if isinstance(event, framing.FramingError):
+                # Strict until vetted: the error, then the close (§1a).
+                self.replies.append(Expected(event.style, event.code))
+                self._end()
+                return
+            self.messages += 1
+            if self.messages > self.ctx.preauth_messages:
+                self._close_with("messages")
+                return
+            if not self._request(event):
+                # The refusal is sent, then the connection closed; the rest of these events is not
+                # looked at (also on the deferred-parse path).
+                self._end()
+                return
+            if self.ended:
+                return
+
+    def _request(self, message):
+        """One message through the gate and dispatch (auth.py, dispatch.py). False when the
+        connection must close after its reply."""
+        body = message.body
+        if message.style == framing.LEGACY:
+            return self._refuse(Expected("legacy", "unauthorized", None, "legacy"))
+        request_id = body.get("id")
+        good_id = request_id is None or (isinstance(request_id, (str, int)) and not isinstance(request_id, bool))
+        echo = request_id if good_id else None
+        if "token" in body:  # protocol 1's field, whatever it holds
+            return self._refuse(Expected("v1", "unauthorized", echo, "token"))
+        command = body.get("type")
+        if command not in HANDSHAKE_COMMANDS:
+            return self._refuse(Expected("v1", "unauthorized", echo, "not_authenticated"))
+        if not good_id:
+            return self._reply(Expected("v1", "invalid_request", None))
+        params = body.get("params", {})
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            return self._reply(Expected("v1", "invalid_request", request_id))
+        if command == "hello":
+            return self._hello(request_id, params)
+        return self._authenticate(request_id, params)
+
+    def _hello(self, request_id, params):
+        # Each hello replaces the challenge: one without a (valid) nonce leaves none.
+        self.challenge = None
+        nonce = params.get("client_nonce")
+        if nonce is None:
+            return self._reply(Expected("v1", "hello", request_id))
+        if not handshake.is_nonce(nonce):
+            return self._reply(Expected("v1", "invalid_params", request_id))
+        server_nonce = self.server_nonces.pop(0) if self.server_nonces else None
+        self.challenge = (server_nonce, nonce)
+        return self._reply(Expected("v1", "challenge", request_id, None, nonce))
+
+    def _authenticate(self, request_id, params):
+        challenge, self.challenge = self.challenge, None  # one attempt per challenge
+        if challenge is None:
+            return self._refuse(Expected("v1", "unauthorized", request_id, "no_challenge"))
+        server_nonce, client_nonce = challenge
+        if server_nonce is not None:
+            valid = handshake.proof(self.ctx.token, handshake.CLIENT, server_nonce, client_nonce, self.ctx.binding)
+            if handshake.proof_matches(valid, params.get("client_proof")):
+                # The model stops here: no fuzz input may ever get this far (make_input, send_guarded).
+                self.authenticated = True
+                self.replies.append(Expected("v1", "AUTH", request_id))
+                self.ended = True
+                return True
+        return self._refuse(Expected("v1", "unauthorized", request_id, "wrong_proof"))
+
+    def _reply(self, expected):
+        self.replies.append(expected)
+        return True
+
+    def _refuse(self, expected):
+        self.replies.append(expected)
+        return False
 
 
-def compare_any(variants, actual, reset, multi_read=False):
-    """None if actual matches one of the model's variants, else the reason for the first.
+def explore(run, limit=64):
+    """Every outcome of ``run(choose)``. ``choose()`` is called where the model cannot call a race
+    (a send and a timer too close together): both answers are followed, one run each."""
+    outcomes, todo = [], [()]
+    while todo and len(outcomes) < limit:
+        preset = todo.pop()
+        taken = []
 
-    ``multi_read``: the input took several reads. After an error on a message that looks legacy
-    the decoder drops its buffer and starts again wherever the next read begins, so the number of
-    errors that garbage gets depends on where the reads were cut: then the framing errors may come
-    in any number, as long as every other reply is the expected one, in order."""
-    reasons = [compare(expected, closed, actual, reset) for expected, closed in variants]
-    if None in reasons:
-        return None
-    if multi_read:
-        def answers(replies):
-            return [r for r in replies if r[1] not in FRAMING_ERRORS]
+        def choose(preset=preset, taken=taken):
+            if len(taken) < len(preset):
+                answer = preset[len(taken)]
+            else:
+                answer = False
+                todo.append(tuple(taken) + (True,))
+            taken.append(answer)
+            return answer
 
-        for expected, closed in variants:
-            if compare(answers(expected), closed, answers(actual), reset) is None:
-                return None
-    return reasons[0]
+        outcome = run(choose)
+        if outcome not in outcomes:
+            outcomes.append(outcome)
+    return outcomes
+
+
+def expected_variants(sends, ctx, server_nonces=(), end_at=None):
+    """Every reply sequence the server may give a connection on which we sent ``sends`` ([(seconds
+    after connecting, bytes)], each arriving as one read) and then half-closed at ``end_at``, or
+    (None) waited for the server to close. Returns [(replies, closed_by_server)]."""
+
+    def run(choose):
+        model = StrangerModel(ctx, server_nonces)
+        for at, data in sends:
+            model.wait(at, choose)
+            if model.ended:
+                break
+            model.receive(data, at)
+        if not model.ended:
+            model.wait(end_at, choose)  # with end_at None: until the deadline at the latest
+            model.ended = True  # our EOF: the server closes without a word
+        return tuple(model.replies), model.closed_by_server
+
+    return explore(run)
+
+
+def authenticating_split(pieces, ctx, server_nonces, thorough=False, seed=0):
+    """None if the model says these pieces (the prelude's hellos, then the input) cannot
+    authenticate however they are split into reads; else the read sizes of a split that would.
+    Splits: as sent; with ``thorough`` also the last piece byte by byte and at random cuts. Each
+    with the deferred 1.3.3 parse never retried and retried after every read (the two extremes
+    of how pauses fall)."""
+    head, last = list(pieces[:-1]), pieces[-1][:ctx.preauth_bytes + 1]  # the server reads no further
+    splits = [list(pieces)]
+    if thorough:
+        splits.append(head + [last[i:i + 1] for i in range(len(last))])
+        cutter = random.Random(f"cuts/{seed}")
+        for _ in range(3):
+            if len(last) > 1:
+                cuts = sorted(cutter.sample(range(1, len(last)), min(4, len(last) - 1)))
+                splits.append(head + [last[a:b] for a, b in zip([0] + cuts, cuts + [len(last)])])
+    for split in splits:
+        for retry_deferred in (False, True):
+            model = StrangerModel(ctx, server_nonces)
+            for piece in split:
+                model.receive(piece)
+                if retry_deferred and not model.ended and model.decoder.has_deferred():
+                    model._fire("deferred", model.now)
+                if model.ended:
+                    break
+            if model.authenticated:
+                return [len(p) for p in split]
+    return None
 
 
 # --------------------------------------------------------------------------------------------
 # Replies: parse and check.
+
+
+class Actual(collections.namedtuple("Actual", "framing label id message server_nonce server_proof",
+                                    defaults=(None, None, None, None))):
+    """One reply received: framing, label (error code, "hello", "challenge", "http", ...), id
+    (v1), the error message, and for a challenge the server's nonce and proof."""
 
 
 def _reject_constant(name):
@@ -1089,45 +1741,55 @@ def parse_replies(raw):
 
 
 def check_reply(framing_, obj):
-    """(label, id, problem): label is the error code, 'hello' or 'http'."""
+    """(Actual, problem): the reply as the model labels them, and what is wrong with its shape."""
     if framing_ == "http":
         ok = obj.startswith("HTTP/1.1 403 Forbidden\r\n") and "Nothing was run." in obj
-        return "http", None, None if ok else f"HTTP answer is not the documented 403: {obj[:200]!r}"
+        return Actual("http", "http"), None if ok else f"HTTP answer is not the documented 403: {obj[:200]!r}"
     if not isinstance(obj, dict):
-        return "?", None, f"reply is not an object: {obj!r:.200}"
+        return Actual(framing_, "?"), f"reply is not an object: {obj!r:.200}"
     status = obj.get("status")
     if framing_ == "v1":
+        rid = obj.get("id")
         if "id" not in obj:
-            return "?", None, f"v1-framed reply without id: {obj!r:.300}"
+            return Actual("v1", "?"), f"v1-framed reply without id: {obj!r:.300}"
         if status == "error":
             err = obj.get("error")
             if not isinstance(err, dict) or not isinstance(err.get("message"), str) or obj.get("result") is not None:
-                return "?", obj.get("id"), f"malformed v1 error: {obj!r:.300}"
+                return Actual("v1", "?", rid), f"malformed v1 error: {obj!r:.300}"
             code = err.get("code")
-            if code not in KNOWN_CODES:
-                return str(code), obj.get("id"), f"unknown error code {code!r}: {obj!r:.300}"
-            return code, obj.get("id"), None
+            actual = Actual("v1", str(code), rid, err["message"])
+            return actual, None if code in KNOWN_CODES else f"unknown error code {code!r}: {obj!r:.300}"
         result = obj.get("result")
-        if (status == "success" and isinstance(result, dict) and result.get("protocol_version") == 1
-                and result.get("server") == "bld-remote"):
-            if result.get("authenticated") is not False or result.get("auth_required") is not True:
-                return "hello", obj.get("id"), f"hello to a stranger says it is authenticated: {obj!r:.300}"
-            return "hello", obj.get("id"), None
-        return "success", obj.get("id"), f"a stranger got a non-error reply: {obj!r:.400}"
+        if status == "success" and obj.get("error") is None and isinstance(result, dict):
+            if result == PREAUTH_HELLO:
+                return Actual("v1", "hello", rid), None
+            auth = result.get("auth")
+            if (isinstance(auth, dict) and set(auth) == {"scheme", "server_nonce", "server_proof"}
+                    and auth["scheme"] == handshake.SCHEME
+                    and {k: v for k, v in result.items() if k != "auth"}
+                    == {k: v for k, v in PREAUTH_HELLO.items() if k != "auth"}):
+                actual = Actual("v1", "challenge", rid, None, auth["server_nonce"], auth["server_proof"])
+                if not handshake.is_nonce(auth["server_nonce"]):
+                    return actual, f"the server nonce is not 32 bytes in unpadded base64url: {obj!r:.300}"
+                return actual, None
+            if result.get("authenticated") is True:
+                return Actual("v1", "authenticated", rid), f"a stranger was authenticated: {obj!r:.400}"
+            if result.get("server") == "bld-remote":
+                return Actual("v1", "hello?", rid), f"a hello before authenticating is not that of §1a: {obj!r:.400}"
+        return Actual("v1", "success", rid), f"a stranger got a non-error reply: {obj!r:.400}"
     if "id" in obj:
-        return "?", None, f"reply with an id but no newline after it: {obj!r:.300}"
+        return Actual("legacy", "?"), f"reply with an id but no newline after it: {obj!r:.300}"
     if status != "error":
-        return "success", None, f"a stranger got a non-error legacy reply: {obj!r:.400}"
+        return Actual("legacy", "success"), f"a stranger got a non-error legacy reply: {obj!r:.400}"
     code = obj.get("code")
     if not isinstance(obj.get("message"), str):
-        return "?", None, f"malformed legacy error: {obj!r:.300}"
-    if code not in KNOWN_CODES:
-        return str(code), None, f"unknown error code {code!r}: {obj!r:.300}"
-    return code, None, None
+        return Actual("legacy", "?"), f"malformed legacy error: {obj!r:.300}"
+    actual = Actual("legacy", str(code), None, obj["message"])
+    return actual, None if code in KNOWN_CODES else f"unknown error code {code!r}: {obj!r:.300}"
 
 
-def compare(expected, closed, actual, reset):
-    """None if actual (list of (framing, label, id)) is what the model expects, else a reason."""
+def compare(expected, closed, actual, reset, ctx):
+    """None if ``actual`` (Actual replies) is what the model expects, else the reason."""
     exp = list(expected)
     act = list(actual)
     if reset and closed and len(act) == len(exp) - 1:
@@ -1135,46 +1797,66 @@ def compare(expected, closed, actual, reset):
     if len(exp) != len(act):
         return f"expected {len(exp)} replies, got {len(act)}"
     for i, (e, a) in enumerate(zip(exp, act)):
-        e_framing, e_label, e_id = e
-        a_framing, a_label, a_id = a
-        if e_framing == "AUTH":
+        if e.label == "AUTH":
             return f"reply {i}: the model says this would authenticate"
-        if e_label != a_label or (e_framing != a_framing and e_framing != "http"):
-            return f"reply {i}: expected {e_framing} {e_label}, got {a_framing} {a_label}"
-        if e_framing == "v1" and e_id != a_id:
-            return f"reply {i}: expected id {e_id!r:.80}, got {a_id!r:.80}"
+        if e.label != a.label or e.framing != a.framing:
+            return f"reply {i}: expected {e.framing} {e.label}, got {a.framing} {a.label}"
+        if e.framing == "v1" and e.id != a.id:
+            return f"reply {i}: expected id {e.id!r:.80}, got {a.id!r:.80}"
+        if e.why is not None and not WHY[e.why](a.message, ctx):
+            return f"reply {i}: expected unauthorized ({e.why}), got unauthorized ({why_of(a.message, ctx)})"
+        if e.label == "challenge":
+            right = handshake.proof(ctx.token, handshake.SERVER, a.server_nonce, e.client_nonce, ctx.binding)
+            if not handshake.proof_matches(right, a.server_proof):
+                return f"reply {i}: the challenge's server_proof is not the proof of the token for {ctx.binding}"
     return None
 
 
-ID_LATE = re.compile(rb'"id"')
+def compare_any(variants, actual, reset, ctx):
+    """None if ``actual`` matches one of the model's variants, else the reason for the first."""
+    reasons = [compare(expected, closed, actual, reset, ctx) for expected, closed in variants]
+    return None if None in reasons else reasons[0]
 
 
-def check_doc(item, actual):
-    """Documented behaviour checked without the model: HTTP prefixes, the size limit."""
+def check_doc(item, actual, ctx):
+    """Documented behaviour checked without the model, for a lone input sent at once and
+    half-closed: the first byte before authenticating (§1a, §2), the size limit (§2)."""
     problems = []
-    if item.kind != "single":
+    if item.kind != "single" or item.mode != "shut" or item.inputs[0].interactive:
         return problems
     inp = item.inputs[0]
     data = inp.data
-    stripped = data.lstrip(b" \t\r\n")
-    labels = [a[1] for a in actual]
-    if any(stripped.startswith(m.encode() + b" ") for m in HTTP_METHODS) and item.mode == "shut":
-        if labels not in (["http"], []):
-            problems.append(f"an HTTP request line got {labels}, not the 403 and a close")
-    if "too_large" in inp.doc and item.mode == "shut":
-        got = "message_too_large" in labels
-        if got != inp.doc["too_large"]:
-            problems.append(f"message of {inp.doc['size']} bytes with limit L: message_too_large "
-                            f"{'sent' if got else 'not sent'} (over the limit: {inp.doc['too_large']})")
-        if got and b"\n" not in data:
-            # §2: "the framing is guessed: v1 if the bytes contain "id", else legacy".
-            framing_ = [a[0] for a in actual if a[1] == "message_too_large"][0]
-            # Only bytes certainly buffered when the limit was crossed (the first L + 1).
-            has_id = bool(ID_LATE.search(data[:inp.doc["limit"] + 1]))
-            if has_id and framing_ != "v1":
-                first_id = data.find(b'"id"')
-                problems.append(f"message_too_large for bytes containing \"id\" (first at byte {first_id}) "
-                                f"came in {framing_} framing; docs say v1")
+    labels = [a.label for a in actual]
+    first = data.lstrip(b" \t\r\n")[:1]
+    if first and first != b"{":
+        # A letter: an HTTP request, the 403; anything else a parse_error; either way the close.
+        want = ["http"] if first.isalpha() else ["parse_error"]
+        if labels != want:
+            problems.append(f"first byte {first!r} before authenticating got {labels}, not {want} and the close")
+    if "too_large" in inp.doc and inp.doc["too_large"] and ctx.limit < ctx.preauth_bytes:
+        if "message_too_large" not in labels:
+            problems.append(f"message of {inp.doc['size']} bytes over the limit of {ctx.limit} got {labels}, "
+                            "not message_too_large")
+        elif b"\n" not in data[:ctx.preauth_bytes]:
+            # §2: with no newline, "the framing is guessed: v1 if the bytes contain "id", else
+            # legacy". Buffered when the limit was crossed: the first L + 1 bytes certainly, up to
+            # the whole budget if they came in one read; an "id" in between may go either way.
+            framing_ = [a.framing for a in actual if a.label == "message_too_large"][0]
+            if b'"id"' in data[:ctx.limit + 1]:
+                guessed = "v1"
+            elif b'"id"' not in data[:ctx.preauth_bytes]:
+                guessed = "legacy"
+            else:
+                guessed = framing_
+            if framing_ != guessed:
+                problems.append(f"message_too_large came in {framing_} framing; its bytes say {guessed}")
+    elif "too_large" in inp.doc and inp.doc["too_large"]:
+        # The limit is the byte budget: the budget's notice comes first.
+        if not actual or actual[-1].label != "unauthorized" or not WHY["bytes"](actual[-1].message, ctx):
+            problems.append(f"message of {inp.doc['size']} bytes over the byte budget of {ctx.preauth_bytes} got "
+                            f"{labels}, not the budget's unauthorized")
+    elif "too_large" in inp.doc and "message_too_large" in labels:
+        problems.append(f"message of {inp.doc['size']} bytes within the limit of {ctx.limit} got message_too_large")
     return problems
 
 
@@ -1199,21 +1881,26 @@ def connect(port, timeout=10.0):
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)
 
 
-def pump(sock, data, half_close, deadline, until=None):
+def pump(sock, data, half_close, deadline, until=None, ex=None):
     """Send ``data`` and read at the same time (a large reply while we still send must not
-    deadlock), optionally half-close, read until EOF, ``until(received)`` or the deadline."""
-    ex = Exchange()
+    deadlock), optionally half-close, read until EOF, ``until(received)`` or the deadline.
+    With ``ex``, adds to that exchange (several sends on one connection)."""
+    ex = ex if ex is not None else Exchange()
     started = time.monotonic()
     sock.setblocking(False)
     view = memoryview(data)
+    sent = 0
     sel = selectors.DefaultSelector()
     writing = len(view) > 0
     if not writing and half_close:
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
     sel.register(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0))
     try:
         while True:
-            if until is not None and until(ex.received):
+            if until is not None and not writing and until(ex.received):  # (answers come after our bytes)
                 break
             left = deadline - time.monotonic()
             if left <= 0:
@@ -1222,14 +1909,14 @@ def pump(sock, data, half_close, deadline, until=None):
             for _key, events in sel.select(left):
                 if events & selectors.EVENT_WRITE and writing:
                     try:
-                        n = sock.send(view[ex.sent:ex.sent + (1 << 18)])
-                        ex.sent += n
+                        n = sock.send(view[sent:sent + (1 << 18)])
+                        sent += n
                     except BlockingIOError:
                         n = 0
-                    except OSError as exc:  # the server closed on us (HTTP, legacy too large)
+                    except OSError as exc:  # the server closed on us (HTTP, a budget, a refusal)
                         ex.error = f"send: {exc.__class__.__name__}"
-                        ex.sent = len(view)
-                    if ex.sent >= len(view):
+                        sent = len(view)
+                    if sent >= len(view):
                         writing = False
                         sel.modify(sock, selectors.EVENT_READ)
                         if half_close:
@@ -1254,8 +1941,42 @@ def pump(sock, data, half_close, deadline, until=None):
                 break
     finally:
         sel.close()
-        ex.elapsed = time.monotonic() - started
+        ex.sent += sent
+        ex.elapsed += time.monotonic() - started
     return ex
+
+
+class Conversation:
+    """One fuzz connection: what we sent and when (seconds after connecting, as the model wants
+    them), whether and when we half-closed, what came back."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.opened = time.monotonic()
+        self.sends = []  # [(seconds after connecting, bytes)]
+        self.end_at = None  # when we half-closed
+        self.ex = Exchange()
+
+    def send(self, data, timeout, until=None, half_close=False):
+        """Send ``data`` while reading; back once ``until(received)`` holds, the server closed,
+        or ``timeout`` passed (a hang)."""
+        if self.ex.eof or self.ex.hang:
+            return
+        at = time.monotonic() - self.opened
+        if data:
+            self.sends.append((at, data))
+        if half_close:
+            self.end_at = at
+        pump(self.sock, data, half_close, time.monotonic() + timeout, until, self.ex)
+
+    def pause(self, seconds):
+        """Send nothing for ``seconds`` (part of the input: a peer that stops), reading meanwhile."""
+        if not self.over():
+            pump(self.sock, b"", False, time.monotonic() + seconds, None, self.ex)
+            self.ex.hang = False  # the pause ended by design, not for want of an answer
+
+    def over(self):
+        return self.ex.eof or self.ex.hang
 
 
 def hang_limit(ctx, size):
@@ -1268,6 +1989,10 @@ def sync_line(k):
     return b'{"id":"fuzz-sync-%d","type":"hello"}\n' % k
 
 
+def lines_at_least(count):
+    return lambda received: received.count(b"\n") >= count
+
+
 # --------------------------------------------------------------------------------------------
 # Statistics and findings.
 
@@ -1277,10 +2002,13 @@ class Stats:
         self.lock = threading.Lock()
         self.per_gen = collections.defaultdict(lambda: collections.Counter())
         self.replies = collections.Counter()
+        self.refusals = collections.Counter()  # "unauthorized" replies by why (WHY)
         self.modes = collections.Counter()
         self.findings = collections.OrderedDict()  # (kind, signature) -> {"count", "examples"}
         self.notes = collections.Counter()
         self.flaky = []
+        self.server_nonces = set()
+        self.checked = 0  # replies compared with the model
 
     def count_input(self, gen, nbytes):
         with self.lock:
@@ -1305,10 +2033,24 @@ class Stats:
         with self.lock:
             self.modes[mode] += 1
 
-    def reply(self, gen, label):
+    def reply(self, gen, label, why=None):
         with self.lock:
             self.replies[label] += 1
             self.per_gen[gen]["replies"] += 1
+            if why is not None:
+                self.refusals[why] += 1
+
+    def count_checked(self, n):
+        with self.lock:
+            self.checked += n
+
+    def fresh_server_nonce(self, nonce):
+        """False if the server handed out this nonce before (§1a: fresh nonces make proofs single-use)."""
+        with self.lock:
+            if nonce in self.server_nonces:
+                return False
+            self.server_nonces.add(nonce)
+            return True
 
     def note(self, key, n=1):
         with self.lock:
@@ -1336,7 +2078,11 @@ class Findings:
         if item is not None:
             data = item.data
             example.update(ref=item.ref, generators=item.gens, mode=item.mode, size=len(data),
-                           sha256=hashlib.sha256(data).hexdigest(), head=repr(data[:300]))
+                           sha256=hashlib.sha256(data).hexdigest(), head=repr(data[:300]),
+                           forms=[i.doc.get("form") for i in item.inputs])
+            if any(i.interactive for i in item.inputs):
+                example["template"] = ("hellos answered one at a time, then these bytes with ~slotN~ filled in "
+                                       "from the server's nonces")
             if self.save_dir is not None and 0 < len(data) <= 8 << 20:
                 self.save_dir.mkdir(parents=True, exist_ok=True)
                 path = self.save_dir / f"{item.ref.replace(':', '-')}.bin"
@@ -1383,6 +2129,15 @@ def item_signature(item, reason):
     return f"{item.gens[0] if item.kind != 'batch' else 'batch'}: {sig}"
 
 
+def mismatch(findings, item, reason, variants, actual, conv, ctx, nonces, replays=()):
+    """Records a reply that no variant of the model allows."""
+    findings.add("reply_mismatch", item_signature(item, reason), item, reason, extra={
+        "expected": [list(e) for e in variants[0][0]][:20], "actual": [list(a[:3]) for a in actual][:20],
+        "sends": [[round(at, 3), repr(data[:120])] for at, data in conv.sends][:20],
+        "received_head": repr(bytes(conv.ex.received[:300])), "replays": list(replays),
+    })
+
+
 # --------------------------------------------------------------------------------------------
 # Runners.
 
@@ -1416,61 +2171,117 @@ class Runner:
                 time.sleep(0.05)
         raise OSError("cannot connect")
 
-    # One item, once. Returns (actual, problems, exchange, expected).
+    def side_challenge(self, gen):
+        """A challenge the server gave another connection (closed at once): (client nonce,
+        server nonce, server proof), or None (a finding) if that hello got none."""
+        sock = self._connect(gen)
+        conv = Conversation(sock)
+        nonce = handshake.new_nonce()
+        try:
+            conv.send(prelude_line(0, nonce), hang_limit(self.ctx, 0), until=lines_at_least(1))
+        finally:
+            sock.close()
+        replies, _problem = parse_replies(bytes(conv.ex.received))
+        for framing_, obj in replies:
+            actual, _p = check_reply(framing_, obj)
+            if actual.label == "challenge":
+                if not self.stats.fresh_server_nonce(actual.server_nonce):
+                    self.findings.add("nonce_reuse", "the server handed out a server nonce it gave before", None,
+                                      actual.server_nonce)
+                return nonce, actual.server_nonce, actual.server_proof
+        self.findings.add("bad_reply", "a hello with a client nonce got no challenge", None,
+                          repr(bytes(conv.ex.received[:300])))
+        return None
+
+    def prelude(self, conv, inp, session):
+        """The interactive input's hellos, one at a time, each answer awaited: the challenges go
+        into ``session``. False if the server closed or hung meanwhile."""
+        for k, entry in enumerate(inp.prelude):
+            nonce = None if entry is None else fill(entry, inp.slots, session)
+            wanted = bytes(conv.ex.received).count(b"\n") + 1
+            conv.send(prelude_line(k, nonce), hang_limit(self.ctx, 0), until=lines_at_least(wanted))
+            if conv.over():
+                return False
+            last = bytes(conv.ex.received).rstrip(b"\n").rsplit(b"\n", 1)[-1]
+            try:
+                auth = json.loads(last)["result"]["auth"]
+                challenge = (nonce, auth["server_nonce"], auth["server_proof"])
+            except (ValueError, KeyError, TypeError):
+                continue  # no challenge: the model checks this reply
+            if handshake.is_nonce(nonce):
+                session.challenges.append(challenge)
+        return True
+
+    def prepare(self, item, conv, inp):
+        """The prelude, then the input's bytes filled in, checked never to authenticate. None if
+        they cannot be made (the server closed, or gave no challenge: the model checks why)."""
+        session = Session(self.ctx)
+        if inp.side:
+            session.side = self.side_challenge(item.gens[0])
+        if not self.prelude(conv, inp, session):
+            return None
+        try:
+            data = concrete(inp, session)
+        except MissingChallenge:
+            return None
+        if inp.interactive:
+            # Never a well-formed authenticate with a valid proof, now with the server's real nonces.
+            pieces = [d for _at, d in conv.sends] + [data]
+            split = authenticating_split(pieces, self.ctx, [c[1] for c in session.challenges], thorough=inp.armed,
+                                         seed=item.ref)
+            if split is not None:
+                raise FuzzerBug(f"{item.ref}: the model says these bytes would authenticate for reads of {split}")
+        return data
+
+    # One item, once. Returns (actual, problems, conv, variants); variants None: nothing to check.
     def run_once(self, item):
         ctx = self.ctx
-        gen = item.gens[0]
         if item.kind == "single":
-            sock = self._connect(gen)
+            inp = item.inputs[0]
+            sock = self._connect(item.gens[0])
+            conv = Conversation(sock)
             try:
-                if item.mode in ("close", "rst"):
+                data = self.prepare(item, conv, inp)
+                if data is not None and item.mode in ("close", "rst"):
                     sock.settimeout(10)
                     try:
-                        sock.sendall(item.data)
+                        sock.sendall(data)
                     except OSError:
                         pass
                     if item.mode == "rst":  # SO_LINGER 0: the close is a reset
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                    return [], [], None, None
-                ex = pump(sock, item.data, True, time.monotonic() + hang_limit(ctx, len(item.data)))
+                    return [], [], conv, None
+                conv.send(data or b"", hang_limit(ctx, len(data or b"")), half_close=True)
             finally:
                 sock.close()
-            expected = expectations([item.data], ctx)
         elif item.kind == "batch":
             sock = self._connect("batch")
-            pieces = []
-            ex = Exchange()
+            conv = Conversation(sock)
             try:
                 for k, inp in enumerate(item.inputs):
                     data = inp.data if inp.data.endswith(b"\n") else inp.data + b"\n"
-                    piece = data + sync_line(k)
-                    pieces.append(piece)
                     needle = b'"id":"fuzz-sync-%d"' % k
 
                     def synced(received, needle=needle):
                         i = received.find(needle)
                         return i >= 0 and received.find(b"\n", i) >= 0
 
-                    part = pump(sock, piece, False, time.monotonic() + hang_limit(ctx, len(piece)), until=synced)
-                    ex.received += part.received
-                    ex.sent += part.sent
-                    if part.hang or part.eof:
-                        ex.hang, ex.eof, ex.reset = part.hang, part.eof, part.reset
+                    conv.send(data + sync_line(k), hang_limit(ctx, len(data)), until=synced)
+                    if conv.over():
                         break
-                if not ex.eof and not ex.hang:
-                    part = pump(sock, b"", True, time.monotonic() + hang_limit(ctx, 0))
-                    ex.received += part.received
-                    ex.hang, ex.eof, ex.reset = part.hang, part.eof, part.reset
+                conv.send(b"", hang_limit(ctx, 0), half_close=True)
             finally:
                 sock.close()
-            # After each input's newline the decoder holds nothing: each piece has its own model.
-            expected = [expectations([p], ctx) for p in pieces]
         else:
             raise ValueError(item.kind)
-        actual, problems = self._check(item, ex)
-        return actual, problems, ex, expected
+        actual, problems = self.check(item, conv.ex)
+        if conv.ex.hang:
+            return actual, problems, conv, None
+        variants = expected_variants(conv.sends, ctx, server_nonces_of(actual), conv.end_at)
+        return actual, problems, conv, variants
 
-    def _check(self, item, ex):
+    def check(self, item, ex):
+        """The replies received, labelled, and what is wrong with them on their own."""
         gen = item.gens[0]
         replies, problem = parse_replies(bytes(ex.received))
         problems = []
@@ -1478,11 +2289,14 @@ class Runner:
             problems.append(("malformed_reply", problem))
         actual = []
         for framing_, obj in replies:
-            label, rid, p = check_reply(framing_, obj)
-            actual.append((framing_, label, rid))
-            self.stats.reply(gen, label)
+            reply, p = check_reply(framing_, obj)
+            actual.append(reply)
+            why = why_of(reply.message, self.ctx) if reply.label == "unauthorized" else None
+            self.stats.reply(gen, reply.label, why)
             if p:
                 problems.append(("bad_reply", p))
+            if reply.label == "challenge" and not self.stats.fresh_server_nonce(reply.server_nonce):
+                problems.append(("nonce_reuse", "the server handed out a server nonce it gave before"))
         if ex.hang:
             problems.append(("hang", f"no close from the server within {hang_limit(self.ctx, len(item.data)):.1f} s "
                                      f"({len(ex.received)} bytes received)"))
@@ -1495,28 +2309,29 @@ class Runner:
             self.stats.count("batch", "batches")
         self.stats.count_mode(item.mode)
         try:
-            actual, problems, ex, expected = self.run_once(item)
+            actual, problems, conv, variants = self.run_once(item)
         except FuzzerBug:
             raise
         except OSError as exc:
             self.findings.add("connect", "cannot connect to the server", item, f"{exc}")
             return
-        if ex is not None and item.kind == "single":
-            self.stats.timing(item.gens[0], ex.elapsed, item.ref)
+        if variants is not None and item.kind == "single":
+            self.stats.timing(item.gens[0], conv.ex.elapsed, item.ref)
         for kind, reason in problems:
             self.findings.add(kind, item_signature(item, reason), item, reason)
-        if expected is None or any(k == "hang" for k, _ in problems):
+        if variants is None:
             return
-        for reason in check_doc(item, actual):
+        for reason in check_doc(item, actual, self.ctx):
             self.findings.add("doc", signature_of(reason), item, reason)
-        reason = self.verdict(item, expected, actual, ex)
+        self.stats.count_checked(len(actual))
+        reason = self.verdict(item, variants, actual, conv)
         if reason is None:
             return
-        # A different split of the bytes into reads can change the events: replay first.
+        # Where reads fall and how timers race can change the events: replay before calling it a finding.
         reasons = [reason]
         for _ in range(self.verify_replays):
-            actual2, _p, ex2, expected2 = self.run_once(item)
-            again = self.verdict(item, expected2, actual2, ex2)
+            actual2, _p, conv2, variants2 = self.run_once(item)
+            again = self.verdict(item, variants2, actual2, conv2) if variants2 is not None else "hang"
             if again is None:
                 self.stats.note("model_mismatch_flaky")
                 with self.stats.lock:
@@ -1524,36 +2339,18 @@ class Runner:
                         self.stats.flaky.append({"ref": item.ref, "reason": reason})
                 return
             reasons.append(again)
-        first = expected[0][0] if item.kind == "single" else [e for v in expected for e in v[0][0]]
-        self.findings.add("reply_mismatch", item_signature(item, reason), item, reason, extra={
-            "expected": [list(e) for e in first][:20], "actual": [list(a) for a in actual][:20],
-            "received_head": repr(bytes(ex.received[:300])), "replays": reasons,
-        })
+        mismatch(self.findings, item, reason, variants, actual, conv, self.ctx, server_nonces_of(actual), reasons)
 
-    @staticmethod
-    def verdict(item, expected, actual, ex):
+    def verdict(self, item, variants, actual, conv):
         """None if the replies are what the model expects, else why not."""
-        if item.kind == "single":
-            if item.inputs[0].doc.get("recursion_edge"):
-                return None  # the model's stack is not the server's: near the limit either answer is right
-            return compare_any(expected, actual, ex.reset, len(item.data) > SERVER_RECV)
-        # A batch: the replies up to each sync hello answer one input.
-        segments = [[]]
-        for a in actual:
-            segments[-1].append(a)
-            if a[1] == "hello" and a[2] == f"fuzz-sync-{len(segments) - 1}":
-                segments.append([])
-        if not segments[-1] and len(segments) > len(expected):
-            segments.pop()
-        if len(segments) != len(expected):
-            return f"{len(segments)} inputs answered, {len(expected)} sent"
-        for k, (inp, variants, segment) in enumerate(zip(item.inputs, expected, segments)):
-            if inp.doc.get("recursion_edge"):
-                continue
-            reason = compare_any(variants, segment, ex.reset, len(inp.data) > SERVER_RECV)
-            if reason is not None:
-                return f"input {k} ({item.gens[k]}): {reason}"
-        return None
+        if any(i.doc.get("recursion_edge") for i in item.inputs):
+            return None  # the model's stack is not the server's: near the limit either answer is right
+        return compare_any(variants, actual, conv.ex.reset, self.ctx)
+
+
+def server_nonces_of(actual):
+    """The server nonces of the challenges received, in order: the model's challenges use them."""
+    return [a.server_nonce for a in actual if a.label == "challenge"]
 
 
 def excluded(item, exclude):
@@ -1584,13 +2381,14 @@ class FuzzWorker(threading.Thread):
                     continue
                 self.runner.run_item(item)
         except BaseException as exc:  # a bug of the fuzzer itself: stop everything, report it
-            self.error = f"{type(exc).__name__}: {exc} (item f:{n})"
+            self.error = f"{type(exc).__name__}: {exc} (item f:{n - self.count})"
             self.runner.stop.set()
 
 
 class Lingerer(threading.Thread):
-    """Waiters (send, then wait for the server to give up on a stranger) and slow clients
-    (dribble bytes): the server must close them by its auth deadline."""
+    """Waiters (send, then wait for the server to give up on a stranger), slow clients (dribble
+    bytes) and hostile strangers (never stop sending): the server must close them when the model
+    says, at the auth deadline at the latest."""
 
     def __init__(self, runner, space, index, count, deadline, pause=0.0):
         super().__init__(name=f"fuzz-{space}{index}", daemon=True)
@@ -1627,7 +2425,8 @@ class Lingerer(threading.Thread):
     def session(self, item):
         runner, ctx = self.runner, self.runner.ctx
         gen = item.gens[0]
-        runner.stats.count_input(gen, len(item.data))
+        inp = item.inputs[0]
+        runner.stats.count_input(gen, len(inp.data))
         runner.stats.count(gen, "lingering")
         runner.stats.count_mode(item.mode)
         try:
@@ -1635,94 +2434,93 @@ class Lingerer(threading.Thread):
         except OSError as exc:
             runner.findings.add("connect", "cannot connect to the server", item, f"{exc}")
             return
-        opened = time.monotonic()
-        limit = ctx.auth_timeout + SLACK + len(item.data) / 20e6
-        fed = []
+        conv = Conversation(sock)
+        limit = ctx.auth_timeout + SLACK + len(inp.data) / 20e6
         try:
             if item.kind == "wait":
-                ex = pump(sock, item.data, False, opened + limit)
-                fed.append(item.data)
+                data = runner.prepare(item, conv, inp)
+                if data is not None:
+                    conv.send(data, max(0.0, conv.opened + limit - time.monotonic()))
+                if not conv.over():  # the server gave no challenge: wait for its close all the same
+                    conv.send(b"", max(0.0, conv.opened + limit - time.monotonic()))
+            elif item.kind == "paced":
+                self.paced(conv, item.pieces, limit)
             else:
-                ex = Exchange()
-                sock.setblocking(False)
-                data = item.data
-                i = 0
-                next_send = opened
-                while time.monotonic() < opened + limit:
-                    now = time.monotonic()
-                    if i < len(data) and now >= next_send:
-                        try:
-                            sock.send(data[i:i + 1])
-                            ex.sent += 1
-                            fed.append(data[i:i + 1])
-                        except BlockingIOError:
-                            pass
-                        except OSError:
-                            i = len(data)
-                        i += 1
-                        next_send = now + item.interval
-                    wait = max(0.0, min(next_send - time.monotonic() if i < len(data) else 0.2, 0.2))
-                    readable, _, _ = select_read(sock, wait)
-                    if readable:
-                        try:
-                            chunk = sock.recv(1 << 16)
-                        except BlockingIOError:
-                            continue
-                        except ConnectionResetError:
-                            ex.reset = ex.eof = True
-                            break
-                        if not chunk:
-                            ex.eof = True
-                            break
-                        ex.received += chunk
-                ex.hang = not ex.eof
-                ex.elapsed = time.monotonic() - opened
+                self.dribble(conv, inp.data, item.interval, limit)
         finally:
             sock.close()
-        actual, problems = runner._check(item, ex)
+        ex = conv.ex
+        actual, problems = runner.check(item, ex)
         for kind, reason in problems:
             if kind == "hang":
                 reason = (f"a stranger's connection ({item.kind}) was still open {limit:.1f} s after it "
                           f"connected (auth timeout {ctx.auth_timeout:g} s)")
                 kind = "auth_deadline"
             runner.findings.add(kind, item_signature(item, reason), item, reason)
-        if ex.hang:
+        if ex.hang or inp.doc.get("recursion_edge"):
             return
-        labels = [a[1] for a in actual]
-        closed_early = bool(labels) and labels[-1] in ("http",)
-        if not closed_early and not ex.reset:
-            last = actual[-1] if actual else None
-            if last is None or last[1] != "unauthorized" or last[2] is not None:
-                if not (last and last[1] == "message_too_large" and last[0] == "legacy"):
-                    reason = (f"a stranger's connection ({item.kind}) was closed without the auth-deadline "
-                              f"notice: {labels[-5:]}")
-                    runner.findings.add("auth_deadline", item_signature(item, reason), item, reason)
-        if item.kind == "wait" and not item.inputs[0].doc.get("recursion_edge"):
-            reasons = []
-            for chunk in (True, False):  # as in expectations()
-                expected, decoder, closed = model(fed, ctx, chunk)
-                if not closed:
-                    optional = None
-                    if decoder.has_partial():
-                        incomplete = decoder.expire()
-                        if ctx.idle_timeout < ctx.auth_timeout - 1.0:
-                            expected.append((incomplete.style, incomplete.code, None))
-                        elif ctx.idle_timeout < ctx.auth_timeout + 1.0:  # a race: either is right
-                            optional = (incomplete.style, incomplete.code, None)
-                    expected.append(("v1", "unauthorized", None))
-                    if optional is not None and len(actual) == len(expected) + 1:
-                        expected.insert(len(expected) - 1, optional)
-                reasons.append(compare(expected, closed, actual, ex.reset))
-            reason = None if None in reasons else reasons[0]
-            if reason is not None:
-                runner.findings.add("reply_mismatch", item_signature(item, "wait: " + reason), item, "wait: " + reason,
-                                    extra={"expected": [list(e) for e in expected][:20],
-                                           "actual": [list(a) for a in actual][:20]})
+        runner.stats.count_checked(len(actual))
+        variants = expected_variants(conv.sends, ctx, server_nonces_of(actual), end_at=conv.end_at)
+        reason = compare_any(variants, actual, ex.reset, ctx)
+        if reason is not None:
+            mismatch(runner.findings, item, f"{item.kind}: {reason}", variants, actual, conv, ctx,
+                     server_nonces_of(actual))
 
+    # Between two pieces: well past the server's 20 ms deferred-parse delay, so that the model
+    # need not allow for the pause being too short (TOO_CLOSE).
+    PACE = 0.25
+
+    def paced(self, conv, pieces, limit):
+        """Each piece, then a pause (reading all along); the half-close after the last pause."""
+        for piece in pieces:
+            conv.send(piece, limit, until=lambda _received: True)  # back once sent
+            conv.pause(self.PACE)
+            if conv.over():
+                return
+        conv.send(b"", max(0.0, conv.opened + limit - time.monotonic()), half_close=True)
+
+    @staticmethod
+    def dribble(conv, data, interval, limit):
+        """One byte every ``interval`` s (each send recorded with its time), reading all along,
+        until the server closes or ``limit`` s after connecting."""
+        sock, ex = conv.sock, conv.ex
+        sock.setblocking(False)
+        i = 0
+        next_send = conv.opened
+        while time.monotonic() < conv.opened + limit:
+            now = time.monotonic()
+            if i < len(data) and now >= next_send:
+                try:
+                    sock.send(data[i:i + 1])
+                    conv.sends.append((now - conv.opened, data[i:i + 1]))
+                    ex.sent += 1
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    i = len(data)
+                i += 1
+                next_send = now + interval
+            wait = max(0.0, min(next_send - time.monotonic() if i < len(data) else 0.2, 0.2))
+            readable, _, _ = select.select([sock], [], [], wait)
+            if readable:
+                try:
+                    chunk = sock.recv(1 << 16)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    ex.reset = ex.eof = True
+                    break
+                if not chunk:
+                    ex.eof = True
+                    break
+                ex.received += chunk
+        ex.hang = not ex.eof
+        ex.elapsed = time.monotonic() - conv.opened
 
     def hostile(self, item):
         """Send the prefix, then keep sending (drip or stream) and reading until the server closes.
-        It must close by the auth deadline; we give up at the deadline + slack."""
+        It must close as the model says (a budget within the first KiB, else the auth deadline);
+        we give up at the deadline + slack."""
         runner, ctx = self.runner, self.runner.ctx
         gen = item.gens[0]
         spec = item.inputs[0].doc["hostile"]
@@ -1736,10 +2534,7 @@ class Lingerer(threading.Thread):
         with runner.lock:
             runner.hostile_windows.append(window)
         give_up = opened + ctx.auth_timeout + SLACK + len(item.data) / 20e6
-        sent = 0
-        received = 0
-        tail = b""
-        eof = reset = False
+        ex = Exchange()
         out = memoryview(item.data)
         next_unit = opened
         sock.setblocking(False)
@@ -1756,7 +2551,7 @@ class Lingerer(threading.Thread):
                     try:
                         n = sock.send(out[:1 << 20])
                         out = out[n:]
-                        sent += n
+                        ex.sent += n
                     except BlockingIOError:
                         pass
                     except OSError:
@@ -1768,59 +2563,79 @@ class Lingerer(threading.Thread):
                     except BlockingIOError:
                         continue
                     except ConnectionResetError:
-                        eof = reset = True
+                        ex.eof = ex.reset = True
                         break
                     if not chunk:
-                        eof = True
+                        ex.eof = True
                         break
-                    received += len(chunk)
-                    tail = (tail + chunk)[-4096:]
+                    if len(ex.received) < 1 << 20:
+                        ex.received += chunk
         finally:
             window[1] = time.time()
             sock.close()
-        runner.stats.count_input(gen, sent)
+        runner.stats.count_input(gen, ex.sent)
         runner.stats.count(gen, f"form:{spec['form']}")
         runner.stats.count_mode("hostile")
         held = time.monotonic() - opened
-        if not eof:
+        if not ex.eof:
             reason = (f"a stranger sending {spec['form']} ({gen}) was still connected {held:.1f} s after it "
-                      f"connected (auth timeout {ctx.auth_timeout:g} s); {sent / 2 ** 20:.1f} MiB sent")
+                      f"connected (auth timeout {ctx.auth_timeout:g} s); {ex.sent / 2 ** 20:.1f} MiB sent")
             runner.findings.add("auth_deadline", signature_of(f"{gen} {spec['form']} still connected"), item, reason,
                                 extra={"form": spec["form"], "held_s": round(held, 2),
                                        "then": f"{spec['unit'][:24]!r} x {len(spec['unit'])} bytes every "
                                                f"{spec['interval'] * 1e3:g} ms (0: as fast as taken)"})
             return
-        last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
-        if not reset and b"no valid token presented within" not in last and b"message_too_large" not in last:
-            reason = f"a stranger sending {spec['form']} was closed without the auth-deadline notice: {last[-200:]!r}"
-            runner.findings.add("auth_deadline", signature_of(reason), item, reason)
-
-
-def select_read(sock, timeout):
-    return select.select([sock], [], [], timeout)
+        actual, problems = runner.check(item, ex)
+        for kind, reason in problems:
+            runner.findings.add(kind, item_signature(item, reason), item, reason)
+        # The server reads no more than the budget before it closes: what it saw is the start of
+        # the stream. These streams answer alike however they are split into reads.
+        stream = item.data + spec["unit"] * (ctx.preauth_bytes // len(spec["unit"]) + 2)
+        variants = expected_variants([(0.0, stream[:ctx.preauth_bytes + 1])], ctx, end_at=None)
+        runner.stats.count_checked(len(actual))
+        reason = compare_any(variants, actual, ex.reset, ctx)
+        if reason is not None:
+            runner.findings.add("reply_mismatch", item_signature(item, reason), item, f"hostile: {reason}",
+                                extra={"expected": [list(e) for e in variants[0][0]],
+                                       "actual": [list(a[:3]) for a in actual][:20]})
 
 
 # --------------------------------------------------------------------------------------------
-# An authenticated client (monitor), and the probe process.
+# An authenticated client (monitor, probe).
 
 
 class Client:
+    """A v1 connection that completes the handshake of §1a with the token (when given), as
+    bld-remote's own client does, with the addon's handshake module. ``handshake_record`` keeps
+    what went over the wire (for the replay inputs: a recorded handshake must get nowhere)."""
+
     def __init__(self, port, token, timeout=30.0):
         self.sock = connect(port)
         self.sock.settimeout(timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.ids = 0
+        self.handshake_record = None
         if token is not None:
-            reply = self.call("hello", token=token)
-            if not reply.get("result", {}).get("authenticated"):
-                raise RuntimeError(f"authentication failed: {reply}")
+            exchanged = {}
 
-    def call(self, type_, token=None, **params):
+            def call(type_, params):
+                exchanged[type_] = (params, self.call(type_, **params))
+                return exchanged[type_][1]
+
+            try:
+                handshake.authenticate_with(call, token, self.sock.getpeername())
+            except handshake.PeerNotProven as exc:
+                self.close()
+                raise RuntimeError(f"authentication failed: {exc}") from exc
+            hello_params, hello_reply = exchanged["hello"]
+            self.handshake_record = {"client_nonce": hello_params["client_nonce"],
+                                     "server_nonce": hello_reply["result"]["auth"]["server_nonce"],
+                                     "client_proof": exchanged["authenticate"][0]["client_proof"]}
+
+    def call(self, type_, **params):
         self.ids += 1
         message = {"id": self.ids, "type": type_, "params": params}
-        if token is not None:
-            message["token"] = token
         self.sock.sendall(json.dumps(message).encode() + b"\n")
         while b"\n" not in self.buf:
             chunk = self.sock.recv(1 << 20)
@@ -1934,6 +2749,8 @@ class Monitor(threading.Thread):
     def _client(self):
         if self.client is None:
             self.client = Client(self.ctx.port, self.token, timeout=30.0)
+            if self.ctx.recorded is None:
+                self.ctx.recorded = self.client.handshake_record  # replayed by forged_proof
         return self.client
 
     def tick(self, full):
@@ -2035,15 +2852,17 @@ def percentiles(values):
             "max_ms": s[-1] * 1e3}
 
 
-def run_fuzz(port, token, limit, idle_timeout, auth_timeout, seed=0, duration=60.0, max_items=None,
-             workers=2, waiters=3, slow_clients=3, baseline=5.0, probe_interval=0.05, instance=None,
-             save_dir=None, rss_limit_mib=128.0, latency_factor=10.0, latency_floor=0.05, hostile=True,
-             hostile_pause=10.0, sentinel_dir=None, exclude=()):
+def run_fuzz(port, token, max_message_bytes, preauth_bytes, preauth_messages, idle_timeout, auth_timeout, seed=0,
+             duration=60.0, max_items=None, workers=2, waiters=3, slow_clients=3, baseline=5.0, probe_interval=0.05,
+             instance=None, save_dir=None, rss_limit_mib=128.0, latency_factor=10.0, latency_floor=0.05, hostile=True,
+             hostile_pause=10.0, sentinel_dir=None, exclude=(), on_fuzzing=None):
     """Fuzz the server at 127.0.0.1:port for ``duration`` s (or ``max_items`` fuzz items); returns the
-    report (see ``problems``)."""
+    report (see ``problems``). The limits are the server's settings (docs/protocol.md §8).
+    ``on_fuzzing``: called once the fuzzing has started (a test injects traces with it)."""
     own_sentinel = sentinel_dir is None
     sentinel_dir = Path(tempfile.mkdtemp(prefix="bld-fuzz-sentinel-")) if own_sentinel else Path(sentinel_dir)
-    ctx = Ctx(port, token, limit, idle_timeout, auth_timeout, sentinel_dir)
+    ctx = Ctx(port, token, max_message_bytes, preauth_bytes, preauth_messages, idle_timeout, auth_timeout,
+              sentinel_dir)
     stats = Stats()
     findings = Findings(stats, save_dir)
     stop = threading.Event()
@@ -2066,6 +2885,8 @@ def run_fuzz(port, token, limit, idle_timeout, auth_timeout, seed=0, duration=60
         lingerers.append(Lingerer(runner, "h", 0, 1, deadline, pause=hostile_pause))
     for t in fuzzers + lingerers:
         t.start()
+    if on_fuzzing is not None:
+        on_fuzzing()
     for t in fuzzers:
         t.join()
     fuzz_elapsed = time.monotonic() - started
@@ -2141,9 +2962,10 @@ def run_fuzz(port, token, limit, idle_timeout, auth_timeout, seed=0, duration=60
     total_inputs = sum(c.get("inputs", 0) for c in per_gen.values())
     return {
         "seed": seed,
-        "settings": {"limit": limit, "idle_timeout": idle_timeout, "auth_timeout": auth_timeout,
-                     "workers": workers, "waiters": waiters, "slow_clients": slow_clients,
-                     "probe_interval": probe_interval, "rss_limit_mib": rss_limit_mib,
+        "settings": {"max_message_bytes": max_message_bytes, "limit": ctx.limit, "preauth_bytes": preauth_bytes,
+                     "preauth_messages": preauth_messages, "idle_timeout": idle_timeout,
+                     "auth_timeout": auth_timeout, "workers": workers, "waiters": waiters,
+                     "slow_clients": slow_clients, "probe_interval": probe_interval, "rss_limit_mib": rss_limit_mib,
                      "latency_factor": latency_factor, "latency_floor_ms": latency_floor * 1e3,
                      "hostile": hostile, "exclude": sorted(exclude)},
         "duration_s": fuzz_elapsed,
@@ -2153,6 +2975,9 @@ def run_fuzz(port, token, limit, idle_timeout, auth_timeout, seed=0, duration=60
         "generators": per_gen,
         "modes": dict(stats.modes),
         "replies": dict(stats.replies.most_common()),
+        "refusals": dict(stats.refusals.most_common()),
+        "replies_checked": stats.checked,
+        "server_nonces": len(stats.server_nonces),
         "notes": dict(stats.notes),
         "flaky_mismatches": stats.flaky,
         "probe": {"baseline": lat_base, "during": lat_during, "during_quiet": lat_quiet,
@@ -2182,15 +3007,21 @@ def problems(report, ignore=()):
 
 
 def summary(report):
+    s = report["settings"]
     out = [f"seed {report['seed']}, {report['duration_s']:.1f} s, {report['total_inputs']} inputs, "
-           f"{report['bytes_sent'] / 2 ** 20:.1f} MiB sent, {report['connections']} connections",
-           f"{'generator':<22}{'inputs':>9}{'MiB':>9}{'conns':>8}{'replies':>9}{'answer s':>10}{'slowest':>18}"]
+           f"{report['bytes_sent'] / 2 ** 20:.1f} MiB sent, {report['connections']} connections; limits: message "
+           f"{s['max_message_bytes']} B, pre-auth {s['preauth_bytes']} B / {s['preauth_messages']} messages, "
+           f"idle {s['idle_timeout']:g} s, auth {s['auth_timeout']:g} s",
+           f"{'generator':<32}{'inputs':>8}{'KiB':>9}{'conns':>7}{'replies':>9}{'answer s':>10}{'slowest':>16}"]
     for gen, c in report["generators"].items():
         slowest = f"{c['answer_s_max']:.2f} {c['slowest']}" if c.get("slowest") else ""
-        out.append(f"{gen:<22}{c.get('inputs', 0):>9}{c.get('bytes', 0) / 2 ** 20:>9.1f}"
-                   f"{c.get('connections', 0):>8}{c.get('replies', 0):>9}{c.get('answer_s_total', 0):>10.1f}"
-                   f"{slowest:>18}")
+        out.append(f"{gen:<32}{c.get('inputs', 0):>8}{c.get('bytes', 0) / 2 ** 10:>9.1f}"
+                   f"{c.get('connections', 0):>7}{c.get('replies', 0):>9}{c.get('answer_s_total', 0):>10.1f}"
+                   f"{slowest:>16}")
+    out.append(f"replies checked against the model: {report['replies_checked']}; server nonces seen: "
+               f"{report['server_nonces']} (all distinct unless a finding says otherwise)")
     out.append("replies: " + ", ".join(f"{k} {v}" for k, v in report["replies"].items()))
+    out.append("unauthorized by reason: " + ", ".join(f"{k} {v}" for k, v in report["refusals"].items()))
     out.append("delivery: " + ", ".join(f"{k} {v}" for k, v in sorted(report["modes"].items())))
     p = report["probe"]
 
@@ -2207,8 +3038,12 @@ def summary(report):
     r = report["rss"]
     if r:
         out.append(f"RSS: first {r['first_mib']:.1f} MiB, last {r['last_mib']:.1f} MiB, max {r['max_mib']:.1f} MiB")
+    executed = [f for f in report["findings"] if f["kind"] == "executed"]
+    out.append(f"executed: {'NOTHING' if not executed else f'{len(executed)} kinds of trace, see findings'}; "
+               f"Blender alive: {report['alive']}; jobs seen {report['jobs_seen']} (all ours unless a finding says "
+               f"otherwise)")
     out.append(f"threads {report['threads']['before']} -> {report['threads']['after']}; connections after "
-               f"{report['connections_after']}; jobs seen {report['jobs_seen']}; notes {report['notes']}")
+               f"{report['connections_after']}; notes {report['notes']}")
     if report["findings"]:
         out.append(f"FINDINGS ({len(report['findings'])} kinds):")
         for f in report["findings"]:
@@ -2216,8 +3051,12 @@ def summary(report):
             out.append(f"  [{f['kind']}] x{f['count']} {f['signature']}")
             out.append(f"      {ex.get('detail')}")
             if ex.get("ref"):
-                out.append(f"      ref {ex['ref']} ({', '.join(ex.get('generators', []))}, {ex.get('mode')}), "
-                           f"input {ex.get('head', '')[:200]}" + (f", saved {ex['file']}" if ex.get("file") else ""))
+                out.append(f"      ref {ex['ref']} ({', '.join(ex.get('generators', []))}, {ex.get('mode')}, forms "
+                           f"{ex.get('forms')}), input {ex.get('head', '')[:200]}"
+                           + (f", saved {ex['file']}" if ex.get("file") else ""))
+            if ex.get("sends"):
+                out.append(f"      sent (s after connecting, bytes): {ex['sends'][:6]}")
+                out.append(f"      expected {ex.get('expected')[:6]}; got {ex.get('actual')[:6]}")
     else:
         out.append("no findings")
     return "\n".join(out)
@@ -2227,20 +3066,25 @@ def summary(report):
 
 
 SPAWN_ENV = {
-    # Strangers get min(max message, max pre-auth message): 1 MiB, the shipped pre-auth limit, so
-    # huge strings are about a MB and oversized inputs stay quick. Partial messages expire within
-    # the run and strangers are dropped often.
-    "BLD_REMOTE_MCP_MAX_MESSAGE_BYTES": str(1 << 20),
+    # A message limit under the pre-auth byte budget, so that both are reachable before
+    # authenticating: message_too_large for one large message, the budget for many small ones or
+    # whitespace. (With the shipped 64 MiB the budget comes first: --max-message-bytes.)
+    "BLD_REMOTE_MCP_MAX_MESSAGE_BYTES": "2048",
+    "BLD_REMOTE_MCP_PREAUTH_BYTES": "4096",
+    "BLD_REMOTE_MCP_PREAUTH_MESSAGES": "4",
+    # Partial messages expire within the run and strangers are dropped often.
     "BLD_REMOTE_MCP_IDLE_TIMEOUT": "2",
     "BLD_REMOTE_MCP_AUTH_TIMEOUT": "5",
 }
 
 
-def spawn_settings(env):
-    limit = min(int(env["BLD_REMOTE_MCP_MAX_MESSAGE_BYTES"]),
-                int(env.get("BLD_REMOTE_MCP_MAX_PREAUTH_MESSAGE_BYTES", 1 << 20)))
-    return {"limit": limit, "idle_timeout": float(env["BLD_REMOTE_MCP_IDLE_TIMEOUT"]),
-            "auth_timeout": float(env["BLD_REMOTE_MCP_AUTH_TIMEOUT"])}
+def settings_of(env):
+    """run_fuzz's limits from a Blender's environment (the server's defaults where unset, §8)."""
+    return {"max_message_bytes": int(env.get("BLD_REMOTE_MCP_MAX_MESSAGE_BYTES", 64 << 20)),
+            "preauth_bytes": int(env.get("BLD_REMOTE_MCP_PREAUTH_BYTES", 4096)),
+            "preauth_messages": int(env.get("BLD_REMOTE_MCP_PREAUTH_MESSAGES", 4)),
+            "idle_timeout": float(env.get("BLD_REMOTE_MCP_IDLE_TIMEOUT", 30)),
+            "auth_timeout": float(env.get("BLD_REMOTE_MCP_AUTH_TIMEOUT", 10))}
 
 
 def send_file(port, path, timeout):
@@ -2256,11 +3100,15 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kind", choices=("bg", "bpy5"), default="bg")
-    parser.add_argument("--port", type=int)
+    parser.add_argument("--port", type=int, help="attach to this server instead of starting a Blender")
     parser.add_argument("--token", default=os.environ.get("BLD_REMOTE_MCP_TOKEN"))
-    parser.add_argument("--limit", type=int, default=1 << 20, help="attached server's pre-auth message limit")
-    parser.add_argument("--idle-timeout", type=float, default=30.0)
-    parser.add_argument("--auth-timeout", type=float, default=10.0)
+    parser.add_argument("--max-message-bytes", type=int,
+                        help="the server's message limit (started here: "
+                             f"{SPAWN_ENV['BLD_REMOTE_MCP_MAX_MESSAGE_BYTES']}; attached: 64 MiB unless told)")
+    parser.add_argument("--preauth-bytes", type=int, default=4096, help="attached server's pre-auth byte budget")
+    parser.add_argument("--preauth-messages", type=int, default=4, help="attached server's pre-auth message budget")
+    parser.add_argument("--idle-timeout", type=float, default=30.0, help="attached server's idle limit")
+    parser.add_argument("--auth-timeout", type=float, default=10.0, help="attached server's auth deadline")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--waiters", type=int, default=3)
     parser.add_argument("--slow-clients", type=int, default=3)
@@ -2288,14 +3136,23 @@ def main(argv=None):
     if args.send:
         send_file(args.port, args.send, args.idle_timeout + 10)
         return 0
+    attached = {"max_message_bytes": args.max_message_bytes or 64 << 20, "preauth_bytes": args.preauth_bytes,
+                "preauth_messages": args.preauth_messages, "idle_timeout": args.idle_timeout,
+                "auth_timeout": args.auth_timeout}
     if args.show:
         space, n = args.show.split(":")
-        ctx = Ctx(args.port or 0, args.token or "x" * 43, args.limit, args.idle_timeout, args.auth_timeout,
+        settings = attached if args.port else settings_of(SPAWN_ENV)
+        ctx = Ctx(args.port or 6688, args.token or "x" * 43, settings["max_message_bytes"], settings["preauth_bytes"],
+                  settings["preauth_messages"], settings["idle_timeout"], settings["auth_timeout"],
                   Path(tempfile.gettempdir()) / "bld-fuzz-sentinel")
         item = make_item(args.seed, space, int(n), ctx)
         print(f"{item.kind} {item.gens} mode={item.mode}")
         for inp in item.inputs:
-            print(repr(inp.data[:4000]), f"({len(inp.data)} bytes)")
+            for k, nonce in enumerate(inp.prelude):
+                print("hello first, its answer awaited:", prelude_line(k, nonce))
+            if inp.slots:
+                print("slots:", {slot(i): spec for i, spec in enumerate(inp.slots)}, "edit:", inp.edit)
+            print(repr(inp.data[:4000]), f"({len(inp.data)} bytes)", inp.doc.get("form") or "")
         return 0
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -2306,13 +3163,16 @@ def main(argv=None):
         sys.path.insert(0, str(REPO / "tests" / "e2e"))
         from harness import Instance  # noqa: E402 - only needed when we start Blender
 
-        instance = Instance(args.kind, env=SPAWN_ENV)
+        env = dict(SPAWN_ENV)
+        if args.max_message_bytes:
+            env["BLD_REMOTE_MCP_MAX_MESSAGE_BYTES"] = str(args.max_message_bytes)
+        instance = Instance(args.kind, env=env)
         port, token = instance.port, instance.token
-        settings = spawn_settings(SPAWN_ENV)
+        settings = settings_of(env)
         print(f"started {args.kind} Blender pid {instance.pid} on port {port}", flush=True)
     else:
         port, token = args.port, args.token
-        settings = {"limit": args.limit, "idle_timeout": args.idle_timeout, "auth_timeout": args.auth_timeout}
+        settings = attached
     try:
         report = run_fuzz(port, token, seed=args.seed, duration=args.duration, max_items=args.max_items,
                           workers=args.workers, waiters=args.waiters, slow_clients=args.slow_clients,

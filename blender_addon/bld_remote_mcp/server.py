@@ -171,8 +171,8 @@ class Connection:
                 # Read no further than the handshake budget: a stranger costs at most that.
                 left = settings.preauth_bytes - self.preauth_bytes
                 if left <= 0:
-                    self._close_unauthenticated(f"more than {settings.preauth_bytes} bytes sent before "
-                                                "authenticating")
+                    self._close_unauthenticated(f"the {settings.preauth_bytes} bytes allowed before "
+                                                "authenticating are spent")
                     return
                 size = min(size, left)
             self.sock.settimeout(self._wait_limit())
@@ -184,7 +184,9 @@ class Connection:
                     return
                 if self.decoder.has_deferred():
                     # The peer paused after bytes that may end a 1.3.3 message: parse it now.
-                    self._handle(self.decoder.retry_deferred())
+                    # What it gives is answered like any other input, closes included.
+                    if not self._handle(self.decoder.retry_deferred()):
+                        return
                     continue
                 self._reply_error(self.decoder.expire())
                 continue

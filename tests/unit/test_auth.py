@@ -295,7 +295,7 @@ def test_more_bytes_than_the_budget_before_authenticating_closes_the_connection(
     spender.send_raw(b" " * 900)  # whitespace between messages counts as well
     spender.send({"id": 9, "type": "hello"})
     reply = spender.read_line()
-    assert reply["error"]["code"] == "unauthorized" and "bytes sent before authenticating" in reply["error"]["message"]
+    assert reply["error"]["code"] == "unauthorized" and "bytes allowed before authenticating are spent" in reply["error"]["message"]
     _assert_closed(spender)
 
 
@@ -353,7 +353,7 @@ def test_a_stranger_that_keeps_sending_is_closed_with_a_notice(make_service, con
     answer = stranger.read_until_closed()
     notice = json.loads(answer)
     assert notice["error"]["code"] == "unauthorized"
-    assert notice["error"]["message"] == "more than 4096 bytes sent before authenticating; closing"
+    assert notice["error"]["message"] == "the 4096 bytes allowed before authenticating are spent; closing"
 
 
 # -- no resynchronising on garbage before a connection is vetted ----------------------------------
