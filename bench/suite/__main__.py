@@ -85,6 +85,7 @@ def measure_ours_background(plan, results):
         lat["bld-remote · raw TCP (v1)"] = latency.socket_latency("v1", ours.port, ours.token, plan.calls)
         log("ours: Rust client latency")
         lat["bld-remote · Rust client"], _ = rust_clients.client_bench(ours.port, ours.state_dir, plan.calls)
+        results["authentication"]["rust_client_connect"] = lat["bld-remote · Rust client"].pop("connect_ms")
         log("ours: MCP (rmcp client) latency")
         lat["bld-remote · MCP stdio (rmcp client)"], _ = rust_clients.mcp_bench(ours.port, ours.state_dir, plan.mcp_calls)
         log("ours: MCP (Python SDK client) latency")

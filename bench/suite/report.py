@@ -235,8 +235,19 @@ def markdown(r):
                 "processes flood the port, each connection spending the pre-auth budget (4 KiB of JSON, or "
                 "five hellos with nonces) and reconnecting as soon as it is closed.", ""]
         setup = auth.get("connection_setup") or {}
-        out += [_table(["opening a connection", "n", "p50 ms", "p99 ms"],
+        out += [_table(["opening a connection (Python client)", "n", "p50 ms", "p99 ms"],
                        [(k, v_["n"], v_["p50_ms"], v_["p99_ms"]) for k, v_ in setup.items()]), ""]
+        rust = auth.get("rust_client_connect")
+        if rust:
+            out += [_table(["Rust client, p50 of " + str(rust["connects"]), "ms"],
+                           [("TCP connect", round(rust["tcp_p50"], 4)),
+                            ("one hello round trip on an open connection", round(rust["hello_round_trip_p50"], 4)),
+                            ("one trivial call on an open connection", round(rust["call_round_trip_p50"], 4)),
+                            ("a new client's first call (TCP, owner check, handshake, call)",
+                             round(rust["first_call_p50"], 4)),
+                            ("added by the handshake (first call − TCP − hello − call)",
+                             round(rust["handshake_adds_p50"], 4))]),
+                    ""]
         flood = auth.get("preauth_flood")
         if flood:
             out += [_table(["trivial call", "p50 ms", "p99 ms", "stranger connections"],
@@ -357,6 +368,11 @@ def summary(r):
     auth = r.get("authentication") or {}
     for name, v in (auth.get("connection_setup") or {}).items():
         lines.append(f"  open: {name:<58} p50 {v['p50_ms']:>9} ms  p99 {v['p99_ms']:>9} ms")
+    rust = auth.get("rust_client_connect")
+    if rust:
+        lines.append(f"  open (Rust client): first call on a new connection {rust['first_call_p50']:.3f} ms = TCP "
+                     f"{rust['tcp_p50']:.3f} + hello {rust['hello_round_trip_p50']:.3f} + call "
+                     f"{rust['call_round_trip_p50']:.3f} + the handshake's extra {rust['handshake_adds_p50']:.3f} ms")
     flood = auth.get("preauth_flood")
     if flood:
         lines.append(f"  trivial call alone p50 {flood['idle']['p50_ms']} ms; with {flood['strangers']} strangers "

@@ -46,7 +46,8 @@ def client_bench(port, state_dir, calls=2000, clients=(), seconds=3.0):
                    "--clients", ",".join(map(str, clients)), "--seconds", str(seconds)], state_dir)
     lat = report["latency_ms"]
     return {"n": lat["calls"], "p50_ms": round(lat["p50"], 4), "p95_ms": round(lat["p95"], 4),
-            "p99_ms": round(lat["p99"], 4), "max_ms": round(lat["max"], 4)}, report.get("throughput", [])
+            "p99_ms": round(lat["p99"], 4), "max_ms": round(lat["max"], 4),
+            "connect_ms": report.get("connect_ms")}, report.get("throughput", [])
 
 
 def mcp_bench(port, state_dir, calls=1000, server=None):

@@ -74,8 +74,10 @@ def connection_setup(port, token, count=300, warmup=30):
 
 
 def _stranger(port, stop_at, counts, index):
-    """Floods until ``stop_at``: each connection spends its pre-auth budget, then is closed."""
-    junk = b'{"id":1,"type":"hello","padding":"' + b"x" * 3900 + b'"}\n'
+    """Floods until ``stop_at``: each connection spends its pre-auth budget (a JSON line nearly as
+    long as the budget, parsed, then more bytes than are left; or five hellos with nonces, one
+    more than the message budget), so the server closes it, and the next one starts."""
+    junk = b'{"id":1,"type":"hello","padding":"' + b"x" * 3900 + b'"}\n' + b" " * 400
     connections = 0
     while time.time() < stop_at:
         try:

@@ -24,7 +24,55 @@ fn main() -> Res<()> {
         .build()?;
     let args = parse_args()?;
     let (hello, latency) = current.block_on(measure_latency(args.port, args.calls))?;
-    multi.block_on(report(&args, hello, latency))
+    let setup = current.block_on(measure_setup(args.port, args.connects))?;
+    multi.block_on(report(&args, hello, latency, setup))
+}
+
+/// Opening a connection, p50 in milliseconds: the TCP connect alone, one `hello` and one
+/// trivial call round trip on an open connection, and a new client's first trivial call (TCP,
+/// the listener's owner checked, the handshake of protocol §1a, the call). The setup the
+/// handshake replaced cost TCP, a `hello` carrying the token, then the call; what the handshake
+/// adds is `first_call - tcp - hello - call`.
+struct Setup {
+    tcp: f64,
+    hello: f64,
+    call: f64,
+    first_call: f64,
+    connects: usize,
+}
+
+async fn measure_setup(port: u16, connects: usize) -> Res<Setup> {
+    let p50 = |mut samples: Vec<f64>| {
+        samples.sort_by(f64::total_cmp);
+        samples[samples.len() / 2]
+    };
+    let (mut tcp, mut hello, mut call, mut first_call) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let open = Client::connect(ClientOptions::with_port(port)).await?;
+    let ms = |started: Instant| started.elapsed().as_secs_f64() * 1000.0;
+    for _ in 0..connects {
+        let started = Instant::now();
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        tcp.push(ms(started));
+        drop(stream);
+        let started = Instant::now();
+        open.hello().await?;
+        hello.push(ms(started));
+        let started = Instant::now();
+        open.execute_code(CODE).await?;
+        call.push(ms(started));
+        let started = Instant::now();
+        let client = Client::new(ClientOptions::with_port(port));
+        client.execute_code(CODE).await?;
+        first_call.push(ms(started));
+    }
+    Ok(Setup {
+        tcp: p50(tcp),
+        hello: p50(hello),
+        call: p50(call),
+        first_call: p50(first_call),
+        connects,
+    })
 }
 
 struct Args {
@@ -32,6 +80,7 @@ struct Args {
     out: Option<String>,
     seconds: f64,
     calls: usize,
+    connects: usize,
     clients: Vec<usize>,
 }
 
@@ -42,6 +91,7 @@ fn parse_args() -> Res<Args> {
         out: None,
         seconds: 3.0,
         calls: 2000,
+        connects: 200,
         clients: vec![1, 5, 50],
     };
     while let Some(arg) = args.next() {
@@ -51,6 +101,7 @@ fn parse_args() -> Res<Args> {
             "--out" => parsed.out = Some(value()?),
             "--seconds" => parsed.seconds = value()?.parse()?,
             "--calls" => parsed.calls = value()?.parse()?,
+            "--connects" => parsed.connects = value()?.parse()?,
             // Comma-separated client counts for the throughput runs; empty for none.
             "--clients" => {
                 parsed.clients = value()?
@@ -81,6 +132,7 @@ async fn report(
     args: &Args,
     hello: bld_remote_client::protocol::Hello,
     latency: Latency,
+    setup: Setup,
 ) -> Res<()> {
     let calls = args.calls;
     println!(
@@ -90,6 +142,10 @@ async fn report(
     println!(
         "latency, 1 connection, {calls} calls: p50 {:.3} ms  p95 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
         latency.p50, latency.p95, latency.p99, latency.max
+    );
+    println!(
+        "a new client's first call, p50 of {}: {:.3} ms; TCP {:.3} ms, hello {:.3} ms, call {:.3} ms on an open connection",
+        setup.connects, setup.first_call, setup.tcp, setup.hello, setup.call
     );
     let mut throughput = Vec::new();
     for &clients in &args.clients {
@@ -107,6 +163,10 @@ async fn report(
         "code": CODE,
         "latency_ms": {"p50": latency.p50, "p95": latency.p95, "p99": latency.p99, "max": latency.max, "calls": calls},
         "throughput": throughput,
+        "connect_ms": {"tcp_p50": setup.tcp, "first_call_p50": setup.first_call,
+            "hello_round_trip_p50": setup.hello, "call_round_trip_p50": setup.call,
+            "connects": setup.connects,
+            "handshake_adds_p50": setup.first_call - setup.tcp - setup.hello - setup.call},
         "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
     });
     if let Some(out) = &args.out {

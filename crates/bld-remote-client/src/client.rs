@@ -26,8 +26,9 @@ pub struct Client {
 struct Inner {
     options: ClientOptions,
     next_id: AtomicI64,
-    /// The live connection and the `hello` it answered; replaced when it is closed.
-    live: tokio::sync::Mutex<Option<(Arc<Connection>, Hello)>>,
+    /// The live connection and its `hello` (which arrives after the handshake's last reply:
+    /// requests do not wait for it); replaced when it is closed.
+    live: tokio::sync::Mutex<Option<(Arc<Connection>, HelloSlot)>>,
 }
 
 impl Client {
@@ -55,7 +56,8 @@ impl Client {
 
     /// The `hello` of the server this client is connected to (connecting if needed).
     pub async fn server(&self) -> Result<Hello, ClientError> {
-        Ok(self.live_connection().await?.1)
+        let (_, hello) = self.live_connection().await?;
+        hello.get().await
     }
 
     /// Calls in flight on the current connection.
@@ -245,7 +247,7 @@ impl Client {
 
     /// The current connection, or a new one (connect, then the handshake) if there is none or
     /// it closed.
-    async fn live_connection(&self) -> Result<(Arc<Connection>, Hello), ClientError> {
+    async fn live_connection(&self) -> Result<(Arc<Connection>, HelloSlot), ClientError> {
         let mut live = self.inner.live.lock().await;
         if let Some((conn, hello)) = live.as_ref() {
             if conn.is_open() {
@@ -272,7 +274,16 @@ impl Client {
 
     /// Protocol §1a: `hello` with a fresh nonce; the server's proof checked; `authenticate`
     /// with the client's proof. An auth-off server only with `allow_no_auth`.
-    async fn handshake(&self, conn: &Connection, peer: SocketAddr) -> Result<Hello, ClientError> {
+    ///
+    /// Once the server has proven the token, the client's proof is sent and the connection is
+    /// ready: requests may follow `authenticate` at once (the server answers in order), so the
+    /// handshake costs one round trip more than the connection's first request, not two. Its
+    /// reply (the full `hello`) is awaited in the background; a refusal closes the connection.
+    async fn handshake(
+        &self,
+        conn: &Arc<Connection>,
+        peer: SocketAddr,
+    ) -> Result<HelloSlot, ClientError> {
         let options = &self.inner.options;
         let addr = options.address();
         let not_ours = |detail: String| ClientError::NotBldRemote {
@@ -292,9 +303,9 @@ impl Client {
             FirstReply::Open(hello)
                 if options.allow_no_auth && options.server_address.is_none() =>
             {
-                return Ok(hello);
+                return Ok(HelloSlot::ready(Ok(hello)));
             }
-            FirstReply::Open(_) => return Err(ClientError::AuthOff { addr }),
+            FirstReply::Open(_) => return Err(ClientError::AuthOff { addr: addr.clone() }),
             FirstReply::Challenge {
                 server_nonce,
                 server_proof,
@@ -309,30 +320,36 @@ impl Client {
             &server_nonce,
             &server_proof,
         )?;
-        let result = match self
-            .handshake_step(conn, &Command::Authenticate { client_proof })
-            .await?
-        {
-            Ok(result) => result,
-            Err(error) if error.code == ErrorCode::Unauthorized => {
-                return Err(ClientError::Unauthorized {
-                    addr,
-                    reason: format!(
-                        "it proved the token ({}) but refused this client's proof: {}",
-                        token.1, error.message
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let reply = conn
+            .send(id, &Command::Authenticate { client_proof })
+            .await?;
+        let slot = HelloSlot::pending();
+        let (fill, connection, limit) = (slot.clone(), Arc::clone(conn), options.handshake_timeout);
+        let source = token.1.to_string();
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let outcome = match tokio::time::timeout(limit, reply).await {
+                Ok(Ok(Ok(reply))) => authenticated_hello(reply, &addr, &source),
+                Ok(Ok(Err(err))) => Err(err),
+                Ok(Err(_)) => Err(ClientError::Disconnected {
+                    addr: addr.clone(),
+                    reason: "the connection was dropped during the handshake".into(),
+                }),
+                Err(_) => Err(ClientError::NotBldRemote {
+                    addr: addr.clone(),
+                    detail: format!(
+                        "no reply to `authenticate` within {:.1} s",
+                        limit.as_secs_f64()
                     ),
-                });
+                }),
+            };
+            if let Err(err) = &outcome {
+                connection.fail(&err.to_string());
             }
-            Err(error) => return Err(not_ours(format!("`authenticate` failed: {error}"))),
-        };
-        let hello: Hello = serde_json::from_value(result)
-            .map_err(|err| not_ours(format!("malformed `authenticate` reply ({err})")))?;
-        if hello.authenticated != Some(true) {
-            return Err(not_ours(
-                "`authenticate` succeeded but the connection is not authenticated".into(),
-            ));
-        }
-        Ok(hello)
+            fill.set(outcome);
+        });
+        Ok(slot)
     }
 
     /// One handshake request: its result or error reply; no reply within the handshake timeout
@@ -363,6 +380,64 @@ impl Client {
         reply
             .into_result()
             .map_err(|malformed| not_ours(malformed.to_string()))
+    }
+}
+
+/// The full `hello` that answers `authenticate`, or why the server refused.
+fn authenticated_hello(reply: Reply, addr: &str, source: &str) -> Result<Hello, ClientError> {
+    let not_ours = |detail: String| ClientError::NotBldRemote {
+        addr: addr.to_owned(),
+        detail,
+    };
+    let result = match reply.into_result() {
+        Ok(Ok(result)) => result,
+        Ok(Err(error)) if error.code == ErrorCode::Unauthorized => {
+            return Err(ClientError::Unauthorized {
+                addr: addr.to_owned(),
+                reason: format!(
+                    "it proved the token ({source}) but refused this client's proof: {}",
+                    error.message
+                ),
+            });
+        }
+        Ok(Err(error)) => return Err(not_ours(format!("`authenticate` failed: {error}"))),
+        Err(malformed) => return Err(not_ours(malformed.to_string())),
+    };
+    let hello: Hello = serde_json::from_value(result)
+        .map_err(|err| not_ours(format!("malformed `authenticate` reply ({err})")))?;
+    if hello.authenticated != Some(true) {
+        return Err(not_ours(
+            "`authenticate` succeeded but the connection is not authenticated".into(),
+        ));
+    }
+    Ok(hello)
+}
+
+/// The `hello` of a live connection: known at once (authentication off), or filled in when
+/// `authenticate` is answered.
+#[derive(Clone)]
+struct HelloSlot(Arc<tokio::sync::watch::Sender<Option<Result<Hello, ClientError>>>>);
+
+impl HelloSlot {
+    fn pending() -> HelloSlot {
+        HelloSlot(Arc::new(tokio::sync::watch::Sender::new(None)))
+    }
+
+    fn ready(hello: Result<Hello, ClientError>) -> HelloSlot {
+        HelloSlot(Arc::new(tokio::sync::watch::Sender::new(Some(hello))))
+    }
+
+    fn set(&self, hello: Result<Hello, ClientError>) {
+        self.0.send_replace(Some(hello));
+    }
+
+    async fn get(&self) -> Result<Hello, ClientError> {
+        let mut seen = self.0.subscribe();
+        let value = seen
+            .wait_for(Option::is_some)
+            .await
+            .expect("the sender lives in this slot");
+        value.clone().expect("waited for Some")
     }
 }
 

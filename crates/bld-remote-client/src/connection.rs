@@ -85,6 +85,12 @@ impl Connection {
         Ok(rx)
     }
 
+    /// Marks the connection unusable with `reason` (a refused handshake): every waiting call
+    /// fails with it, and the next call connects again.
+    pub(crate) fn fail(&self, reason: &str) {
+        close(&self.pending, &self.addr, reason);
+    }
+
     /// Gives up waiting for `id` (timeout); its reply, if it comes, is dropped.
     pub(crate) fn forget(&self, id: i64) {
         self.pending

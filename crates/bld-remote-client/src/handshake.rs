@@ -32,7 +32,7 @@ pub(crate) fn check_listener_owner(
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
         let tunnel = options.server_address.is_some();
-        let listeners = crate::proc_net::all_listeners(std::path::Path::new("/proc"));
+        let listeners = crate::proc_net::listening_sockets();
         if let Some(other) = crate::proc_net::serving(&listeners, peer)
             .iter()
             .find(|listener| listener.uid != me && !(tunnel && listener.uid == 0))

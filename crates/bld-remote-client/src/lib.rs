@@ -24,6 +24,8 @@ mod handshake;
 mod options;
 pub mod private_fs;
 pub mod proc_net;
+#[cfg(target_os = "linux")]
+pub mod sock_diag;
 pub mod token;
 
 pub use bld_remote_protocol as protocol;

@@ -67,6 +67,16 @@ fn parse_address(text: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
+/// Every listening socket on this machine: from netlink (`sock_diag`, fast) where it answers,
+/// else from the tables under `/proc`.
+pub fn listening_sockets() -> Vec<Listener> {
+    #[cfg(target_os = "linux")]
+    if let Ok(listeners) = crate::sock_diag::all_listeners() {
+        return listeners;
+    }
+    all_listeners(Path::new("/proc"))
+}
+
 /// Every listening socket in both tables under `proc_root` (`/proc`); a missing table (IPv6
 /// disabled, not Linux) contributes nothing.
 pub fn all_listeners(proc_root: &Path) -> Vec<Listener> {
@@ -82,7 +92,7 @@ pub fn all_listeners(proc_root: &Path) -> Vec<Listener> {
 /// IPv4 connections unless it is v6-only, which the tables do not say).
 pub fn serving(listeners: &[Listener], peer: SocketAddr) -> Vec<Listener> {
     let peer_ip = unmapped(peer.ip());
-    listeners
+    let mut found: Vec<Listener> = listeners
         .iter()
         .filter(|l| l.local.port() == peer.port())
         .filter(|l| {
@@ -90,7 +100,11 @@ pub fn serving(listeners: &[Listener], peer: SocketAddr) -> Vec<Listener> {
             ip == peer_ip || ip.is_unspecified()
         })
         .copied()
-        .collect()
+        .collect();
+    // A table read while sockets come and go may list one socket twice.
+    found.sort_by_key(|l| l.inode);
+    found.dedup_by_key(|l| l.inode);
+    found
 }
 
 /// An IPv4-mapped IPv6 address as the IPv4 address it is.

@@ -22,6 +22,10 @@ pub struct Hello {
     pub auth_required: Option<bool>,
     #[serde(default)]
     pub authenticated: Option<bool>,
+    /// Random per server start: tells two Blenders on one port apart, and is the middle part of
+    /// every job id of that server (`job-<instance_id>-<n>`).
+    #[serde(default)]
+    pub instance_id: Option<String>,
 }
 
 /// `status`.

@@ -247,7 +247,7 @@ pub struct DemoArgs {
 /// only MCP messages; logs go to stderr.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  bld-remote mcp\n  bld-remote mcp --port 6688\n  Claude Desktop: {\"mcpServers\": {\"blender\": {\"command\": \"bld-remote\", \"args\": [\"mcp\"]}}}"
+    after_help = "Examples:\n  bld-remote mcp\n  bld-remote mcp --port 6688\n  bld-remote mcp --spawn --blender /opt/blender-4.2/blender\n  Claude Desktop: {\"mcpServers\": {\"blender\": {\"command\": \"bld-remote\", \"args\": [\"mcp\", \"--spawn\"]}}}\n  (MCP clients do not pass your shell's environment on: pick a Blender with --blender, the\n  config file's `blender`, or BLENDER_PATH in the client config's \"env\")"
 )]
 pub struct McpArgs {
     /// Port of the Blender to use [default: the only running instance, else 6688]
@@ -259,6 +259,10 @@ pub struct McpArgs {
     /// When no Blender answers, start a headless one, restart it if it dies, stop it at the end
     #[arg(long, env = "BLD_REMOTE_SPAWN", value_parser = clap::builder::FalseyValueParser::new())]
     pub spawn: bool,
+    /// The Blender --spawn starts: an executable, or a Python with the bpy module [default:
+    /// BLENDER_PATH, the config's `blender`, then PATH and the usual install places]
+    #[arg(long, value_name = "PATH")]
+    pub blender: Option<PathBuf>,
     /// When code in the Blender started by --spawn is stuck in a long C call past its timeout:
     /// `restart` kills that Blender and starts a fresh one (its scene is lost), `wait` leaves it.
     /// A Blender this server did not start is never killed

@@ -197,7 +197,7 @@ mod tests {
         child.wait().unwrap();
         registry.save(&record(7002, gone)).unwrap();
         registry.save(&record(7003, std::process::id())).unwrap();
-        std::fs::write(registry.dir().join("7004.json"), b"{not json").unwrap();
+        private_fs::write_private_file(&registry.dir().join("7004.json"), b"{not json").unwrap();
         let (live, stale) = registry.scan();
         assert_eq!(live.iter().map(|r| r.port).collect::<Vec<_>>(), vec![7003]);
         assert_eq!(stale, 2);

@@ -9,6 +9,8 @@ pub struct StopSignals {
     interrupt: Option<tokio::signal::unix::Signal>,
     #[cfg(unix)]
     terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(not(unix))]
+    listening: bool,
 }
 
 impl StopSignals {
@@ -22,7 +24,20 @@ impl StopSignals {
             }
         }
         #[cfg(not(unix))]
-        StopSignals {}
+        StopSignals { listening: true }
+    }
+
+    /// A listener that never fires: for work started where another part of the program owns
+    /// the stop signals (the MCP server starting a Blender).
+    pub fn none() -> StopSignals {
+        StopSignals {
+            #[cfg(unix)]
+            interrupt: None,
+            #[cfg(unix)]
+            terminate: None,
+            #[cfg(not(unix))]
+            listening: false,
+        }
     }
 
     /// Resolves when SIGINT or SIGTERM arrives (also one that arrived since `listen`).
@@ -48,6 +63,9 @@ impl StopSignals {
         }
         #[cfg(not(unix))]
         {
+            if !self.listening {
+                std::future::pending::<()>().await;
+            }
             let _ = tokio::signal::ctrl_c().await;
             "Ctrl-C"
         }

@@ -162,7 +162,7 @@ async fn rmcp_client_gets_invalid_params_naming_the_argument() {
         .unwrap();
     assert_eq!(result.is_error, Some(true));
     let text = result.content[0].as_text().unwrap().text.clone();
-    assert!(text.contains("run `bld-remote start`"), "{text}");
+    assert!(text.contains("Start one with `bld-remote start`"), "{text}");
     // So does every other tool that needs Blender, and a resource read.
     for (name, arguments) in [
         ("get_scene_info", json!({})),
@@ -172,7 +172,7 @@ async fn rmcp_client_gets_invalid_params_naming_the_argument() {
         let result = client.call_tool(call(name, arguments)).await.unwrap();
         assert_eq!(result.is_error, Some(true), "{name}");
         let text = result.content[0].as_text().unwrap().text.clone();
-        assert!(text.contains("run `bld-remote start`"), "{name}: {text}");
+        assert!(text.contains("Start one with `bld-remote start`"), "{name}: {text}");
     }
     match client
         .read_resource(rmcp::model::ReadResourceRequestParams::new(
@@ -184,7 +184,7 @@ async fn rmcp_client_gets_invalid_params_naming_the_argument() {
         rmcp::ServiceError::McpError(error) => {
             assert_eq!(error.code, ErrorCode::INTERNAL_ERROR);
             assert!(
-                error.message.contains("run `bld-remote start`"),
+                error.message.contains("Start one with `bld-remote start`"),
                 "{}",
                 error.message
             );
@@ -219,9 +219,10 @@ async fn rmcp_client_follows_jobs_reads_the_scene_and_keeps_data() {
     .await;
     let job_id = submitted["job_id"].as_str().unwrap().to_owned();
     let view = structured(&client, "get_job", json!({"job_id": job_id, "wait": 10})).await;
+    // The same shape as execute_code's result, plus the job's fields.
     assert_eq!(
-        (view["state"].as_str(), view["envelope"]["result"].as_str()),
-        (Some("finished"), Some("late"))
+        (view["state"].as_str(), view["result"].as_str(), view["status"].as_str()),
+        (Some("finished"), Some("late"), Some("success"))
     );
     let long = structured(
         &client,
@@ -232,8 +233,13 @@ async fn rmcp_client_follows_jobs_reads_the_scene_and_keeps_data() {
     let long_id = long["job_id"].as_str().unwrap().to_owned();
     let cancelled = structured(&client, "cancel_job", json!({"job_id": long_id})).await;
     assert_eq!(cancelled["cancel_accepted"], true);
-    let stopped = structured(&client, "get_job", json!({"job_id": long_id, "wait": 10})).await;
-    assert_eq!(stopped["status"], "cancelled");
+    // A finished job is reported as execute_code would have: cancelled is an error result.
+    let stopped = client
+        .call_tool(call("get_job", json!({"job_id": long_id, "wait": 10})))
+        .await
+        .unwrap();
+    assert_eq!(stopped.is_error, Some(true));
+    assert_eq!(stopped.structured_content.unwrap()["status"], "cancelled");
     let listed = structured(&client, "list_jobs", json!({})).await;
     let ids: Vec<&str> = listed["jobs"]
         .as_array()

@@ -7,13 +7,20 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The longest `timeout` the addon takes (docs/protocol.md §5).
+pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+/// The longest `wait` of `get_job` (docs/protocol.md §4).
+pub const MAX_WAIT_SECS: f64 = 3_600.0;
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteCode {
     /// Python to run in Blender; the value of the last expression (or `_result`) is returned.
     pub code: String,
-    /// Seconds before the code is stopped (default 30).
+    /// Seconds before the code is stopped (default 30). A long render needs a longer timeout,
+    /// or `mode: async`.
     #[serde(default)]
+    #[schemars(range(min = 0.001, max = 86400))]
     pub timeout: Option<f64>,
     /// `sync` (default) waits for the result; `async` returns a job id for get_job.
     #[serde(default)]
@@ -42,23 +49,49 @@ pub struct JobId {
 pub struct GetJob {
     /// A job id such as `job-7`.
     pub job_id: String,
-    /// Seconds to wait for the job to finish (default 0).
+    /// Seconds to wait for the job to finish, 0–3600 (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0, max = 3600))]
     pub wait: Option<f64>,
+    /// Page through the job's whole stdout from this character (a cut result says where).
+    #[serde(default)]
+    pub stdout_offset: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SceneInfo {
-    /// Objects per page (default: all).
+    /// Objects per page (default 100).
     #[serde(default)]
     pub limit: Option<u64>,
-    /// Objects to skip.
+    /// Objects to skip (the previous page's `next_offset`).
     #[serde(default)]
     pub offset: Option<u64>,
-    /// Object fields to keep, e.g. ["name", "type"] (default: all).
+    /// Object fields to keep (default: all of them).
     #[serde(default)]
-    pub fields: Option<Vec<String>>,
+    pub fields: Option<Vec<SceneField>>,
+}
+
+/// The fields of an object in `get_scene_info` (docs/protocol.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SceneField {
+    Name,
+    Type,
+    Location,
+    Visible,
+    Parent,
+}
+
+/// Checks a number argument against its range; the error names the argument and what was sent.
+pub fn check_range(name: &str, value: Option<f64>, low: f64, high: f64) -> Result<(), ErrorData> {
+    match value {
+        Some(v) if !(low..=high).contains(&v) => Err(ErrorData::invalid_params(
+            format!("invalid arguments: {name} must be between {low} and {high} seconds, got {v}"),
+            None,
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -182,6 +215,35 @@ mod tests {
         );
         let none: NoArgs = decode(None).unwrap();
         let _ = none;
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_naming_what_was_sent() {
+        let err = check_range("timeout", Some(-5.0), 0.001, MAX_TIMEOUT_SECS).unwrap_err();
+        assert_eq!(
+            err.message,
+            "invalid arguments: timeout must be between 0.001 and 86400 seconds, got -5"
+        );
+        assert!(check_range("wait", Some(-1.0), 0.0, MAX_WAIT_SECS).is_err());
+        assert!(check_range("wait", Some(3601.0), 0.0, MAX_WAIT_SECS).is_err());
+        assert!(check_range("wait", Some(0.0), 0.0, MAX_WAIT_SECS).is_ok());
+        assert!(check_range("wait", None, 0.0, MAX_WAIT_SECS).is_ok());
+    }
+
+    #[test]
+    fn scene_fields_are_an_enum_naming_the_valid_ones() {
+        let err =
+            decode::<SceneInfo>(args(json!({"fields": ["name", "nosuchfield"]}))).unwrap_err();
+        assert!(
+            err.message.contains("unknown variant `nosuchfield`")
+                && err
+                    .message
+                    .contains("`name`, `type`, `location`, `visible`, `parent`"),
+            "{}",
+            err.message
+        );
+        let schema = serde_json::to_value(schemars::schema_for!(SceneInfo)).unwrap();
+        assert!(schema.to_string().contains("\"visible\""), "{schema}");
     }
 
     #[test]

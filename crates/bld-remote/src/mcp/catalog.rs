@@ -102,17 +102,17 @@ pub fn tools() -> Vec<Tool> {
     vec![
         tool(
             "execute_code",
-            "Run Python in Blender (bpy, mathutils, bmesh imported; variables persist per session). Returns the last expression's value, stdout, stderr, logs, errors with traceback.",
+            "Run Python in Blender (bpy, mathutils, bmesh imported; variables persist per session): value, stdout, stderr, logs, error with traceback. May be headless. Long work: raise timeout or mode async.",
             input::<args::ExecuteCode>(),
             RUN_CODE,
         )
         .with_raw_output_schema(Arc::new(object(execution_output_schema()))),
-        tool("get_job", "State of an async job; with wait, waits for it and returns its result.", input::<args::GetJob>(), READ)
+        tool("get_job", "A job's state; once finished, its result as execute_code gives it. wait waits; stdout_offset pages through long output.", input::<args::GetJob>(), READ)
             .with_raw_output_schema(any_object()),
         tool("cancel_job", "Stop a queued or running job.", input::<args::JobId>(), SAFE_SET)
             .with_raw_output_schema(any_object()),
         tool("list_jobs", "Recent jobs and their states.", input::<args::NoArgs>(), READ).with_raw_output_schema(any_object()),
-        tool("get_scene_info", "Objects of the current scene (paginated) and scene settings.", input::<args::SceneInfo>(), READ)
+        tool("get_scene_info", "Scene settings and a page of its objects (100 by default; next_offset for more; fields picks columns).", input::<args::SceneInfo>(), READ)
             .with_raw_output_schema(any_object()),
         tool(
             "get_object_info",
@@ -123,7 +123,7 @@ pub fn tools() -> Vec<Tool> {
         .with_raw_output_schema(any_object()),
         tool(
             "get_viewport_screenshot",
-            "PNG image of the 3D viewport (a render when Blender runs headless).",
+            "PNG of the 3D view. Headless: a render (solid: material colours flat; material: colours lit; rendered: Cycles). Frames the objects, not a ground plane.",
             input::<args::Screenshot>(),
             READ,
         ),
@@ -152,6 +152,7 @@ mod tests {
     fn tools_list_stays_small_and_every_tool_is_annotated() {
         let tools = tools();
         let text = serde_json::to_string(&json!({"tools": tools})).unwrap();
+        // Measured, not timed: the size is deterministic. Every tool of every issue must fit.
         assert!(text.len() < 8000, "tools/list is {} characters", text.len());
         for tool in &tools {
             assert!(tool.annotations.is_some(), "{}", tool.name);

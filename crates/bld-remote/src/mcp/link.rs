@@ -4,16 +4,31 @@
 //! `check_connection_status` or `cancel_job` answer while code runs (a connection handles its
 //! requests in order).
 //!
-//! With `--spawn`, a Blender is started when none answers, restarted when it has died by the
-//! next call or is stuck in a C call past a timeout (`--on-stuck restart`), and stopped when
-//! the session ends. Only a Blender this session started is ever stopped or killed.
+//! With `--spawn`, a Blender is started when none answers (as a child of this server, so that
+//! its exit status says how it ended), restarted when it has died by the next call or is stuck
+//! in a C call past a timeout (`--on-stuck restart`), and stopped when the session ends. Only a
+//! Blender this session started is ever stopped or killed.
+//!
+//! The link also keeps the agent's picture true: which Blender answered last (a new one means
+//! the scene and variables from before are gone), and how each earlier one ended, so that a
+//! failed call and a later `get_job` for one of its jobs can say what happened.
 
 use crate::app::App;
+use crate::blender::Mode;
+use crate::exit_report::{self, Ending};
 use crate::instances::Record;
+use crate::launcher;
 use crate::stopper;
 use bld_remote_client::{Client, ClientError};
-use std::sync::Arc;
+use bld_remote_protocol::Hello;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How long a failed call waits for the Blender this server started to finish exiting, to say
+/// how it ended.
+const EXIT_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Clone)]
 pub struct Clients {
@@ -23,12 +38,21 @@ pub struct Clients {
     pub port: u16,
 }
 
+/// How the link finds or starts its Blender.
+pub struct LinkOptions {
+    pub port: Option<u16>,
+    pub host: Option<String>,
+    /// Start a headless Blender when none answers (`--spawn`).
+    pub spawn: bool,
+    /// The Blender `--spawn` runs (else discovered as by `start`).
+    pub blender: Option<PathBuf>,
+    /// Restart a spawned Blender stuck in a C call (`--on-stuck restart`).
+    pub restart_stuck: bool,
+}
+
 pub struct Link {
     app: Arc<App>,
-    port: Option<u16>,
-    host: Option<String>,
-    spawn: bool,
-    restart_stuck: bool,
+    options: LinkOptions,
     current: tokio::sync::Mutex<State>,
 }
 
@@ -36,23 +60,51 @@ pub struct Link {
 struct State {
     clients: Option<Clients>,
     /// The Blender this session started (with `--spawn`).
-    spawned: Option<Record>,
+    spawned: Option<Spawned>,
+    /// The Blender that answered last: (instance id, pid).
+    last_seen: Option<(String, u32)>,
+    /// Blenders this session talked to that are gone, and how each ended.
+    gone: Vec<Gone>,
+}
+
+/// A Blender this session started, and its exit status once it has ended.
+struct Spawned {
+    record: Record,
+    exit: Arc<Mutex<Option<ExitStatus>>>,
+    exited: Arc<tokio::sync::Notify>,
+}
+
+impl Spawned {
+    fn ending(&self) -> Option<Ending> {
+        self.exit.lock().expect("exit lock").map(Ending::of)
+    }
+
+    fn has_ended(&self) -> bool {
+        self.exit.lock().expect("exit lock").is_some() || self.record.has_exited()
+    }
+
+    /// Waits up to `limit` for its exit status.
+    async fn wait_ending(&self, limit: Duration) -> Option<Ending> {
+        let notified = self.exited.notified();
+        if let Some(ending) = self.ending() {
+            return Some(ending);
+        }
+        let _ = tokio::time::timeout(limit, notified).await;
+        self.ending()
+    }
+}
+
+/// A Blender that is gone: its instance id, and what to tell about it.
+struct Gone {
+    instance: String,
+    report: String,
 }
 
 impl Link {
-    pub fn new(
-        app: Arc<App>,
-        port: Option<u16>,
-        host: Option<String>,
-        spawn: bool,
-        restart_stuck: bool,
-    ) -> Link {
+    pub fn new(app: Arc<App>, options: LinkOptions) -> Link {
         Link {
             app,
-            port,
-            host,
-            spawn,
-            restart_stuck,
+            options,
             current: tokio::sync::Mutex::new(State::default()),
         }
     }
@@ -60,17 +112,20 @@ impl Link {
     /// The clients for the Blender to talk to, resolving (or spawning) it on first use.
     pub async fn clients(&self) -> Result<Clients, String> {
         let mut state = self.current.lock().await;
-        if let Some(spawned) = &state.spawned {
-            if spawned.has_exited() {
+        if let Some(spawned) = state.spawned.as_ref() {
+            if spawned.has_ended() {
+                let ending = spawned.wait_ending(EXIT_WAIT).await;
+                let record = spawned.record.clone();
                 tracing::warn!(
-                    pid = spawned.pid,
-                    port = spawned.port,
-                    "the spawned Blender died; starting another"
+                    pid = record.pid,
+                    port = record.port,
+                    ending = ending.map(Ending::describe),
+                    "the spawned Blender ended; starting another"
                 );
                 // A killed Blender's threads may hold its port a moment longer than its main
                 // thread lives: the new one binds the same port once it is free.
-                wait_port_closed(&spawned.host, spawned.port, Duration::from_secs(5)).await;
-                self.app.registry.remove(spawned.port, spawned.pid);
+                wait_port_closed(&record.host, record.port, Duration::from_secs(5)).await;
+                self.app.registry.remove(record.port, record.pid);
                 state.spawned = None;
                 state.clients = None;
             }
@@ -80,12 +135,12 @@ impl Link {
         }
         let (host, port) = self
             .app
-            .target(self.port, self.host.clone())
+            .target(self.options.port, self.options.host.clone())
             .map_err(|err| err.to_string())?;
-        let (host, port) = if self.spawn && !self.answers(&host, port).await {
-            let record = self.start_blender().await?;
-            let target = (record.host.clone(), record.port);
-            state.spawned = Some(record);
+        let (host, port) = if self.options.spawn && !self.answers(&host, port).await {
+            let spawned = self.start_blender().await?;
+            let target = (spawned.record.host.clone(), spawned.record.port);
+            state.spawned = Some(spawned);
             target
         } else {
             (host, port)
@@ -105,24 +160,147 @@ impl Link {
     /// again on the next call: one may have been started on another port since (when the port
     /// was not fixed by flag, env or config), or with `--spawn` one is started.
     pub async fn after_error(&self, err: &ClientError) {
-        let unfixed = self.port.is_none() && self.app.config.port.is_none();
+        let unfixed = self.options.port.is_none() && self.app.config.port.is_none();
         let look_again = matches!(err, ClientError::NotListening { .. }) || err.is_untrusted_peer();
-        if look_again && (unfixed || self.spawn) {
+        if look_again && (unfixed || self.options.spawn) {
             self.current.lock().await.clients = None;
         }
+    }
+
+    /// The Blender that answered `clients` right now, if it is another than the one that
+    /// answered before in this session: then the agent's scene and variables are gone, and it
+    /// must be told (the text to tell it).
+    pub async fn note_new_blender(&self, clients: &Clients) -> Option<String> {
+        let hello = clients.exec.server().await.ok()?;
+        let id = instance_of(&hello);
+        let mut state = self.current.lock().await;
+        let previous = state.last_seen.replace((id.clone(), hello.pid));
+        match previous {
+            Some((before, pid)) if before != id => {
+                let why = state
+                    .gone
+                    .iter()
+                    .rev()
+                    .find(|gone| gone.instance == before)
+                    .map(|gone| format!(" ({})", first_line(&gone.report)))
+                    .unwrap_or_else(|| format!(" (the one before, pid {pid}, is gone)"));
+                Some(format!(
+                    "new Blender (pid {}){why}: the scene and session variables from before are gone",
+                    hello.pid
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// A call failed because Blender closed the connection: what happened to it, as far as
+    /// can be told, and what the next call does. Remembers it for later questions about the
+    /// jobs of that Blender.
+    pub async fn explain_lost(&self, clients: &Clients) -> String {
+        let mut state = self.current.lock().await;
+        let last_seen = state.last_seen.clone();
+        let spawned_here = state
+            .spawned
+            .as_ref()
+            .filter(|spawned| spawned.record.port == clients.port);
+        let report = match spawned_here {
+            Some(spawned) => {
+                let ending = spawned.wait_ending(EXIT_WAIT).await;
+                let mut report =
+                    exit_report::report(spawned.record.pid, ending, spawned.record.log.as_deref());
+                if ending.is_some() {
+                    report.push_str(
+                        "\nThe next call starts a new Blender (--spawn): the scene and session \
+                         variables from before are gone.",
+                    );
+                } else {
+                    report = format!(
+                        "Blender (pid {}) closed the connection and is still running (its server stopped?)",
+                        spawned.record.pid
+                    );
+                }
+                report
+            }
+            None => match &last_seen {
+                Some((_, pid)) if !crate::process::is_alive(*pid) => format!(
+                    "Blender (pid {pid}) is gone: it exited, crashed or was killed; its scene and \
+                     variables are lost. {}",
+                    self.next_step()
+                ),
+                _ => "Blender closed the connection (it exited, or its server was stopped)"
+                    .to_owned(),
+            },
+        };
+        if let Some((instance, _)) = last_seen {
+            state.gone.push(Gone {
+                instance,
+                report: report.clone(),
+            });
+        }
+        report
+    }
+
+    /// What the next call does when no Blender answers.
+    pub fn next_step(&self) -> &'static str {
+        if self.options.spawn {
+            "The next call starts a new headless Blender (--spawn)."
+        } else {
+            "Start one with `bld-remote start` (or enable the addon in Blender); the next call connects."
+        }
+    }
+
+    /// Why a job id is unknown, when it belonged to a Blender that is gone.
+    pub async fn lost_job(&self, job_id: &str) -> Option<String> {
+        let state = self.current.lock().await;
+        let instance = job_instance(job_id)?;
+        let gone = state
+            .gone
+            .iter()
+            .rev()
+            .find(|gone| gone.instance == instance)?;
+        Some(format!(
+            "job {job_id} is lost: it belonged to a Blender that is gone. {}",
+            gone.report
+        ))
+    }
+
+    /// The code called `sys.exit`: Blender is exiting. Wait until the Blender this session
+    /// started has (so the next call starts a new one instead of reaching a dying one).
+    pub async fn expect_exit(&self, clients: &Clients) {
+        let mut state = self.current.lock().await;
+        let Some(spawned) = state
+            .spawned
+            .as_ref()
+            .filter(|spawned| spawned.record.port == clients.port)
+        else {
+            state.clients = None;
+            return;
+        };
+        let ending = spawned.wait_ending(Duration::from_secs(10)).await;
+        if let Some((instance, _)) = state.last_seen.clone() {
+            let report = exit_report::report(spawned.record.pid, ending, None);
+            state.gone.push(Gone {
+                instance,
+                report: format!("{report} (sys.exit in the agent's code)"),
+            });
+        }
+        state.clients = None;
     }
 
     /// Code outlived its timeout inside a C call on the Blender at `port`. If this session
     /// started that Blender (always headless) and `--on-stuck restart`, stop it (SIGKILL if it
     /// must) and start a fresh one; says what was done. Any other Blender is left alone.
     pub async fn recover_stuck(&self, port: u16) -> Option<String> {
-        if !self.restart_stuck {
+        if !self.options.restart_stuck {
             return None;
         }
         let mut state = self.current.lock().await;
-        let record = state.spawned.take_if(|record| record.port == port)?;
+        let spawned = state
+            .spawned
+            .take_if(|spawned| spawned.record.port == port)?;
         state.clients = None;
-        let outcome = stopper::stop(&record, Duration::from_secs(1)).await;
+        let record = &spawned.record;
+        let outcome = stopper::stop(record, Duration::from_secs(1)).await;
         self.app.registry.remove(record.port, record.pid);
         wait_port_closed(&record.host, record.port, Duration::from_secs(5)).await;
         tracing::warn!(
@@ -136,6 +314,12 @@ impl Link {
             record.pid,
             outcome.describe()
         );
+        if let Some((instance, _)) = state.last_seen.clone() {
+            state.gone.push(Gone {
+                instance,
+                report: format!("Blender (pid {}) was stuck and was stopped", record.pid),
+            });
+        }
         let mut started = self.start_blender().await;
         if started.is_err() {
             // The port may still look busy for a moment after a SIGKILL: one more try.
@@ -146,7 +330,7 @@ impl Link {
             Ok(fresh) => {
                 let note = format!(
                     "{stopped}. A fresh one runs (pid {}, port {}).",
-                    fresh.pid, fresh.port
+                    fresh.record.pid, fresh.record.port
                 );
                 state.spawned = Some(fresh);
                 Some(note)
@@ -160,8 +344,9 @@ impl Link {
     /// Stops the Blender this session spawned, if any.
     pub async fn shutdown(&self) {
         let spawned = self.current.lock().await.spawned.take();
-        if let Some(record) = spawned {
-            let outcome = stopper::stop(&record, Duration::from_secs(10)).await;
+        if let Some(spawned) = spawned {
+            let record = &spawned.record;
+            let outcome = stopper::stop(record, Duration::from_secs(10)).await;
             self.app.registry.remove(record.port, record.pid);
             tracing::info!(
                 port = record.port,
@@ -172,50 +357,80 @@ impl Link {
         }
     }
 
-    /// Whether a bld-remote addon answers there (`connect` completes the `hello` handshake).
+    /// Whether a bld-remote addon answers there (`connect` completes the handshake).
     async fn answers(&self, host: &str, port: u16) -> bool {
         Client::connect(self.app.probe_options(host, port))
             .await
             .is_ok()
     }
 
-    /// Runs `bld-remote start --background --detach --json` (this binary), on the fixed port
-    /// if there is one, else on a free one.
-    async fn start_blender(&self) -> Result<Record, String> {
-        let exe = std::env::current_exe()
-            .map_err(|err| format!("cannot find bld-remote itself: {err}"))?;
-        let port = self.port.or(self.app.config.port).unwrap_or(0).to_string();
-        let mut command = tokio::process::Command::new(exe);
-        command.args([
-            "start",
-            "--background",
-            "--detach",
-            "--json",
-            "--port",
-            &port,
-        ]);
-        if let Some(config) = &self.app.paths.config_file {
-            command.arg("--config").arg(config);
-        }
-        command
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        tracing::info!(%port, "no Blender answers: starting a headless one (--spawn)");
-        let output = command
-            .output()
+    /// Starts a headless Blender as a child of this server, on the fixed port if there is one,
+    /// else on a free one; a task keeps its exit status.
+    async fn start_blender(&self) -> Result<Spawned, String> {
+        let request = launcher::Request {
+            mode: Mode::Background,
+            host: self.app.host(self.options.host.clone()),
+            port: self.options.port.or(self.app.config.port).unwrap_or(0),
+            blender: self.options.blender.clone(),
+            file: None,
+            no_auth: false,
+            guard: false,
+            guard_allow: Vec::new(),
+            log_to_file: true,
+            // Not in the MCP client's process group: its signals are for this server, which
+            // then stops Blender itself.
+            own_session: true,
+            ready_timeout: Duration::from_secs_f64(
+                self.app.config.ready_timeout.unwrap_or(120.0).max(1.0),
+            ),
+        };
+        tracing::info!(
+            port = request.port,
+            "no Blender answers: starting a headless one (--spawn)"
+        );
+        // This server's own stop signals are watched by `mcp::run`; a start is not interrupted.
+        let mut no_signals = crate::signals::StopSignals::none();
+        let started = launcher::start(&self.app, &request, &mut no_signals)
             .await
-            .map_err(|err| format!("could not start Blender: {err}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "could not start Blender (--spawn): {}",
-                String::from_utf8_lossy(&output.stderr)
-                    .trim()
-                    .trim_start_matches("error: ")
-            ));
-        }
-        serde_json::from_slice(&output.stdout)
-            .map_err(|err| format!("unreadable start record: {err}"))
+            .map_err(|err| format!("could not start Blender (--spawn): {err:#}"))?;
+        let exit = Arc::new(Mutex::new(None));
+        let exited = Arc::new(tokio::sync::Notify::new());
+        let mut child = started.child;
+        tokio::spawn({
+            let (exit, exited) = (Arc::clone(&exit), Arc::clone(&exited));
+            async move {
+                if let Ok(status) = child.wait().await {
+                    *exit.lock().expect("exit lock") = Some(status);
+                }
+                exited.notify_waiters();
+            }
+        });
+        Ok(Spawned {
+            record: started.record,
+            exit,
+            exited,
+        })
     }
+}
+
+/// Which Blender a hello is from: its instance id (addon 0.2+), else its pid and port.
+fn instance_of(hello: &Hello) -> String {
+    hello
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| format!("pid{}-port{}", hello.pid, hello.port))
+}
+
+/// The instance part of a job id (`job-<instance>-<n>`).
+pub fn job_instance(job_id: &str) -> Option<&str> {
+    let rest = job_id.strip_prefix("job-")?;
+    let (instance, number) = rest.rsplit_once('-')?;
+    number.parse::<u64>().ok()?;
+    Some(instance)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text).trim_end_matches('.')
 }
 
 /// Until nothing accepts connections on `host:port` any more (or `limit`): a Blender that was
@@ -228,5 +443,22 @@ async fn wait_port_closed(host: &str, port: u16, limit: Duration) {
             Ok(Ok(_)) | Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             Ok(Err(_)) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_name_their_blender() {
+        assert_eq!(job_instance("job-k3x9ab-7"), Some("k3x9ab"));
+        assert_eq!(
+            job_instance("job-7"),
+            None,
+            "protocol 1 ids carry no instance"
+        );
+        assert_eq!(job_instance("job-k3-x"), None);
+        assert_eq!(job_instance("task-a-1"), None);
     }
 }

@@ -2,6 +2,7 @@
 //! to stderr.
 
 mod args;
+mod budget;
 mod catalog;
 mod link;
 mod render;
@@ -17,15 +18,14 @@ use std::sync::Arc;
 
 pub async fn run(app: App, args: McpArgs) -> Result<u8> {
     let mut stop_signals = signals::StopSignals::listen();
-    let spawn = args.spawn || app.config.spawn.unwrap_or(false);
-    let restart_stuck = args.on_stuck == crate::cli::OnStuck::Restart;
-    let link = Arc::new(link::Link::new(
-        Arc::new(app),
-        args.port,
-        args.host,
-        spawn,
-        restart_stuck,
-    ));
+    let options = link::LinkOptions {
+        port: args.port,
+        host: args.host,
+        spawn: args.spawn || app.config.spawn.unwrap_or(false),
+        blender: args.blender,
+        restart_stuck: args.on_stuck == crate::cli::OnStuck::Restart,
+    };
+    let link = Arc::new(link::Link::new(Arc::new(app), options));
     let service = server::BlenderMcp::new(Arc::clone(&link))
         .serve(stdio::transport())
         .await

@@ -1,42 +1,111 @@
 //! Tool results: the structured content (what the output schema declares) and a compact text
 //! rendering of it for clients that ignore structured content.
 
-use bld_remote_protocol::{Envelope, ExecStatus};
+use super::budget;
+use bld_remote_protocol::{Envelope, ExecStatus, JobView};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Value, json};
 
 /// Longest text rendering of a value; the structured content always has all of it.
 const TEXT_LIMIT: usize = 8000;
 
-/// The structured form of an execution envelope.
+/// The structured form of an execution envelope, within the reply budget (`budget.rs`): what
+/// was cut is listed under `truncated`, with where the full data is.
 pub fn envelope_structured(envelope: &Envelope) -> Value {
-    json!({
+    let traceback = envelope.traceback.as_deref();
+    let stdout = budget::stream(&envelope.output.stdout, traceback);
+    let stderr = budget::stream(&envelope.output.stderr, traceback);
+    let (result, result_note) = budget::result(&envelope.result);
+    let logs: Vec<Value> = envelope
+        .output
+        .logs
+        .iter()
+        .map(|record| serde_json::to_value(record).unwrap_or(Value::Null))
+        .collect();
+    let (logs, logs_dropped) = budget::logs(&logs);
+    let job = envelope.job_id().unwrap_or("the job");
+    let mut truncated = serde_json::Map::new();
+    for (name, shown) in [("stdout", &stdout), ("stderr", &stderr)] {
+        if let Some(note) = &shown.note {
+            let mut entry = json!({"total_chars": shown.total_chars, "what": note});
+            if name == "stdout" && shown.text.contains("characters cut]") {
+                entry["full"] = json!(format!(
+                    "get_job with job_id {job} and stdout_offset pages through all of it"
+                ));
+            }
+            truncated.insert(name.into(), entry);
+        }
+    }
+    if let Some(note) = result_note {
+        truncated.insert(
+            "result".into(),
+            json!({"what": note, "full": format!("resource blender://jobs/{job}/result")}),
+        );
+    }
+    if logs_dropped > 0 {
+        truncated.insert(
+            "logs".into(),
+            json!({"what": format!("{logs_dropped} earlier log records dropped; the last {} kept", logs.len())}),
+        );
+    }
+    let mut structured = json!({
         "status": envelope.status.as_str(),
-        "result": envelope.result,
-        "stdout": envelope.output.stdout,
-        "stderr": envelope.output.stderr,
-        "logs": envelope.output.logs,
+        "result": result,
+        "stdout": stdout.text,
+        "stderr": stderr.text,
+        "logs": logs,
         "duration": envelope.duration,
         "error": envelope.error,
         "traceback": envelope.traceback,
         "metadata": envelope.metadata,
-    })
+    });
+    if !truncated.is_empty() {
+        structured["truncated"] = Value::Object(truncated);
+    }
+    structured
 }
 
 /// `execute_code`'s result: structured content, text, and `isError` unless it succeeded.
 pub fn envelope_result(envelope: &Envelope) -> CallToolResult {
+    let structured = envelope_structured(envelope);
     let mut text = format!(
         "status: {} ({})",
         envelope.status.as_str(),
         crate::style::duration(envelope.duration)
     );
-    if envelope.is_success() && !envelope.result.is_null() {
-        text.push_str(&format!("\nresult: {}", clip(&envelope.result.to_string())));
+    if envelope.is_success() && !structured["result"].is_null() {
+        text.push_str(&format!(
+            "\nresult: {}",
+            clip(&structured["result"].to_string())
+        ));
     }
-    section(&mut text, "stdout", &envelope.output.stdout);
-    section(&mut text, "stderr", &envelope.output.stderr);
-    for record in &envelope.output.logs {
-        text.push_str(&format!("\n{record}"));
+    section(
+        &mut text,
+        "stdout",
+        structured["stdout"].as_str().unwrap_or(""),
+    );
+    section(
+        &mut text,
+        "stderr",
+        structured["stderr"].as_str().unwrap_or(""),
+    );
+    for record in structured["logs"].as_array().into_iter().flatten() {
+        if let Ok(record) = serde_json::from_value::<bld_remote_protocol::LogRecord>(record.clone())
+        {
+            text.push_str(&format!("\n{record}"));
+        }
+    }
+    if let Some(truncated) = structured.get("truncated").and_then(Value::as_object) {
+        for (name, entry) in truncated {
+            text.push_str(&format!(
+                "\n[{name}: {}",
+                entry["what"].as_str().unwrap_or("")
+            ));
+            if let Some(full) = entry.get("full").and_then(Value::as_str) {
+                text.push_str(&format!("; full: {full}"));
+            }
+            text.push(']');
+        }
     }
     if let Some(error) = &envelope.error {
         let line = error
@@ -48,11 +117,67 @@ pub fn envelope_result(envelope: &Envelope) -> CallToolResult {
     if let Some(traceback) = &envelope.traceback {
         section(&mut text, "traceback", traceback);
     }
-    finish(
-        envelope_structured(envelope),
-        text,
-        envelope.status != ExecStatus::Success,
-    )
+    finish(structured, text, envelope.status != ExecStatus::Success)
+}
+
+/// `get_job`: the job's fields, and once it finished its result in the same shape as
+/// `execute_code`'s; with `stdout_offset`, a bounded page of its stdout and where the next starts.
+pub fn job_result(view: &JobView) -> CallToolResult {
+    let summary = serde_json::to_value(&view.summary).unwrap_or_default();
+    let (mut result, text) = match &view.envelope {
+        Some(envelope) => {
+            let rendered = envelope_result(envelope);
+            let text = text_of(&rendered);
+            (
+                rendered,
+                format!("job {} {}: {text}", view.summary.job_id, view.summary.state),
+            )
+        }
+        None => (
+            finish(json!({}), String::new(), false),
+            format!(
+                "job {} is {} (started {}); get_job with wait waits for it",
+                view.summary.job_id,
+                view.summary.state,
+                if view.summary.started.is_some() {
+                    "yes"
+                } else {
+                    "not yet"
+                }
+            ),
+        ),
+    };
+    let mut structured = result
+        .structured_content
+        .take()
+        .unwrap_or_else(|| json!({}));
+    if let (Value::Object(map), Value::Object(fields)) = (&mut structured, summary) {
+        for (key, value) in fields {
+            // The envelope's status wins for a finished job (they agree); the job's state and
+            // times are added.
+            map.entry(key).or_insert(value);
+        }
+    }
+    let mut text = text;
+    if let Some(page) = &view.stdout {
+        let chars: Vec<char> = page.text.chars().collect();
+        let shown: String = chars.iter().take(budget::STREAM_CHARS).collect();
+        let taken = shown.chars().count() as u64;
+        let start = page.offset - chars.len() as u64;
+        let next = start + taken;
+        structured["stdout_page"] = json!({"from": start, "text": shown, "next_offset": next,
+            "more": next < page.offset});
+        text.push_str(&format!(
+            "\nstdout from character {start} ({taken} shown{}):\n{shown}",
+            if next < page.offset {
+                format!("; the next page starts at stdout_offset {next}")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let is_error = result.is_error.unwrap_or(false);
+    finish(structured, text, is_error)
 }
 
 /// Any other structured result, rendered as compact JSON. Structured content must be an object,
@@ -64,6 +189,49 @@ pub fn json_result(value: Value) -> CallToolResult {
         json!({ "result": value })
     };
     let text = clip(&value.to_string());
+    finish(value, text, false)
+}
+
+/// `get_scene_info`: the page as structured content, and as text one line per object plus
+/// how to get the next page (never JSON cut in the middle).
+pub fn scene_result(value: Value) -> CallToolResult {
+    let objects = value["objects"].as_array().cloned().unwrap_or_default();
+    let offset = value["offset"].as_u64().unwrap_or(0);
+    let total = value["object_count"]
+        .as_u64()
+        .unwrap_or(objects.len() as u64);
+    let mut text = format!(
+        "scene {}: {total} objects, frames {}–{} (current {}), engine {}, active {}",
+        value["name"],
+        value["frame_start"],
+        value["frame_end"],
+        value["frame_current"],
+        value["render_engine"],
+        value["active_object"]
+    );
+    if !objects.is_empty() {
+        text.push_str(&format!(
+            "\nobjects {}–{}:",
+            offset,
+            offset + objects.len() as u64 - 1
+        ));
+    }
+    for object in &objects {
+        let mut line = String::from("\n");
+        for (key, field) in object.as_object().into_iter().flatten() {
+            line.push_str(&format!("{key}={field} "));
+        }
+        if text.len() + line.len() > TEXT_LIMIT {
+            text.push_str("\n… (the rest of this page is in the structured content)");
+            break;
+        }
+        text.push_str(line.trim_end());
+    }
+    if let Some(next) = value["next_offset"].as_u64() {
+        text.push_str(&format!(
+            "\nmore objects: call get_scene_info with offset {next} (limit sets the page size, fields the columns)"
+        ));
+    }
     finish(value, text, false)
 }
 

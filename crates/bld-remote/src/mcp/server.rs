@@ -6,12 +6,13 @@ use super::link::{Clients, Link};
 use super::render::{envelope_result, json_result, tool_error};
 use bld_remote_client::ClientError;
 use bld_remote_protocol::results::JobView;
-use bld_remote_protocol::{Command, ExecuteCode, ScreenshotFormat};
+use bld_remote_protocol::{Command, Envelope, ErrorCode, ExecuteCode, ScreenshotFormat};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ProgressToken, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ServerCapabilities, ServerConfig,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ProgressToken, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -43,16 +44,21 @@ impl BlenderMcp {
             "execute_code" => self.execute_code(decode(arguments)?, context).await,
             "get_job" => {
                 let a: args::GetJob = decode(arguments)?;
-                let wait = a.wait.map(|w| w.clamp(0.0, 3600.0));
-                self.control(
-                    Command::GetJob {
-                        job_id: a.job_id,
-                        wait,
-                        stdout_offset: None,
+                args::check_range("wait", a.wait, 0.0, args::MAX_WAIT_SECS)?;
+                let command = Command::GetJob {
+                    job_id: a.job_id,
+                    wait: a.wait,
+                    stdout_offset: a.stdout_offset,
+                };
+                Ok(
+                    match self.call_control(command, a.wait.unwrap_or(0.0)).await {
+                        Ok(value) => match serde_json::from_value::<JobView>(value.clone()) {
+                            Ok(view) => super::render::job_result(&view),
+                            Err(_) => json_result(value),
+                        },
+                        Err(error) => error,
                     },
-                    wait.unwrap_or(0.0),
                 )
-                .await
             }
             "cancel_job" => {
                 let a: args::JobId = decode(arguments)?;
@@ -125,6 +131,7 @@ impl BlenderMcp {
         a: args::ExecuteCode,
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
+        args::check_range("timeout", a.timeout, 0.001, args::MAX_TIMEOUT_SECS)?;
         let clients = match self.link.clients().await {
             Ok(clients) => clients,
             Err(err) => return Ok(tool_error(err)),
@@ -136,12 +143,10 @@ impl BlenderMcp {
             .timeout
             .unwrap_or(bld_remote_protocol::DEFAULT_EXEC_TIMEOUT_SECS);
         if a.mode == Some(args::Mode::Async) {
-            return Ok(match clients.exec.submit(params).await {
-                Ok(submitted) => {
-                    json_result(json!({"status": submitted.state, "job_id": submitted.job_id}))
-                }
-                Err(err) => self.or_tool_error(Err(err)).await,
+            let outcome = clients.exec.submit(params).await.map(|submitted| {
+                json_result(json!({"status": submitted.state, "job_id": submitted.job_id}))
             });
+            return Ok(self.finish(&clients, outcome).await);
         }
         // Submit and wait in one request: a quick call is answered by its first reply. A
         // longer one has its job id after FIRST_WAIT_SECS, and is followed (and cancellable)
@@ -157,17 +162,17 @@ impl BlenderMcp {
             .await;
         let mut first = match first {
             Ok(view) => view,
-            Err(err) => return Ok(self.or_tool_error(Err(err)).await),
+            Err(err) => return Ok(self.failure(err, Some(&clients)).await),
         };
         let mut offset = 0;
         notify_stdout(context, progress.as_ref(), &mut first, &mut offset).await;
         if let Some(envelope) = first.envelope {
-            return Ok(envelope_result(&envelope));
+            return Ok(self.finish_envelope(&clients, &envelope).await);
         }
         let job_id = first.summary.job_id;
         let outcome = tokio::select! {
             outcome = follow_job(&clients, &job_id, timeout, offset, context) => match outcome {
-                Ok(Some(result)) => Ok(result),
+                Ok(Some(envelope)) => return Ok(self.finish_envelope(&clients, &envelope).await),
                 Ok(None) => Ok(self.stuck(&clients, &job_id, timeout).await),
                 Err(err) => Err(err),
             },
@@ -180,7 +185,7 @@ impl BlenderMcp {
                 })
             }
         };
-        Ok(self.or_tool_error(outcome).await)
+        Ok(self.finish(&clients, outcome).await)
     }
 
     /// The job outlived its timeout plus the grace period: it sits in a C call Python cannot
@@ -202,7 +207,8 @@ impl BlenderMcp {
         let mut result = match self
             .call_control(
                 Command::GetSceneInfo {
-                    limit: a.limit,
+                    // A page by default: an agent's context is the scarce resource.
+                    limit: Some(a.limit.unwrap_or(SCENE_PAGE)),
                     offset: a.offset,
                 },
                 0.0,
@@ -216,11 +222,12 @@ impl BlenderMcp {
             a.fields,
             result.get_mut("objects").and_then(Value::as_array_mut),
         ) {
+            let keep: Vec<String> = fields.iter().map(args::wire_name).collect();
             for object in objects.iter_mut().filter_map(Value::as_object_mut) {
-                object.retain(|key, _| fields.iter().any(|f| f == key));
+                object.retain(|key, _| keep.iter().any(|f| f == key));
             }
         }
-        Ok(json_result(result))
+        Ok(super::render::scene_result(result))
     }
 
     async fn screenshot(&self, a: args::Screenshot) -> Result<CallToolResult, ErrorData> {
@@ -244,11 +251,7 @@ impl BlenderMcp {
             "{}x{} PNG ({})",
             shot["width"],
             shot["height"],
-            if shot["source"] == "render" {
-                "headless Blender: a render through the scene camera"
-            } else {
-                "the 3D viewport"
-            }
+            screenshot_caption(&a, &shot)
         );
         Ok(CallToolResult::success(vec![
             ContentBlock::image(data, "image/png"),
@@ -276,9 +279,9 @@ impl BlenderMcp {
                 "latency_ms": (latency.as_secs_f64() * 1e6).round() / 1e3,
             })),
             Err(err) => {
-                self.link.after_error(&err).await;
+                let text = super::render::text_of(&self.failure(err, None).await);
                 json_result(
-                    json!({"connected": false, "host": clients.host, "port": clients.port, "error": err.to_string()}),
+                    json!({"connected": false, "host": clients.host, "port": clients.port, "error": text}),
                 )
             }
         }
@@ -291,7 +294,13 @@ impl BlenderMcp {
         server_wait: f64,
     ) -> Result<CallToolResult, ErrorData> {
         Ok(match self.call_control(command, server_wait).await {
-            Ok(value) => json_result(value),
+            Ok(value) => {
+                let result = json_result(value);
+                match self.link.clients().await {
+                    Ok(clients) => self.finish(&clients, Ok(result)).await,
+                    Err(_) => result,
+                }
+            }
             Err(error) => error,
         })
     }
@@ -306,11 +315,36 @@ impl BlenderMcp {
             clients.control.options().call_timeout + Duration::from_secs_f64(server_wait.max(0.0));
         match clients.control.call_with_timeout(&command, limit).await {
             Ok(value) => Ok(value),
-            Err(err) => {
-                self.link.after_error(&err).await;
-                Err(tool_error(err.to_string()))
-            }
+            Err(err) => Err(self.failure(err, Some(&clients)).await),
         }
+    }
+
+    /// The whole result of a finished job (`blender://jobs/{job_id}/result`).
+    async fn job_result_resource(
+        &self,
+        job_id: &str,
+        uri: &str,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let command = Command::GetJob {
+            job_id: job_id.to_owned(),
+            wait: None,
+            stdout_offset: None,
+        };
+        let value = self.call_control(command, 0.0).await.map_err(|failed| {
+            ErrorData::resource_not_found(super::render::text_of(&failed), None)
+        })?;
+        let view: JobView = serde_json::from_value(value).map_err(|err| {
+            ErrorData::internal_error(format!("unexpected get_job reply: {err}"), None)
+        })?;
+        let Some(envelope) = view.envelope else {
+            return Err(ErrorData::resource_not_found(
+                format!("job {job_id} has not finished yet ({})", view.summary.state),
+                None,
+            ));
+        };
+        let contents = ResourceContents::text(envelope.result.to_string(), uri.to_owned())
+            .with_mime_type("application/json");
+        Ok(ReadResourceResult::new(vec![contents]).into())
     }
 
     /// A command that must run in this session's namespace (the exec connection).
@@ -320,22 +354,73 @@ impl BlenderMcp {
             Err(err) => return Ok(tool_error(err)),
         };
         let outcome = clients.exec.call(&command).await.map(json_result);
-        Ok(self.or_tool_error(outcome).await)
+        Ok(self.finish(&clients, outcome).await)
     }
 
-    async fn or_tool_error(&self, outcome: Result<CallToolResult, ClientError>) -> CallToolResult {
+    /// A tool's result, told when it comes from another Blender than the one before; or the
+    /// failure, said as the agent can act on it.
+    async fn finish(
+        &self,
+        clients: &Clients,
+        outcome: Result<CallToolResult, ClientError>,
+    ) -> CallToolResult {
         match outcome {
-            Ok(result) => result,
-            Err(err) => {
-                self.link.after_error(&err).await;
-                tool_error(err.to_string())
-            }
+            Ok(result) => match self.link.note_new_blender(clients).await {
+                Some(note) => flag_new_blender(result, &note),
+                None => result,
+            },
+            Err(err) => self.failure(err, Some(clients)).await,
         }
+    }
+
+    /// `execute_code`'s envelope: flagged from a new Blender, and when the code called
+    /// `sys.exit`, the link waits for that Blender to end (so the next call does not reach a
+    /// dying one).
+    async fn finish_envelope(&self, clients: &Clients, envelope: &Envelope) -> CallToolResult {
+        let result = self.finish(clients, Ok(envelope_result(envelope))).await;
+        if envelope
+            .metadata
+            .get("system_exit")
+            .is_some_and(|code| !code.is_null())
+        {
+            self.link.expect_exit(clients).await;
+        }
+        result
+    }
+
+    /// A failed request, in words an agent can act on: when Blender went away, what happened
+    /// to it and what the next call does; when none answers, what to do (which depends on
+    /// `--spawn`).
+    async fn failure(&self, err: ClientError, clients: Option<&Clients>) -> CallToolResult {
+        self.link.after_error(&err).await;
+        let text = match (&err, clients) {
+            (ClientError::Disconnected { .. }, Some(clients)) => {
+                format!("{err}.\n{}", self.link.explain_lost(clients).await)
+            }
+            (ClientError::NotListening { addr }, _) => {
+                format!("no Blender answers on {addr}. {}", self.link.next_step())
+            }
+            (ClientError::Server(error), _) if error.code == ErrorCode::NotFound => {
+                match error.details.get("job_id").and_then(Value::as_str) {
+                    Some(job_id) => match self.link.lost_job(job_id).await {
+                        Some(lost) => lost,
+                        None => err.to_string(),
+                    },
+                    None => err.to_string(),
+                }
+            }
+            _ => err.to_string(),
+        };
+        tool_error(text)
     }
 }
 
 const STATUS_URI: &str = "blender://status";
+const JOB_RESULT_TEMPLATE: &str = "blender://jobs/{job_id}/result";
 const SCENE_URI: &str = "blender://scene";
+
+/// Objects per `get_scene_info` page when the caller gives no limit.
+const SCENE_PAGE: u64 = 100;
 
 /// How often a job with a progress token is polled for new stdout.
 const PROGRESS_POLL_SECS: f64 = 0.2;
@@ -375,7 +460,7 @@ async fn follow_job(
     timeout: f64,
     mut offset: u64,
     context: &RequestContext<RoleServer>,
-) -> Result<Option<CallToolResult>, ClientError> {
+) -> Result<Option<Envelope>, ClientError> {
     let token = context.meta.get_progress_token();
     // The deadline counts from here, a fraction of a second after the job started: the
     // grace period more than covers that.
@@ -399,9 +484,63 @@ async fn follow_job(
             .await?;
         notify_stdout(context, token.as_ref(), &mut view, &mut offset).await;
         if let Some(envelope) = view.envelope {
-            return Ok(Some(envelope_result(&envelope)));
+            return Ok(Some(envelope));
         }
     }
+}
+
+/// What a capture shows, from what was asked and what the addon says it used (`camera`: the
+/// scene's, or a temporary one framing the objects).
+fn screenshot_caption(asked: &args::Screenshot, shot: &Value) -> String {
+    use args::View;
+    let shading = asked
+        .shading
+        .as_ref()
+        .map(|s| format!(", {} shading", args::wire_name(s)))
+        .unwrap_or_default();
+    if shot["source"] != "render" {
+        let view = asked
+            .view
+            .as_ref()
+            .map(|v| format!(", {} view", args::wire_name(v)))
+            .unwrap_or_default();
+        return format!("the 3D viewport{view}{shading}");
+    }
+    let scene_camera = shot["camera"] == "scene";
+    let from = match asked.view {
+        None | Some(View::Current) | Some(View::Camera) if scene_camera => {
+            "through the scene camera".to_owned()
+        }
+        None | Some(View::Current) | Some(View::Camera) => {
+            "from a camera framing the objects (the scene has no camera)".to_owned()
+        }
+        Some(View::Angle) => format!(
+            "from azimuth {}°, elevation {}°",
+            asked.azimuth.unwrap_or(0.0),
+            asked.elevation.unwrap_or(0.0)
+        ),
+        Some(view) => format!("from the {} view", args::wire_name(&view)),
+    };
+    format!("headless Blender: a render {from}{shading}")
+}
+
+/// A result from a Blender other than the one before: the agent is told first, in the text and
+/// in the structured content (`new_blender`; in `metadata` for an execution envelope).
+fn flag_new_blender(mut result: CallToolResult, note: &str) -> CallToolResult {
+    if let Some(Value::Object(map)) = result.structured_content.as_mut() {
+        match map.get_mut("metadata") {
+            Some(Value::Object(metadata)) => {
+                metadata.insert("new_blender".into(), json!(note));
+            }
+            _ => {
+                map.insert("new_blender".into(), json!(note));
+            }
+        }
+    }
+    result
+        .content
+        .insert(0, ContentBlock::text(format!("⚠ {note}")));
+    result
 }
 
 impl ServerHandler for BlenderMcp {
@@ -445,6 +584,13 @@ impl ServerHandler for BlenderMcp {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if let Some(job_id) = request
+            .uri
+            .strip_prefix("blender://jobs/")
+            .and_then(|rest| rest.strip_suffix("/result"))
+        {
+            return self.job_result_resource(job_id, &request.uri).await;
+        }
         let command = match request.uri.as_str() {
             STATUS_URI => Command::Status,
             SCENE_URI => Command::GetSceneInfo {
@@ -465,6 +611,20 @@ impl ServerHandler for BlenderMcp {
         let contents = ResourceContents::text(value.to_string(), request.uri.clone())
             .with_mime_type("application/json");
         Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new(JOB_RESULT_TEMPLATE, "job result")
+                .with_description(
+                    "The whole result value of a finished job, when the tool result showed a preview",
+                )
+                .with_mime_type("application/json"),
+        ]))
     }
 
     async fn list_tools(
