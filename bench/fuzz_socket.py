@@ -2818,7 +2818,7 @@ class Monitor(threading.Thread):
             self.findings.add("executed", "a job nobody of ours created", None, f"{job_id}: {preview!r}")
 
     def job_gaps(self):
-        numbers = sorted(int(j.split("-")[1]) for j in self.seen_jobs)
+        numbers = sorted(int(j.rsplit("-", 1)[1]) for j in self.seen_jobs)
         if not numbers:
             return []
         seen = set(numbers)

@@ -3,6 +3,7 @@
 #   - Blender 3.4 and Xvfb from Debian (apt, when missing and run as root),
 #   - .venv/       test tools + blender-remote 1.3.3 (the legacy clients we stay compatible with),
 #   - .venv-bpy5/  PyPI bpy 5.0.1 (Blender 5 as a Python module),
+#   - .venv-bpy45/ PyPI bpy 4.5.15 (Blender 4.5 LTS as a Python module),
 #   - .deps/coverage  coverage.py for Blender's own Python (added to PYTHONPATH by the harness),
 #   - cargo-tarpaulin (crates.io) for Rust line coverage, and the MCP Inspector CLI (npm).
 set -euo pipefail
@@ -37,6 +38,12 @@ if [ ! -x .venv-bpy5/bin/python ] || ! .venv-bpy5/bin/python -c "import bpy" 2>/
   echo "bootstrap: creating .venv-bpy5 (bpy==5.0.1, about 1 GB)" >&2
   "$PYTHON" -m venv .venv-bpy5
   .venv-bpy5/bin/pip install -q bpy==5.0.1
+fi
+
+if [ ! -x .venv-bpy45/bin/python ] || ! .venv-bpy45/bin/python -c "import bpy" 2>/dev/null; then
+  echo "bootstrap: creating .venv-bpy45 (bpy==4.5.15, Blender 4.5 LTS, about 1 GB)" >&2
+  "$PYTHON" -m venv .venv-bpy45
+  .venv-bpy45/bin/pip install -q bpy==4.5.15
 fi
 
 if [ ! -d .deps/coverage/coverage ]; then

@@ -160,6 +160,9 @@ def start_mcp_service(port=None, host=None, token=None):
         from . import gui_pump
 
         gui_pump.start(service)
+    from . import render_guards
+
+    render_guards.register()
     log.info("service up on %s:%s (%s mode, Blender %s)", settings.host, service.port, service.mode,
              service.blender_version)
     return service
@@ -191,6 +194,9 @@ def stop_mcp_service():
         service, _service = _service, None
     if service is not None:
         service.stop()
+        from . import render_guards
+
+        render_guards.unregister()
 
 
 def is_mcp_service_up():

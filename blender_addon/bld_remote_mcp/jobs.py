@@ -23,6 +23,7 @@ class Job:
         self.id = job_id
         self.code = code
         self.mode = mode  # "sync" | "async"
+        self.caller_waits = False  # an async submission with `wait`: listed as sync
         self.timeout = timeout
         self.options = options  # dict: capture_output, namespace, max_result_bytes, ...
         self.state = QUEUED
@@ -67,7 +68,7 @@ class Job:
         return {
             "job_id": self.id,
             "state": self.state,
-            "mode": self.mode,
+            "mode": "sync" if self.caller_waits else self.mode,
             "status": self.status,
             "created": self.created,
             "started": self.started,
@@ -78,7 +79,10 @@ class Job:
 
 
 class JobRegistry:
-    def __init__(self, max_pending=64, max_finished=256, finished_ttl=3600.0, clock=time.time):
+    def __init__(self, max_pending=64, max_finished=256, finished_ttl=3600.0, clock=time.time, instance_id=None):
+        # Job ids name the server start they belong to (job-<instance>-<n>): an id never means
+        # another job after Blender restarts on the same port (docs/protocol.md §6).
+        self.prefix = f"job-{instance_id}-" if instance_id else "job-"
         self.max_pending = max_pending
         self.max_finished = max_finished
         self.finished_ttl = finished_ttl
@@ -97,7 +101,7 @@ class JobRegistry:
                     f"{self._pending} jobs are already queued or running (limit {self.max_pending}); "
                     "wait for some to finish or cancel them"
                 )
-            job = Job(f"job-{next(self._ids)}", code, mode, timeout, options)
+            job = Job(f"{self.prefix}{next(self._ids)}", code, mode, timeout, options)
             self._jobs[job.id] = job
             self._pending += 1
             return job

@@ -7,6 +7,8 @@ import array
 
 # Above this many objects, transforms are not compared (about 0.1 ms per 1,000 objects per snapshot).
 TRANSFORM_LIMIT = 5000
+# Names of created/deleted objects listed in the metadata; past this, counts say how many more.
+NAMES_LISTED = 50
 # The properties a user edits, not matrix_world: that one is only refreshed by a depsgraph update.
 _TRANSFORM_PROPS = ("location", "rotation_euler", "scale")
 _COUNTED = ("objects", "meshes", "materials", "collections", "cameras", "lights", "images", "node_groups",
@@ -53,9 +55,15 @@ def compare(before, after):
         or (compared_transforms and before.transforms != after.transforms)
         or (after.dirty and not before.dirty)
     )
-    return {
-        "objects_created": created,
-        "objects_deleted": deleted,
+    metadata = {
+        "objects_created": created[:NAMES_LISTED],
+        "objects_deleted": deleted[:NAMES_LISTED],
         "scene_changed": changed,
         "scene_check": "full" if compared_transforms else "counts",
     }
+    # Creating 20,000 objects must not make a 240 KB reply: the names are capped, the counts not.
+    if len(created) > NAMES_LISTED:
+        metadata["objects_created_count"] = len(created)
+    if len(deleted) > NAMES_LISTED:
+        metadata["objects_deleted_count"] = len(deleted)
+    return metadata

@@ -6,6 +6,7 @@ Blender) are passed in by ``api.py``, which is what Blender and keep-alive scrip
 
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -39,7 +40,10 @@ class Service:
         self.blender_version = blender_version
         self.addon_version = addon_version
         self.queue = MainThreadQueue()
-        self.jobs = JobRegistry(settings.max_pending_jobs, settings.max_finished_jobs, settings.finished_job_ttl)
+        # Random per server: tells two Blenders on one port apart, and names this server's jobs.
+        self.instance_id = secrets.token_hex(3)
+        self.jobs = JobRegistry(settings.max_pending_jobs, settings.max_finished_jobs, settings.finished_job_ttl,
+                                instance_id=self.instance_id)
         self.sessions = SessionStore(preload)
         self.persist = persist if persist is not None else PersistStore()
         self.capture = OutputCapture(settings.max_output_bytes, capture_fds=capture_fds)
@@ -237,6 +241,7 @@ class Service:
             "mode": self.mode,
             "port": self.port,
             "pid": os.getpid(),
+            "instance_id": self.instance_id,
             "blender_version": self.blender_version,
             "addon_version": self.addon_version,
             "uptime": time.time() - self.started_at if self.started_at else 0.0,

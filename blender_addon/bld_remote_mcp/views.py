@@ -57,6 +57,23 @@ def direction(azimuth, elevation):
     return (math.sin(az) * math.cos(el), -math.cos(az) * math.cos(el), math.sin(el))
 
 
+# A box this much flatter than it is wide is a ground or backdrop plane (see framed()).
+FLAT_RATIO = 0.02
+
+
+def framed(boxes):
+    """Which of the objects' world bounding boxes ((min x, y, z), (max x, y, z)) a framing camera
+    fits: all of them, except flat ones (a ground or backdrop plane: thinner than FLAT_RATIO of
+    its width on some axis) when there are others. Otherwise a large ground plane makes the
+    objects of interest tiny."""
+    def is_flat(box):
+        extents = sorted(high - low for low, high in zip(*box))
+        return extents[2] > 0 and extents[0] <= FLAT_RATIO * extents[2]
+
+    solid = [i for i, box in enumerate(boxes) if not is_flat(box)]
+    return solid if solid else list(range(len(boxes)))
+
+
 def check_shading(shading):
     if shading not in SHADINGS:
         raise ViewError("shading", f"param 'shading' must be one of {', '.join(SHADINGS)}, got {shading!r}")

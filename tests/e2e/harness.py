@@ -6,7 +6,8 @@ harness started — never by name.
 
 Backends:
 * ``bg``   Debian's Blender 3.4 in background mode, through keepalive.py.
-* ``bpy5`` PyPI ``bpy`` 5.0.1 (Blender 5 as a Python module), through keepalive.py.
+* ``bpy5`` PyPI ``bpy`` 5.0.1 (Blender 5 as a Python module), through keepalive.py;
+  ``bpy45`` the same with ``bpy`` 4.5.15 (Blender 4.5 LTS).
 * ``gui``  Blender 3.4 with a window under a private Xvfb, the addon enabled via ``--addons``
            and started at registration by BLD_REMOTE_MCP_START_NOW=1 (the timer path).
 """
@@ -49,11 +50,21 @@ def blender_binary():
     return path
 
 
-def bpy5_python():
-    path = os.environ.get("BLD_BPY5_PYTHON") or str(REPO / ".venv-bpy5" / "bin" / "python")
+# The PyPI `bpy` backends: kind -> (venv made by scripts/bootstrap.sh, Blender version).
+BPY_VENVS = {"bpy5": (".venv-bpy5", "5.0.1"), "bpy45": (".venv-bpy45", "4.5.15")}
+
+
+def bpy_python(kind="bpy5"):
+    """The Python of a `bpy` backend (BLD_<KIND>_PYTHON overrides it)."""
+    venv, version = BPY_VENVS[kind]
+    path = os.environ.get(f"BLD_{kind.upper()}_PYTHON") or str(REPO / venv / "bin" / "python")
     if not Path(path).exists():
-        raise HarnessError(f"no Python with bpy 5.0.1 at {path}: run scripts/bootstrap.sh or set BLD_BPY5_PYTHON")
+        raise HarnessError(f"no Python with bpy {version} at {path}: run scripts/bootstrap.sh")
     return path
+
+
+def bpy5_python():
+    return bpy_python("bpy5")
 
 
 def coverage_env():
@@ -135,7 +146,7 @@ class Instance:
     """One Blender process with the addon serving on 127.0.0.1:port."""
 
     def __init__(self, kind, env=None, port=0, args=(), ready_timeout=90, coverage=True):
-        if kind not in ("bg", "bpy5", "gui"):
+        if kind not in ("bg", "gui") and kind not in BPY_VENVS:
             raise ValueError(kind)
         self.kind = kind
         self.name = f"{kind}-{next(_instance_ids)}-{os.getpid()}"
@@ -206,8 +217,8 @@ class Instance:
         if self.kind == "bg":
             cmd = [blender_binary(), "-b", "--factory-startup", "-noaudio", "--python", str(KEEPALIVE), "--",
                    "--port", str(port)] + args
-        elif self.kind == "bpy5":
-            cmd = [bpy5_python(), str(KEEPALIVE), "--port", str(port)] + args
+        elif self.kind in BPY_VENVS:
+            cmd = [bpy_python(self.kind), str(KEEPALIVE), "--port", str(port)] + args
         else:
             self.xvfb = Xvfb(self.log_dir)
             self.env["DISPLAY"] = self.xvfb.display

@@ -22,7 +22,7 @@ def test_a_thousand_mid_call_disconnects_leak_nothing_and_every_job_ends(spawn):
     threads_before, rss_before = _threads_and_rss(instance)
     call = json.dumps({"id": 1, "type": "execute_code", "params": {"code": "import time\ntime.sleep(0.001)\nx = 1"}}).encode() + b"\n"
     with instance.client() as c:
-        first = int(c.ok("1")["metadata"]["job_id"].split("-")[1])
+        first = int(c.ok("1")["metadata"]["job_id"].rsplit("-", 1)[1])
     started = time.monotonic()
     with instance.client() as control:
         for i in range(1000):
@@ -49,7 +49,7 @@ def test_a_thousand_mid_call_disconnects_leak_nothing_and_every_job_ends(spawn):
     assert finished and all(job["state"] == "finished" and job["status"] == "success" for job in finished), \
         "abandoned jobs still ran to the end"
     with instance.client() as c:
-        last = int(c.ok("1")["metadata"]["job_id"].split("-")[1])
+        last = int(c.ok("1")["metadata"]["job_id"].rsplit("-", 1)[1])
     assert last == first + 1001, f"every abandoned call became a job (job-{first} .. job-{last})"
     threads_after, rss_after = _threads_and_rss(instance)
     assert threads_after <= threads_before + 1, (threads_before, threads_after)

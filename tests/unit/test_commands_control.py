@@ -23,6 +23,7 @@ class FakeService:
         self.sessions = SessionStore()
         self.shutdowns = []
         self.token = None
+        self.instance_id = "a1b2c3"
 
     def request_shutdown(self, code=0, quit_blender=True):
         self.shutdowns.append((code, quit_blender))
@@ -46,7 +47,8 @@ def test_hello_fields():
     result = control.hello(ctx_for(FakeService(mode="gui"), connection_id=17), {})
     assert result == {"protocol_version": 2, "server": "bld-remote", "addon_version": "9.9.9",
                       "blender_version": "3.4.1", "mode": "gui", "pid": os.getpid(), "port": 4321,
-                      "connection_id": 17, "auth_required": False, "authenticated": True}
+                      "connection_id": 17, "instance_id": "a1b2c3", "auth_required": False,
+                      "authenticated": True}
 
 
 def test_status_is_the_service_status():

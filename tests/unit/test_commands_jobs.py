@@ -161,7 +161,10 @@ def test_async_submit_with_wait_replies_with_the_finished_job_in_one_round_trip(
     c = make_service().client()
     reply = c.execute("print('hi')\n6 * 7", execution_mode="async", wait=5, stdout_offset=0)
     job = reply["result"]
-    assert job["state"] == "finished" and job["status"] == "success" and job["mode"] == "async"
+    # The caller waited for it: listed as a sync call (docs/protocol.md §6).
+    assert job["state"] == "finished" and job["status"] == "success" and job["mode"] == "sync"
+    assert c.execute("1", execution_mode="async")["result"]["job_id"] in [
+        j["job_id"] for j in c.call("list_jobs")["result"]["jobs"] if j["mode"] == "async"]
     assert job["envelope"]["result"] == 42 and job["envelope"]["output"]["stdout"] == "hi\n"
     assert job["stdout"] == {"text": "hi\n", "offset": 3}
     # Delivered with the reply: the finished-job limit may prune it first, like a fetched one.

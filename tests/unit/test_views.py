@@ -55,3 +55,16 @@ def test_unknown_views_and_shadings_and_stray_angles_are_refused_with_the_param(
     with pytest.raises(views.ViewError) as err:
         views.check_shading("toon")
     assert err.value.param == "shading"
+
+
+def test_framing_leaves_out_a_ground_plane_when_there_is_something_else():
+    ground = ((-50.0, -50.0, 0.0), (50.0, 50.0, 0.0))
+    backdrop = ((-20.0, 10.0, 0.0), (20.0, 10.2, 15.0))
+    cube = ((-1.0, -1.0, 0.0), (1.0, 1.0, 2.0))
+    sphere = ((2.0, 2.0, 0.0), (3.0, 3.0, 1.0))
+    assert views.framed([ground, cube, sphere]) == [1, 2]
+    assert views.framed([ground, backdrop, cube]) == [2], "a thin backdrop is a plane too"
+    assert views.framed([ground]) == [0], "a plane alone is what there is to see"
+    assert views.framed([]) == []
+    point = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+    assert views.framed([point, cube]) == [0, 1], "an empty box is not flat (no width to compare)"

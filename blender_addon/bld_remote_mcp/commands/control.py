@@ -43,6 +43,7 @@ def _about(ctx):
         "pid": os.getpid(),
         "port": service.port,
         "connection_id": ctx.connection.id,
+        "instance_id": service.instance_id,
         "auth_required": service.token is not None,
         "authenticated": ctx.connection.authenticated,
     }

@@ -66,6 +66,9 @@ def execute_code(ctx, p):
         job = service.jobs.create(code, mode, timeout, options)
     except QueueFull as exc:
         raise CommandError("queue_full", str(exc))
+    # An async submit that waits for its job (how `bld-remote mcp` runs every call) has a caller
+    # waiting for the result: listed as sync (it still runs as an async job).
+    job.caller_waits = wait is not None
     service.submit_job(job)
     if mode == "async":
         if wait is None and offset is None:

@@ -46,6 +46,7 @@ def get_scene_info(ctx, p):
         "offset": offset,
         "limit": limit,
         "has_more": end < total,
+        "next_offset": end if end < total else None,
         "materials_count": len(bpy.data.materials),
         "frame_current": scene.frame_current,
         "frame_start": scene.frame_start,

@@ -29,12 +29,18 @@ def _fit_size(width, height, max_size):
 
 
 def _scene_bounds(scene):
+    """Center and radius of what a framing camera shows: every visible object, but a ground or
+    backdrop plane only when there is nothing else (views.framed)."""
     from mathutils import Vector
 
-    corners = []
+    boxes = []
     for obj in scene.objects:
         if obj.type in {"MESH", "CURVE", "SURFACE", "META", "FONT"} and obj.visible_get():
-            corners.extend(obj.matrix_world @ Vector(c) for c in obj.bound_box)
+            world = [obj.matrix_world @ Vector(c) for c in obj.bound_box]
+            boxes.append(world)
+    keep = views.framed([(tuple(min(c[i] for c in box) for i in range(3)),
+                          tuple(max(c[i] for c in box) for i in range(3))) for box in boxes])
+    corners = [corner for i in keep for corner in boxes[i]]
     if not corners:
         return Vector((0.0, 0.0, 0.0)), 1.0
     low = Vector((min(c.x for c in corners), min(c.y for c in corners), min(c.z for c in corners)))
@@ -66,7 +72,9 @@ def _temporary_camera(scene, angles=None):
 
 
 def _set_render_shading(scene, shading):
-    """Headless: the render engine and Workbench settings for a shading mode."""
+    """Headless: the render engine and Workbench settings for a shading mode. `solid` looks like
+    the GUI's default solid view; `material` adds shadows and cavity. Both show each material's
+    colour (see _node_colours_as_viewport_colours)."""
     render, shading_settings = scene.render, scene.display.shading
     if shading == "rendered":
         render.engine = "CYCLES"
@@ -75,10 +83,54 @@ def _set_render_shading(scene, shading):
         return
     render.engine = "BLENDER_WORKBENCH"
     if shading == "wireframe":
-        shading_settings.type = "WIREFRAME"
+        shading_settings.type = "WIREFRAME"  # what the GUI uses; a final render needs the modifiers below
     elif shading in ("solid", "material"):
         shading_settings.type = "SOLID"
-        shading_settings.color_type = "MATERIAL" if shading == "material" else "OBJECT"
+        shading_settings.light = "STUDIO"
+        shading_settings.color_type = "MATERIAL"
+        shading_settings.show_shadows = shading == "material"
+        shading_settings.show_cavity = shading == "material"
+
+
+def _wireframe_modifiers(scene):
+    """For the capture only: a Wireframe modifier on every visible mesh (Workbench's final
+    render has no wireframe mode: it draws solid whatever the shading type says). Returns them,
+    to be removed afterwards."""
+    _center, radius = _scene_bounds(scene)
+    added = []
+    for obj in scene.objects:
+        if obj.type == "MESH" and obj.visible_get():
+            modifier = obj.modifiers.new("bld_remote_wireframe", "WIREFRAME")
+            modifier.thickness = max(radius * 0.006, 1e-4)
+            modifier.use_replace = True
+            added.append((obj, modifier))
+    return added
+
+
+_COLOUR_INPUTS = {"BSDF_PRINCIPLED": "Base Color", "BSDF_DIFFUSE": "Color", "EMISSION": "Color"}
+
+
+def _node_colours_as_viewport_colours(scene):
+    """For the capture only: each material's viewport colour (what Workbench shows) set from
+    the colour its nodes give it (Principled Base Color, Diffuse or Emission Color, when not
+    driven by a texture), so that an agent that coloured objects the usual way sees the colours.
+    Returns what to put back."""
+    saved = []
+    seen = set()
+    for obj in scene.objects:
+        for slot in getattr(obj, "material_slots", ()):
+            material = slot.material
+            if material is None or material.name in seen or not material.use_nodes or not material.node_tree:
+                continue
+            seen.add(material.name)
+            for node in material.node_tree.nodes:
+                name = _COLOUR_INPUTS.get(node.type)
+                socket = node.inputs.get(name) if name else None
+                if socket is not None and not socket.is_linked:
+                    saved.append((material, tuple(material.diffuse_color)))
+                    material.diffuse_color = tuple(socket.default_value[:3]) + (1.0,)
+                    break
+    return saved
 
 
 def _render_preview(path, max_size, file_format, view="current", angles=None, shading="current"):
@@ -97,11 +149,14 @@ def _render_preview(path, max_size, file_format, view="current", angles=None, sh
         "resolution_percentage": render.resolution_percentage,
         "filepath": render.filepath,
     }
-    saved_display = {"type": display.type, "color_type": display.color_type}
+    saved_display = {name: getattr(display, name)
+                     for name in ("type", "color_type", "light", "show_shadows", "show_cavity")}
     saved_cycles = {"samples": scene.cycles.samples, "use_denoising": scene.cycles.use_denoising}
     saved_format = render.image_settings.file_format
     saved_camera = scene.camera
     temp_camera = None
+    saved_colours = []
+    wireframes = []
     width, height = _fit_size(render.resolution_x, render.resolution_y, max_size)
     try:
         if angles is not None or scene.camera is None:
@@ -110,11 +165,19 @@ def _render_preview(path, max_size, file_format, view="current", angles=None, sh
         render.engine = "BLENDER_WORKBENCH"
         if shading != "current":
             _set_render_shading(scene, shading)
+        if shading in ("solid", "material"):
+            saved_colours = _node_colours_as_viewport_colours(scene)
+        if shading == "wireframe":
+            wireframes = _wireframe_modifiers(scene)
         render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
         render.image_settings.file_format = file_format
         render.filepath = path
         bpy.ops.render.render(write_still=True)
     finally:
+        for obj, modifier in wireframes:
+            obj.modifiers.remove(modifier)
+        for material, colour in saved_colours:
+            material.diffuse_color = colour
         for key, value in saved.items():
             setattr(render, key, value)
         for key, value in saved_display.items():
@@ -129,7 +192,7 @@ def _render_preview(path, max_size, file_format, view="current", angles=None, sh
             bpy.data.cameras.remove(camera_data)
     if not os.path.exists(path):
         raise CommandError("internal_error", "the preview render produced no image")
-    return width, height
+    return width, height, "framing" if temp_camera is not None else "scene"
 
 
 def _find_view3d():
@@ -226,15 +289,16 @@ def get_viewport_screenshot(ctx, p):
         raise CommandError("invalid_params", str(exc), param=exc.param)
     extension = "jpg" if fmt in ("jpg", "jpeg") else "png"
     path = os.path.abspath(filepath) if filepath else _temp_path(ctx.service.private_tmp, extension)
+    camera = None
     if bpy.app.background:
-        width, height = _render_preview(path, max_size, _FORMATS[fmt], view, angles, shading)
+        width, height, camera = _render_preview(path, max_size, _FORMATS[fmt], view, angles, shading)
         source = "render"
     else:
         width, height = _capture_viewport(path, max_size, _FORMATS[fmt], view, angles, shading)
         source = "viewport"
     if ctx.style == "legacy" or filepath:
         return {"success": True, "width": width, "height": height, "filepath": path, "format": extension,
-                "source": source}
+                "source": source, "camera": camera}
     try:
         with open(path, "rb") as image_file:
             data = image_file.read()
@@ -246,5 +310,6 @@ def get_viewport_screenshot(ctx, p):
         "format": extension,
         "mime_type": "image/png" if extension == "png" else "image/jpeg",
         "source": source,
+        "camera": camera,
         "image_base64": base64.b64encode(data).decode("ascii"),
     }

@@ -69,14 +69,25 @@ fn signal_name(signal: i32) -> String {
 }
 
 /// "Blender (pid N) crashed (SIGSEGV)", then the crash report's last lines (or the log's) and
-/// the agent's line when the report names it.
-pub fn report(pid: u32, ending: Option<Ending>, log: Option<&Path>) -> String {
+/// the agent's line when the report names it. The crash report is where Blender's output says
+/// it wrote it, or in its temp dir (where the addon's output capture may have swallowed that
+/// line: it crashed during a call).
+pub fn report(
+    pid: u32,
+    ending: Option<Ending>,
+    log: Option<&Path>,
+    temp_dir: Option<&Path>,
+) -> String {
     let mut text = match ending {
         Some(ending) => format!("Blender (pid {pid}) {}", ending.describe()),
         None => format!("Blender (pid {pid}) is gone"),
     };
     let log_text = log.and_then(|path| std::fs::read_to_string(path).ok());
-    let crash = log_text.as_deref().and_then(crash_report_path);
+    let crash = log_text
+        .as_deref()
+        .and_then(crash_report_path)
+        .or_else(|| temp_dir.and_then(crash_report_in))
+        .filter(|_| matches!(ending, Some(Ending::Crashed(_))));
     let crash_text = crash
         .as_ref()
         .and_then(|path| std::fs::read_to_string(path).ok());
@@ -97,6 +108,16 @@ pub fn report(pid: u32, ending: Option<Ending>, log: Option<&Path>) -> String {
         }
     }
     text
+}
+
+/// The newest `*.crash.txt` in `dir`.
+fn crash_report_in(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".crash.txt"))
+        .max_by_key(|entry| entry.metadata().and_then(|m| m.modified()).ok())
+        .map(|entry| entry.path())
 }
 
 /// The crash report Blender said it wrote (the last `Writing: ….crash.txt` line of its output).
@@ -161,7 +182,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let text = report(42, Some(Ending::Crashed(11)), Some(&log));
+        let text = report(42, Some(Ending::Crashed(11)), Some(&log), None);
         assert!(
             text.starts_with(
                 "Blender (pid 42) crashed (SIGSEGV) in your code, line 2. Its crash report"
@@ -178,11 +199,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("blender.log");
         std::fs::write(&log, "a\nb\n\nc\n").unwrap();
-        let text = report(7, Some(Ending::Killed(9)), Some(&log));
+        let text = report(7, Some(Ending::Killed(9)), Some(&log), Some(dir.path()));
         assert_eq!(
             text,
             "Blender (pid 7) was killed (SIGKILL). Its last output:\n  a\n  b\n  c"
         );
-        assert_eq!(report(7, None, None), "Blender (pid 7) is gone");
+        assert_eq!(report(7, None, None, None), "Blender (pid 7) is gone");
+    }
+
+    #[test]
+    fn a_crash_report_swallowed_from_the_log_is_found_in_the_temp_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("blender.crash.txt"), CRASH).unwrap();
+        let text = report(9, Some(Ending::Crashed(11)), None, Some(dir.path()));
+        assert!(
+            text.contains("in your code, line 2") && text.contains("blender.crash.txt"),
+            "{text}"
+        );
+        let killed = report(9, Some(Ending::Killed(9)), None, Some(dir.path()));
+        assert_eq!(
+            killed, "Blender (pid 9) was killed (SIGKILL)",
+            "an old report is not this death's"
+        );
     }
 }

@@ -32,6 +32,10 @@ pub struct Record {
     /// Whether its server requires authentication (false: started with `--no-auth`).
     #[serde(default = "auth_default")]
     pub auth: bool,
+    /// Its private temp dir (`TMPDIR`): its session files and crash report; removed with the
+    /// record.
+    #[serde(default)]
+    pub temp_dir: Option<PathBuf>,
 }
 
 fn auth_default() -> bool {
@@ -97,10 +101,26 @@ impl Registry {
         read_record(&self.path(port))
     }
 
-    /// Removes the record of `port` if it is still the one of `pid` (a newer start may own it).
+    /// Removes the record of `port` if it is still the one of `pid` (a newer start may own it),
+    /// and the temp dir bld-remote made for that Blender.
     pub fn remove(&self, port: u16, pid: u32) {
-        if self.get(port).is_some_and(|record| record.pid == pid) {
+        if let Some(record) = self.get(port).filter(|record| record.pid == pid) {
             let _ = std::fs::remove_file(self.path(port));
+            self.remove_temp_dir(&record);
+        }
+    }
+
+    /// A record's temp dir, only if it is one bld-remote made (under its own run dir).
+    fn remove_temp_dir(&self, record: &Record) {
+        let run = self.dir.parent().map(|state| state.join("run"));
+        if let (Some(dir), Some(run)) = (&record.temp_dir, run) {
+            if dir.parent() == Some(run.as_path())
+                && dir
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("tmp-"))
+            {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 
@@ -175,6 +195,7 @@ mod tests {
             log: None,
             detached: true,
             auth: true,
+            temp_dir: None,
         }
     }
 

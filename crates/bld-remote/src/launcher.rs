@@ -71,6 +71,11 @@ pub async fn start(
     )?;
     let stamp = format!("{}-{}", std::process::id(), unix_now());
     let ready_file = state_dir.join("run").join(format!("ready-{stamp}.json"));
+    // Blender's own temp dir (its session files, its crash report): private to this Blender,
+    // not the shared one, and where to look for `blender.crash.txt` when it crashes.
+    let temp_dir = private_fs::ensure_private_tree(&state_dir.join("run"), &[])
+        .map(|run| run.join(format!("tmp-{stamp}")))?;
+    private_fs::ensure_private_tree(&temp_dir, &[])?;
     let file = request
         .file
         .as_ref()
@@ -86,6 +91,7 @@ pub async fn start(
     };
     let mut command = blender.launch_command(&launch)?;
     command.stdin(Stdio::null());
+    command.env("TMPDIR", &temp_dir);
     if request.no_auth {
         command.env("BLD_REMOTE_MCP_AUTH", "off");
     }
@@ -166,6 +172,7 @@ pub async fn start(
         log,
         detached: request.own_session,
         auth: !request.no_auth,
+        temp_dir: Some(temp_dir),
     };
     app.registry.save(&record)?;
     Ok(Started { child, record })

@@ -113,6 +113,7 @@ mod tests {
             log: None,
             detached: true,
             auth: true,
+            temp_dir: None,
         }
     }
 

@@ -172,7 +172,10 @@ async fn rmcp_client_gets_invalid_params_naming_the_argument() {
         let result = client.call_tool(call(name, arguments)).await.unwrap();
         assert_eq!(result.is_error, Some(true), "{name}");
         let text = result.content[0].as_text().unwrap().text.clone();
-        assert!(text.contains("Start one with `bld-remote start`"), "{name}: {text}");
+        assert!(
+            text.contains("Start one with `bld-remote start`"),
+            "{name}: {text}"
+        );
     }
     match client
         .read_resource(rmcp::model::ReadResourceRequestParams::new(
@@ -221,7 +224,11 @@ async fn rmcp_client_follows_jobs_reads_the_scene_and_keeps_data() {
     let view = structured(&client, "get_job", json!({"job_id": job_id, "wait": 10})).await;
     // The same shape as execute_code's result, plus the job's fields.
     assert_eq!(
-        (view["state"].as_str(), view["result"].as_str(), view["status"].as_str()),
+        (
+            view["state"].as_str(),
+            view["result"].as_str(),
+            view["status"].as_str()
+        ),
         (Some("finished"), Some("late"), Some("success"))
     );
     let long = structured(

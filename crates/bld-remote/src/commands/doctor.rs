@@ -16,8 +16,27 @@ import addon_utils, bpy
 enabled = [name for name in bpy.context.preferences.addons.keys() if name.split(".")[-1] == "bld_remote_mcp"]
 found = [m for m in addon_utils.modules() if m.__name__.split(".")[-1] == "bld_remote_mcp"]
 version = ".".join(str(p) for p in found[0].bl_info.get("version", ())) if found else None
-print("BLD_REMOTE_RESULT " + json.dumps({"blender_version": bpy.app.version_string, "installed": bool(found),
-      "enabled": enabled[0] if enabled else None, "version": version}), flush=True)
+try:
+    import _cycles
+    oidn = bool(getattr(_cycles, "with_openimagedenoise", True))
+except ImportError:
+    oidn = None
+# The traps of the reference platform, tried rather than guessed: Debian's Blender 3.4 has no
+# denoiser, and its glTF importer fails with the system numpy.
+gltf = None
+try:
+    import os, tempfile
+    path = os.path.join(tempfile.mkdtemp(), "probe.glb")
+    bpy.ops.export_scene.gltf(filepath=path)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.gltf(filepath=path)
+except Exception as exc:
+    lines = [l.strip() for l in str(exc).splitlines() if "Error" in l and not l.strip().startswith("Location")]
+    gltf = (lines[-1] if lines else type(exc).__name__)[:200]
+# A line of its own: Blender's own error output may have left the last line unfinished.
+print("\nBLD_REMOTE_RESULT " + json.dumps({"blender_version": bpy.app.version_string, "installed": bool(found),
+      "enabled": enabled[0] if enabled else None, "version": version, "oidn": oidn,
+      "gltf_import_error": gltf}), flush=True)
 "#;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -153,6 +172,21 @@ async fn check_blender(report: &mut Report, blender: &Blender) {
             None,
         ),
         Ok(state) => {
+            if state.get("oidn") == Some(&serde_json::Value::Bool(false)) {
+                report.line(
+                    Level::Warn,
+                    "this Blender has no OpenImageDenoise: Cycles renders with denoising on fail \
+                     (bld-remote turns denoising off for renders in the headless Blenders it serves)",
+                    Some("in your own scripts set scene.cycles.use_denoising = False, or use an official Blender build"),
+                );
+            }
+            if let Some(error) = state.get("gltf_import_error").and_then(|v| v.as_str()) {
+                report.line(
+                    Level::Warn,
+                    &format!("this Blender's glTF importer fails ({error}); Debian's 3.4 with the system numpy does"),
+                    Some("use an official Blender build (it bundles a numpy its importer works with)"),
+                );
+            }
             let enabled = state.get("enabled").and_then(|v| v.as_str());
             let version = state.get("version").and_then(|v| v.as_str()).unwrap_or("?");
             let install = "bld-remote install-addon (needed only for Blender's window without `bld-remote start --gui`)";

@@ -15,17 +15,16 @@ pub const MAX_WAIT_SECS: f64 = 3_600.0;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteCode {
-    /// Python to run in Blender; the value of the last expression (or `_result`) is returned.
+    /// Python; the last expression's value (or `_result`) is returned.
     pub code: String,
-    /// Seconds before the code is stopped (default 30). A long render needs a longer timeout,
-    /// or `mode: async`.
+    /// Seconds before it is stopped (default 30).
     #[serde(default)]
     #[schemars(range(min = 0.001, max = 86400))]
     pub timeout: Option<f64>,
-    /// `sync` (default) waits for the result; `async` returns a job id for get_job.
+    /// `async`: return a job id for get_job at once.
     #[serde(default)]
     pub mode: Option<Mode>,
-    /// Save a copy of the open .blend first (for risky code); the result's metadata names it.
+    /// Save a copy of the .blend first (risky code).
     #[serde(default)]
     pub checkpoint: Option<bool>,
 }
@@ -47,13 +46,12 @@ pub struct JobId {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetJob {
-    /// A job id such as `job-7`.
     pub job_id: String,
-    /// Seconds to wait for the job to finish, 0–3600 (default 0).
+    /// Seconds to wait for it to finish.
     #[serde(default)]
     #[schemars(range(min = 0, max = 3600))]
     pub wait: Option<f64>,
-    /// Page through the job's whole stdout from this character (a cut result says where).
+    /// Its stdout from this character on (a cut result says where).
     #[serde(default)]
     pub stdout_offset: Option<u64>,
 }
@@ -64,10 +62,10 @@ pub struct SceneInfo {
     /// Objects per page (default 100).
     #[serde(default)]
     pub limit: Option<u64>,
-    /// Objects to skip (the previous page's `next_offset`).
+    /// The previous page's next_offset.
     #[serde(default)]
     pub offset: Option<u64>,
-    /// Object fields to keep (default: all of them).
+    /// Columns (default: all).
     #[serde(default)]
     pub fields: Option<Vec<SceneField>>,
 }
@@ -103,20 +101,20 @@ pub struct ObjectName {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Screenshot {
-    /// Longest side in pixels, 16–8192 (default 800).
+    /// Longest side in pixels (default 800).
     #[serde(default)]
+    #[schemars(range(min = 16, max = 8192))]
     pub max_size: Option<u32>,
-    /// Where from: the view as it is (`current`, default), the scene `camera`, a named side,
-    /// `iso`, or `angle` with `azimuth`/`elevation`. The user's own view is put back afterwards.
+    /// Where from (default current; angle: with azimuth/elevation).
     #[serde(default)]
     pub view: Option<View>,
-    /// Degrees around the vertical axis for `view: angle` (0 = from the front, 90 = from the right).
+    /// Degrees around Z (0 front, 90 right).
     #[serde(default)]
     pub azimuth: Option<f64>,
-    /// Degrees above the ground plane for `view: angle`, -90–90.
+    /// Degrees above the ground, -90–90.
     #[serde(default)]
     pub elevation: Option<f64>,
-    /// How to shade it (default: as it is).
+    /// Default: as it is.
     #[serde(default)]
     pub shading: Option<Shading>,
 }

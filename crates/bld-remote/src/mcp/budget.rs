@@ -156,10 +156,38 @@ pub fn result(value: &Value) -> (Value, Option<String>) {
     )
 }
 
-/// The last [`LOG_RECORDS`] log records, and how many were dropped.
-pub fn logs(records: &[Value]) -> (Vec<Value>, usize) {
-    let dropped = records.len().saturating_sub(LOG_RECORDS);
-    (records[dropped..].to_vec(), dropped)
+/// Log records as shown: runs of render progress (Blender writes one status line per update,
+/// and the addon records Blender's own output as log records) collapsed to their first and last
+/// record, then the last [`LOG_RECORDS`]. Returns them, how many progress records were
+/// collapsed, and how many records were dropped after that.
+pub fn logs(records: &[Value]) -> (Vec<Value>, usize, usize) {
+    let is_progress_record = |record: &Value| record["message"].as_str().is_some_and(is_progress);
+    let mut kept = Vec::with_capacity(records.len());
+    let mut collapsed = 0;
+    let mut i = 0;
+    while i < records.len() {
+        if !is_progress_record(&records[i]) {
+            kept.push(records[i].clone());
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < records.len() && is_progress_record(&records[i]) {
+            i += 1;
+        }
+        let run = &records[start..i];
+        if run.len() <= 2 * PROGRESS_KEPT + 1 {
+            kept.extend(run.iter().cloned());
+        } else {
+            let hidden = run.len() - 2 * PROGRESS_KEPT;
+            collapsed += hidden;
+            kept.extend(run[..PROGRESS_KEPT].iter().cloned());
+            kept.push(json!({"source": "bld-remote", "message": format!("… [{hidden} render progress lines] …")}));
+            kept.extend(run[run.len() - PROGRESS_KEPT..].iter().cloned());
+        }
+    }
+    let dropped = kept.len().saturating_sub(LOG_RECORDS);
+    (kept.split_off(dropped), collapsed, dropped)
 }
 
 #[cfg(test)]
@@ -236,9 +264,26 @@ mod tests {
         assert!(note.unwrap().contains("characters of JSON"));
         let small = json!({"a": 1});
         assert_eq!(result(&small), (small.clone(), None));
-        let records: Vec<Value> = (0..25).map(|i| json!({"message": i})).collect();
-        let (kept, dropped) = logs(&records);
-        assert_eq!((kept.len(), dropped), (LOG_RECORDS, 5));
-        assert_eq!(kept[0]["message"], 5);
+        let records: Vec<Value> = (0..25).map(|i| json!({"message": i.to_string()})).collect();
+        let (kept, collapsed, dropped) = logs(&records);
+        assert_eq!((kept.len(), collapsed, dropped), (LOG_RECORDS, 0, 5));
+        assert_eq!(kept[0]["message"], "5");
+    }
+
+    #[test]
+    fn render_progress_records_collapse_and_a_warning_after_them_is_kept() {
+        let mut records: Vec<Value> = (0..40)
+            .map(|i| json!({"source": "blender", "message": format!("Fra:1 Mem:9.71M (Peak 9.71M) | Time:00:00.{i:02} | Scene | Sample {i}/40")}))
+            .collect();
+        records.insert(
+            0,
+            json!({"source": "python", "level": "WARNING", "message": "denoising turned off"}),
+        );
+        records.push(json!({"source": "blender", "message": "Saved: 'x.png'"}));
+        let (kept, collapsed, dropped) = logs(&records);
+        assert_eq!((collapsed, dropped), (38, 0));
+        assert_eq!(kept.len(), 5);
+        assert_eq!(kept[0]["message"], "denoising turned off");
+        assert_eq!(kept[2]["message"], "… [38 render progress lines] …");
     }
 }

@@ -10,13 +10,78 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The schema of a tool's arguments, without the decoration that costs context and says nothing.
+/// A tool's `inputSchema` from its argument type (schemars), made compact: `tools/list` is
+/// read by the model at every session start, so every character costs context.
 fn input<T: JsonSchema>() -> Arc<JsonObject> {
     let mut schema = serde_json::to_value(schemars::schema_for!(T)).expect("schemas serialize");
+    let defs = schema
+        .as_object_mut()
+        .and_then(|object| object.remove("$defs"))
+        .unwrap_or(Value::Null);
     if let Some(object) = schema.as_object_mut() {
         object.remove("$schema");
         object.remove("title");
     }
+    compact(&mut schema, &defs);
     Arc::new(object(schema))
+}
+
+/// What schemars writes that a model does not need: `"default": null` on optional arguments,
+/// `format` hints (`uint64`, `double`), `null` in the type of an argument that is optional
+/// anyway, and `$ref`s to `$defs` (inlined, without their doc comment).
+fn compact(value: &mut Value, defs: &Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                let name = target.trim_start_matches("#/$defs/");
+                if let Some(Value::Object(def)) = defs.get(name) {
+                    let mut def = def.clone();
+                    def.remove("description");
+                    map.remove("$ref");
+                    for (key, v) in def {
+                        map.entry(key).or_insert(v);
+                    }
+                }
+            }
+            if map.get("default") == Some(&Value::Null) {
+                map.remove("default");
+            }
+            map.remove("format");
+            if let Some(Value::Array(types)) = map.get("type") {
+                let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                if kept.len() == 1 {
+                    map.insert("type".into(), kept[0].clone());
+                }
+            }
+            if let Some(Value::Array(options)) = map.get("anyOf") {
+                let kept: Vec<Value> = options
+                    .iter()
+                    .filter(|o| o.get("type") != Some(&json!("null")))
+                    .cloned()
+                    .collect();
+                if kept.len() == 1 {
+                    map.remove("anyOf");
+                    if let Value::Object(only) = &kept[0] {
+                        for (key, v) in only.clone() {
+                            map.entry(key).or_insert(v);
+                        }
+                    }
+                }
+            }
+            let keys: Vec<String> = map.keys().cloned().collect();
+            for key in keys {
+                if let Some(child) = map.get_mut(&key) {
+                    compact(child, defs);
+                }
+            }
+            // Inlining may have brought in a `$ref` again (nested definitions).
+            if map.contains_key("$ref") {
+                compact(value, defs);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| compact(item, defs)),
+        _ => {}
+    }
 }
 
 fn object(value: Value) -> JsonObject {
@@ -168,6 +233,40 @@ mod tests {
                 tool.name
             );
         }
+    }
+
+    #[test]
+    fn schemas_are_compact_and_still_say_what_is_allowed() {
+        let tools = tools();
+        let shot = tools
+            .iter()
+            .find(|t| t.name == "get_viewport_screenshot")
+            .unwrap();
+        let text = serde_json::to_string(&shot.input_schema).unwrap();
+        for gone in [
+            "$defs",
+            "$ref",
+            "\"default\":null",
+            "\"format\"",
+            "\"null\"",
+        ] {
+            assert!(!text.contains(gone), "{gone} in {text}");
+        }
+        assert_eq!(
+            shot.input_schema["properties"]["view"]["enum"][0],
+            json!("current"),
+            "{text}"
+        );
+        let scene = tools.iter().find(|t| t.name == "get_scene_info").unwrap();
+        assert_eq!(
+            scene.input_schema["properties"]["fields"]["items"]["enum"],
+            json!(["name", "type", "location", "visible", "parent"])
+        );
+        let exec = tools.iter().find(|t| t.name == "execute_code").unwrap();
+        assert_eq!(
+            exec.input_schema["properties"]["timeout"]["maximum"],
+            json!(86400)
+        );
     }
 
     #[test]

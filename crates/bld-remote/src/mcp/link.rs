@@ -122,6 +122,19 @@ impl Link {
                     ending = ending.map(Ending::describe),
                     "the spawned Blender ended; starting another"
                 );
+                // Said once, with the first reply of the next one, and to get_job of its jobs
+                // (unless a failed call already said it).
+                if let Some((instance, _)) = state.last_seen.clone() {
+                    if !state.gone.iter().any(|gone| gone.instance == instance) {
+                        let report = exit_report::report(
+                            record.pid,
+                            ending,
+                            record.log.as_deref(),
+                            record.temp_dir.as_deref(),
+                        );
+                        state.gone.push(Gone { instance, report });
+                    }
+                }
                 // A killed Blender's threads may hold its port a moment longer than its main
                 // thread lives: the new one binds the same port once it is free.
                 wait_port_closed(&record.host, record.port, Duration::from_secs(5)).await;
@@ -133,18 +146,23 @@ impl Link {
         if let Some(clients) = &state.clients {
             return Ok(clients.clone());
         }
-        let (host, port) = self
-            .app
-            .target(self.options.port, self.options.host.clone())
-            .map_err(|err| err.to_string())?;
-        let (host, port) = if self.options.spawn && !self.answers(&host, port).await {
-            let spawned = self.start_blender().await?;
-            let target = (spawned.record.host.clone(), spawned.record.port);
-            state.spawned = Some(spawned);
-            target
-        } else {
-            (host, port)
+        let (host, port) = match state.spawned.as_ref() {
+            // The Blender this session started (on a port it picked, with `--port 0`).
+            Some(spawned) => (spawned.record.host.clone(), spawned.record.port),
+            None => self
+                .app
+                .target(self.options.port, self.options.host.clone())
+                .map_err(|err| err.to_string())?,
         };
+        let (host, port) =
+            if self.options.spawn && state.spawned.is_none() && !self.answers(&host, port).await {
+                let spawned = self.start_blender().await?;
+                let target = (spawned.record.host.clone(), spawned.record.port);
+                state.spawned = Some(spawned);
+                target
+            } else {
+                (host, port)
+            };
         let options = self.app.client_options(host.clone(), port);
         let clients = Clients {
             exec: Client::new(options.clone()),
@@ -206,8 +224,12 @@ impl Link {
         let report = match spawned_here {
             Some(spawned) => {
                 let ending = spawned.wait_ending(EXIT_WAIT).await;
-                let mut report =
-                    exit_report::report(spawned.record.pid, ending, spawned.record.log.as_deref());
+                let mut report = exit_report::report(
+                    spawned.record.pid,
+                    ending,
+                    spawned.record.log.as_deref(),
+                    spawned.record.temp_dir.as_deref(),
+                );
                 if ending.is_some() {
                     report.push_str(
                         "\nThe next call starts a new Blender (--spawn): the scene and session \
@@ -232,10 +254,12 @@ impl Link {
             },
         };
         if let Some((instance, _)) = last_seen {
-            state.gone.push(Gone {
-                instance,
-                report: report.clone(),
-            });
+            if !state.gone.iter().any(|gone| gone.instance == instance) {
+                state.gone.push(Gone {
+                    instance,
+                    report: report.clone(),
+                });
+            }
         }
         report
     }
@@ -278,7 +302,7 @@ impl Link {
         };
         let ending = spawned.wait_ending(Duration::from_secs(10)).await;
         if let Some((instance, _)) = state.last_seen.clone() {
-            let report = exit_report::report(spawned.record.pid, ending, None);
+            let report = exit_report::report(spawned.record.pid, ending, None, None);
             state.gone.push(Gone {
                 instance,
                 report: format!("{report} (sys.exit in the agent's code)"),
@@ -399,7 +423,9 @@ impl Link {
         tokio::spawn({
             let (exit, exited) = (Arc::clone(&exit), Arc::clone(&exited));
             async move {
-                if let Ok(status) = child.wait().await {
+                let status = child.wait().await;
+                tracing::debug!(?status, "spawned Blender ended");
+                if let Ok(status) = status {
                     *exit.lock().expect("exit lock") = Some(status);
                 }
                 exited.notify_waiters();

@@ -22,7 +22,7 @@ pub fn envelope_structured(envelope: &Envelope) -> Value {
         .iter()
         .map(|record| serde_json::to_value(record).unwrap_or(Value::Null))
         .collect();
-    let (logs, logs_dropped) = budget::logs(&logs);
+    let (logs, progress_collapsed, logs_dropped) = budget::logs(&logs);
     let job = envelope.job_id().unwrap_or("the job");
     let mut truncated = serde_json::Map::new();
     for (name, shown) in [("stdout", &stdout), ("stderr", &stderr)] {
@@ -42,11 +42,20 @@ pub fn envelope_structured(envelope: &Envelope) -> Value {
             json!({"what": note, "full": format!("resource blender://jobs/{job}/result")}),
         );
     }
+    let mut log_notes = Vec::new();
+    if progress_collapsed > 0 {
+        log_notes.push(format!(
+            "{progress_collapsed} render progress lines collapsed"
+        ));
+    }
     if logs_dropped > 0 {
-        truncated.insert(
-            "logs".into(),
-            json!({"what": format!("{logs_dropped} earlier log records dropped; the last {} kept", logs.len())}),
-        );
+        log_notes.push(format!(
+            "{logs_dropped} earlier log records dropped; the last {} kept",
+            logs.len()
+        ));
+    }
+    if !log_notes.is_empty() {
+        truncated.insert("logs".into(), json!({"what": log_notes.join(", ")}));
     }
     let mut structured = json!({
         "status": envelope.status.as_str(),

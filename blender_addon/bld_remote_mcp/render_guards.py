@@ -1,0 +1,65 @@
+"""Renders that would fail for a reason the agent cannot see, made to work instead.
+
+bpy-facing. Debian's Blender 3.4 is built without OpenImageDenoise, and Cycles' default
+(denoising on) then fails every render with "Build without OpenImageDenoiser". In a headless
+Blender this server runs, a render that would fail so has denoising turned off for that render
+only (put back when it ends), and a warning says so in the call's logs.
+"""
+
+import logging
+
+log = logging.getLogger("bld_remote_mcp")
+
+_turned_off = []  # scenes whose denoising is off for the render under way
+
+
+def has_openimagedenoise():
+    try:
+        import _cycles
+    except ImportError:  # no Cycles at all: nothing to guard
+        return True
+    return bool(getattr(_cycles, "with_openimagedenoise", True))
+
+
+def _before_render(scene, *_args):
+    cycles = getattr(scene, "cycles", None)
+    if scene.render.engine != "CYCLES" or cycles is None or not cycles.use_denoising:
+        return
+    if has_openimagedenoise():
+        return
+    cycles.use_denoising = False
+    _turned_off.append(scene)
+    log.warning("Cycles denoising turned off for this render: this Blender was built without "
+                "OpenImageDenoise (it is put back after the render)")
+
+
+def _after_render(*_args):
+    while _turned_off:
+        scene = _turned_off.pop()
+        try:
+            scene.cycles.use_denoising = True
+        except ReferenceError:  # the scene was removed meanwhile
+            pass
+
+
+_HANDLERS = (("render_pre", _before_render), ("render_post", _after_render), ("render_cancel", _after_render))
+
+
+def register():
+    import bpy
+
+    if not bpy.app.background:
+        return  # a user's own renders in the GUI are theirs to configure
+    for name, handler in _HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        if handler not in handlers:
+            handlers.append(handler)
+
+
+def unregister():
+    import bpy
+
+    for name, handler in _HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        if handler in handlers:
+            handlers.remove(handler)
