@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import blenders, latency, load, payload, procs, report, rust_clients, strangers, workloads
+from . import blenders, latency, load, payload, procs, replies, report, rust_clients, strangers, workloads
 from .wire import connect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,6 +105,8 @@ def measure_ours_background(plan, results):
             lambda: connect("v1", ours.port, ours.token), ours.pid, "v1", plan.sizes, plan.code_sizes)
         log("ours: realistic work")
         results["workloads"]["bld-remote"] = _realistic_work("v1", ours.port, ours.token, plan)
+        log("ours: the size of what an agent receives")
+        results["reply_sizes"] = replies.reply_sizes(rust_clients.BLD_REMOTE, ours.port, ours.state_dir)
         log("ours: opening a connection (the handshake)")
         results["authentication"]["connection_setup"] = strangers.connection_setup(
             ours.port, ours.token, count=30 if plan.quick else 300)

@@ -226,6 +226,13 @@ def markdown(r):
             out += [f"**{name} Blender**", "",
                     _table(["path", "calls", "p50 ms", "p95 ms", "p99 ms"],
                            [(k, v_["n"], v_["p50_ms"], v_["p95_ms"], v_["p99_ms"]) for k, v_ in rows.items()]), ""]
+    sizes = r.get("reply_sizes") or {}
+    if sizes:
+        out += ["## What an agent receives", "",
+                "Characters of `bld-remote mcp`'s reply (text content, and structured content as JSON) in the "
+                "cases that used to drown an agent; what was cut is said in the reply, with where the rest is.", "",
+                _table(["case", "text chars", "structured chars"],
+                       [(k, v["text_chars"], v["structured_chars"]) for k, v in sizes.items()]), ""]
     auth = r.get("authentication") or {}
     if auth:
         out += ["## Authentication", "",
@@ -368,6 +375,8 @@ def summary(r):
     auth = r.get("authentication") or {}
     for name, v in (auth.get("connection_setup") or {}).items():
         lines.append(f"  open: {name:<58} p50 {v['p50_ms']:>9} ms  p99 {v['p99_ms']:>9} ms")
+    for name, v in (r.get("reply_sizes") or {}).items():
+        lines.append(f"  reply: {name:<50} text {v['text_chars']:>6}  structured {v['structured_chars']:>7}")
     rust = auth.get("rust_client_connect")
     if rust:
         lines.append(f"  open (Rust client): first call on a new connection {rust['first_call_p50']:.3f} ms = TCP "

@@ -80,6 +80,16 @@ def test_payload_work_and_memory_rows_are_complete(quick_run):
     assert len(memory["ours_overhead_runs_mib"]) == 1
 
 
+def test_reply_sizes_are_within_the_budget(quick_run):
+    """Sizes are what the server sends, deterministic: held to the budget of issue 14."""
+    _out, results, _stdout = quick_run
+    sizes = results["reply_sizes"]
+    assert len(sizes) == 8
+    assert sizes["tools/list"]["structured_chars"] < 8000
+    for name, row in sizes.items():
+        assert row["text_chars"] < 9000 and row["structured_chars"] < 20000, (name, row)
+
+
 def test_authentication_rows_are_complete(quick_run):
     _out, results, stdout = quick_run
     auth = results["authentication"]
