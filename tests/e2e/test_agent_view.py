@@ -45,6 +45,31 @@ def _pid_of(result):
 GET_PID = "import os\nos.getpid()"
 
 
+async def _until_dead(pid):
+    """Until every thread of `pid` is gone (a killed Blender's threads outlive its main one)."""
+    import asyncio
+
+    def alive():
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except FileNotFoundError:
+            return False
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                        return True
+            except FileNotFoundError:
+                continue
+        return False
+
+    for _ in range(1000):
+        if not alive():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"pid {pid} still alive")
+
+
 def test_a_killed_blender_is_said_so_its_jobs_are_lost_and_ids_never_repeat(spawn_args, tmp_path):
     import asyncio
 
@@ -91,6 +116,9 @@ def test_a_blender_killed_between_calls_is_said_so_by_the_next_one(tmp_path):
         async with session(["--spawn", "--port", "0"], tmp_path) as client:
             pid = _pid_of(await client.call_tool("execute_code", {"code": GET_PID}))
             os.kill(pid, signal.SIGKILL)
+            # Between calls: the next one comes once it is dead (one that reaches it while it
+            # dies fails, saying so: the test above).
+            await _until_dead(pid)
             fresh = await client.call_tool("execute_code", {"code": GET_PID})
             assert fresh.is_error is False and _pid_of(fresh) != pid
             note = _structured(fresh)["metadata"]["new_blender"]

@@ -69,7 +69,10 @@ pub async fn start(
         &app.paths.state_dir,
         &["run", "logs", "tokens", "instances"],
     )?;
-    let stamp = format!("{}-{}", std::process::id(), unix_now());
+    // Unique per start: one MCP server may start several Blenders within a second.
+    static STARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nth = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stamp = format!("{}-{}-{nth}", std::process::id(), unix_now());
     let ready_file = state_dir.join("run").join(format!("ready-{stamp}.json"));
     // Blender's own temp dir (its session files, its crash report): private to this Blender,
     // not the shared one, and where to look for `blender.crash.txt` when it crashes.
