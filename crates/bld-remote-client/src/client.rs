@@ -26,6 +26,8 @@ pub struct Client {
 struct Inner {
     options: ClientOptions,
     next_id: AtomicI64,
+    /// Connections made so far: a caller can tell cheaply whether it is still on the one it saw.
+    connections: std::sync::atomic::AtomicU64,
     /// The live connection and its `hello` (which arrives after the handshake's last reply:
     /// requests do not wait for it); replaced when it is closed.
     live: tokio::sync::Mutex<Option<(Arc<Connection>, HelloSlot)>>,
@@ -38,6 +40,7 @@ impl Client {
             inner: Arc::new(Inner {
                 options,
                 next_id: AtomicI64::new(1),
+                connections: std::sync::atomic::AtomicU64::new(0),
                 live: tokio::sync::Mutex::new(None),
             }),
         }
@@ -58,6 +61,12 @@ impl Client {
     pub async fn server(&self) -> Result<Hello, ClientError> {
         let (_, hello) = self.live_connection().await?;
         hello.get().await
+    }
+
+    /// How many connections this client has made (0 before the first): when it changes, the
+    /// server answering may be another one (compare `server()` then).
+    pub fn connection_count(&self) -> u64 {
+        self.inner.connections.load(Ordering::Acquire)
     }
 
     /// Calls in flight on the current connection.
@@ -269,6 +278,7 @@ impl Client {
         ));
         let hello = self.handshake(&conn, peer).await?;
         *live = Some((Arc::clone(&conn), hello.clone()));
+        self.inner.connections.fetch_add(1, Ordering::AcqRel);
         Ok((conn, hello))
     }
 

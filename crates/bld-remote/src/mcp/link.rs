@@ -54,6 +54,9 @@ pub struct Link {
     app: Arc<App>,
     options: LinkOptions,
     current: tokio::sync::Mutex<State>,
+    /// The exec client's connection count when the answering Blender was last looked at: while
+    /// it is the same, so is the Blender (no lock, no lookup on the hot path of every call).
+    seen_connections: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -106,6 +109,7 @@ impl Link {
             app,
             options,
             current: tokio::sync::Mutex::new(State::default()),
+            seen_connections: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
     }
 
@@ -164,6 +168,9 @@ impl Link {
                 (host, port)
             };
         let options = self.app.client_options(host.clone(), port);
+        // New clients count their connections from zero: look at the next answer afresh.
+        self.seen_connections
+            .store(u64::MAX, std::sync::atomic::Ordering::Release);
         let clients = Clients {
             exec: Client::new(options.clone()),
             control: Client::new(options),
@@ -189,6 +196,11 @@ impl Link {
     /// answered before in this session: then the agent's scene and variables are gone, and it
     /// must be told (the text to tell it).
     pub async fn note_new_blender(&self, clients: &Clients) -> Option<String> {
+        use std::sync::atomic::Ordering;
+        let connections = clients.exec.connection_count();
+        if self.seen_connections.swap(connections, Ordering::AcqRel) == connections {
+            return None;
+        }
         let hello = clients.exec.server().await.ok()?;
         let id = instance_of(&hello);
         let mut state = self.current.lock().await;
