@@ -3,7 +3,7 @@
 #   - Blender 3.4 and Xvfb from Debian (apt, when missing and run as root),
 #   - .venv/       test tools + blender-remote 1.3.3 (the legacy clients we stay compatible with),
 #   - .venv-bpy5/  PyPI bpy 5.0.1 (Blender 5 as a Python module),
-#   - .venv-bpy45/ PyPI bpy 4.5.15 (Blender 4.5 LTS as a Python module),
+#   - .venv-bpy42/, .venv-bpy45/, .venv-bpy53/  PyPI bpy 4.2.23, 4.5.15 and 5.3.0 (Python 3.13),
 #   - .deps/coverage  coverage.py for Blender's own Python (added to PYTHONPATH by the harness),
 #   - cargo-tarpaulin (crates.io) for Rust line coverage, and the MCP Inspector CLI (npm).
 set -euo pipefail
@@ -40,11 +40,25 @@ if [ ! -x .venv-bpy5/bin/python ] || ! .venv-bpy5/bin/python -c "import bpy" 2>/
   .venv-bpy5/bin/pip install -q bpy==5.0.1
 fi
 
-if [ ! -x .venv-bpy45/bin/python ] || ! .venv-bpy45/bin/python -c "import bpy" 2>/dev/null; then
-  echo "bootstrap: creating .venv-bpy45 (bpy==4.5.15, Blender 4.5 LTS, about 1 GB)" >&2
-  "$PYTHON" -m venv .venv-bpy45
-  .venv-bpy45/bin/pip install -q bpy==4.5.15
+# Blender as a Python module, one venv per version of the test matrix (about 1 GB each).
+bpy_venv() { # venv-dir python bpy-version
+  if [ ! -x "$1/bin/python" ] || ! "$1/bin/python" -c "import bpy" 2>/dev/null; then
+    echo "bootstrap: creating $1 (bpy==$3)" >&2
+    rm -rf "$1"
+    "$2" -m venv "$1"
+    "$1/bin/pip" install -q "bpy==$3"
+  fi
+}
+bpy_venv .venv-bpy42 "$PYTHON" 4.2.23
+bpy_venv .venv-bpy45 "$PYTHON" 4.5.15
+# bpy 5.1+ needs Python 3.13: pyenv's on these machines, else one on PATH.
+PYTHON313=${PYTHON313:-$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3 2>/dev/null | sort -V | tail -1)}
+PYTHON313=${PYTHON313:-$(command -v python3.13 || true)}
+if [ -z "$PYTHON313" ]; then
+  echo "bootstrap: no Python 3.13 (for bpy 5.3): install one (pyenv install 3.13) or set PYTHON313" >&2
+  exit 1
 fi
+bpy_venv .venv-bpy53 "$PYTHON313" 5.3.0
 
 if [ ! -d .deps/coverage/coverage ]; then
   echo "bootstrap: installing coverage.py for Blender's Python into .deps/coverage" >&2

@@ -8,9 +8,9 @@ import pytest
 # The e2e helpers (harness, pngcheck) are imported by name from this directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Instance  # noqa: E402
-
-CORE_BACKENDS = ("bg", "bpy5")
+# Every Blender version of the matrix runs the core (execution, protocol, jobs, timeouts,
+# headless screenshots, scene info): Debian's 3.4 binary, then PyPI bpy 4.2 LTS, 4.5 LTS, 5.0, 5.3.
+from harness import CORE_BACKENDS, Instance  # noqa: E402
 
 
 def _shared_instance(kind, env=None):
@@ -26,11 +26,17 @@ def _shared_instance(kind, env=None):
 
 
 bg = _shared_instance("bg")
+bpy42 = _shared_instance("bpy42")
+bpy45 = _shared_instance("bpy45")
 bpy5 = _shared_instance("bpy5")
+bpy53 = _shared_instance("bpy53")
 gui = _shared_instance("gui")
 # blender-remote 1.3.3 clients send no token: they are served only with auth turned off.
 bg_open = _shared_instance("bg", env={"BLD_REMOTE_MCP_AUTH": "off"})
+bpy42_open = _shared_instance("bpy42", env={"BLD_REMOTE_MCP_AUTH": "off"})
+bpy45_open = _shared_instance("bpy45", env={"BLD_REMOTE_MCP_AUTH": "off"})
 bpy5_open = _shared_instance("bpy5", env={"BLD_REMOTE_MCP_AUTH": "off"})
+bpy53_open = _shared_instance("bpy53", env={"BLD_REMOTE_MCP_AUTH": "off"})
 
 
 @pytest.fixture(params=CORE_BACKENDS)

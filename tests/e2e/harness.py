@@ -6,8 +6,8 @@ harness started — never by name.
 
 Backends:
 * ``bg``   Debian's Blender 3.4 in background mode, through keepalive.py.
-* ``bpy5`` PyPI ``bpy`` 5.0.1 (Blender 5 as a Python module), through keepalive.py;
-  ``bpy45`` the same with ``bpy`` 4.5.15 (Blender 4.5 LTS).
+* ``bpy42``, ``bpy45``, ``bpy5``, ``bpy53``: PyPI ``bpy`` 4.2.23 LTS, 4.5.15 LTS, 5.0.1 and 5.3.0
+  (Blender as a Python module; 5.3 on Python 3.13), through keepalive.py.
 * ``gui``  Blender 3.4 with a window under a private Xvfb, the addon enabled via ``--addons``
            and started at registration by BLD_REMOTE_MCP_START_NOW=1 (the timer path).
 """
@@ -50,8 +50,24 @@ def blender_binary():
     return path
 
 
-# The PyPI `bpy` backends: kind -> (venv made by scripts/bootstrap.sh, Blender version).
-BPY_VENVS = {"bpy5": (".venv-bpy5", "5.0.1"), "bpy45": (".venv-bpy45", "4.5.15")}
+# The PyPI `bpy` backends: kind -> (venv made by scripts/bootstrap.sh, Blender version). With
+# Debian's 3.4 binary (`bg`, `gui`) they are the tested versions: 3.4, 4.2 LTS, 4.5 LTS, 5.0 and
+# the newest 5.x (5.3, which needs Python 3.13).
+BPY_VENVS = {
+    "bpy42": (".venv-bpy42", "4.2.23"),
+    "bpy45": (".venv-bpy45", "4.5.15"),
+    "bpy5": (".venv-bpy5", "5.0.1"),
+    "bpy53": (".venv-bpy53", "5.3.0"),
+}
+
+
+def blender_version_of(kind):
+    """The Blender version a backend runs (major.minor[.patch]): 3.4 for Debian's binary."""
+    return "3.4" if kind in ("bg", "gui") else BPY_VENVS[kind][1]
+
+
+# Every version of the matrix: the core tests run on each (conftest's `backend` fixture).
+CORE_BACKENDS = ("bg",) + tuple(BPY_VENVS)
 
 
 def bpy_python(kind="bpy5"):

@@ -1,5 +1,5 @@
-"""What an agent is told, through the official MCP SDK against real Blender (Debian's 3.4 and
-PyPI bpy 4.5.15): restarts are said truthfully, job ids never repeat across Blenders, arguments
+"""What an agent is told, through the official MCP SDK against real Blender (every version of
+the matrix: Debian's 3.4, PyPI bpy 4.2, 4.5, 5.0 and 5.3): restarts are said truthfully, job ids never repeat across Blenders, arguments
 are checked naming what was sent, replies are bounded, and headless pictures show what the agent
 set. Each test is written from a reproduction in issue 14.
 
@@ -13,24 +13,21 @@ import signal
 import pytest
 
 import pngcheck
-from harness import REPO, bpy_python
+from harness import CORE_BACKENDS, bpy_python
 from mcp_session import build_binary, run, session, text_of
-
-# Blender 3.4 (the executable) and 4.5 LTS (PyPI bpy), both started by `bld-remote mcp --spawn`.
-SPAWNED = {"3.4": [], "4.5": ["--blender", None]}
-
 
 @pytest.fixture(scope="module", autouse=True)
 def binary():
     return build_binary()
 
 
-@pytest.fixture(params=sorted(SPAWNED))
+@pytest.fixture(params=CORE_BACKENDS)
 def spawn_args(request, tmp_path):
-    """`mcp --spawn` on a free port, with Blender 3.4 or, through --blender, bpy 4.5."""
+    """`mcp --spawn` on a free port, with every Blender of the matrix: Debian's 3.4 (found on
+    PATH), or through --blender a Python with PyPI bpy (4.2, 4.5, 5.0, 5.3)."""
     args = ["--spawn", "--port", "0"]
-    if request.param == "4.5":
-        args += ["--blender", bpy_python("bpy45")]
+    if request.param != "bg":
+        args += ["--blender", bpy_python(request.param)]
     return args
 
 

@@ -4,6 +4,9 @@ import time
 
 import pytest
 
+
+from harness import CORE_BACKENDS
+
 # One C call that holds the main thread for 4 s and cannot be interrupted, like a long render:
 # with SIGUSR1 blocked, neither the asynchronous exception nor the signal can break into it.
 STUCK_C_CALL = (
@@ -60,7 +63,7 @@ def test_blocking_sleep_is_interrupted(client):
     assert time.monotonic() - start < 2.5
 
 
-@pytest.mark.parametrize("kind", ["bg", "bpy5"])
+@pytest.mark.parametrize("kind", CORE_BACKENDS)
 def test_stuck_c_call_is_reported_and_control_commands_still_answer(spawn, kind):
     # Its own instance without the coverage tracer: under a tracer, client threads do not get to
     # run while the main thread sits in a C call, and this test is about exactly that timing.
@@ -153,7 +156,7 @@ def test_finished_jobs_are_kept_bounded(spawn):
         assert c.call("get_job", job_id=ids[0])["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize("kind", ["bg", "bpy5"])
+@pytest.mark.parametrize("kind", CORE_BACKENDS)
 def test_sys_exit_replies_first_then_exits_with_its_code(spawn, kind):
     instance = spawn(kind)
     with instance.client() as c:

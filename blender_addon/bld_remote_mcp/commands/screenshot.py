@@ -83,7 +83,9 @@ def _set_render_shading(scene, shading):
         return
     render.engine = "BLENDER_WORKBENCH"
     if shading == "wireframe":
-        shading_settings.type = "WIREFRAME"  # what the GUI uses; a final render needs the modifiers below
+        # Solid, drawing the wires the Wireframe modifiers make (_wireframe_modifiers): a final
+        # render ignores the WIREFRAME type (3.4) or draws nothing with it (4.x and later).
+        shading_settings.type = "SOLID"
     elif shading in ("solid", "material"):
         shading_settings.type = "SOLID"
         shading_settings.light = "STUDIO"
@@ -101,7 +103,7 @@ def _wireframe_modifiers(scene):
     for obj in scene.objects:
         if obj.type == "MESH" and obj.visible_get():
             modifier = obj.modifiers.new("bld_remote_wireframe", "WIREFRAME")
-            modifier.thickness = max(radius * 0.006, 1e-4)
+            modifier.thickness = max(radius * 0.015, 1e-4)
             modifier.use_replace = True
             added.append((obj, modifier))
     return added
