@@ -104,6 +104,61 @@ mod tests {
         }
     }
 
+    /// The codes this crate knows are exactly the table of docs/protocol.md §3, in its order: a
+    /// code added on either side without the other fails here.
+    #[test]
+    fn the_known_codes_are_the_table_of_the_protocol_document() {
+        let rows =
+            crate::protocol_doc::table(crate::protocol_doc::section("## 3."), &["code", "when"]);
+        let documented: Vec<&str> = rows
+            .iter()
+            .map(|row| crate::protocol_doc::unquote(row[0]))
+            .collect();
+        let known: Vec<&str> = KNOWN.iter().map(|(_, text)| *text).collect();
+        assert_eq!(known, documented);
+        for code in every_variant() {
+            assert!(
+                KNOWN.iter().any(|(known, _)| *known == code),
+                "{code:?} is not in KNOWN (it would be sent as internal_error)"
+            );
+        }
+    }
+
+    /// One of each variant but `Other`. The match has no wildcard, so a variant added to the
+    /// enum does not compile until it is listed here too (and then it must be in KNOWN).
+    fn every_variant() -> Vec<ErrorCode> {
+        use ErrorCode::*;
+        let all = vec![
+            ParseError,
+            InvalidRequest,
+            UnknownCommand,
+            InvalidParams,
+            MessageTooLarge,
+            IncompleteMessage,
+            ExecutionError,
+            Timeout,
+            Cancelled,
+            QueueFull,
+            NotFound,
+            Busy,
+            ShuttingDown,
+            InternalError,
+            Unauthorized,
+            GuardRefused,
+            CheckpointFailed,
+        ];
+        for code in &all {
+            match code {
+                ParseError | InvalidRequest | UnknownCommand | InvalidParams | MessageTooLarge
+                | IncompleteMessage | ExecutionError | Timeout | Cancelled | QueueFull
+                | NotFound | Busy | ShuttingDown | InternalError | Unauthorized | GuardRefused
+                | CheckpointFailed => {}
+                Other(_) => unreachable!("Other is not a known code"),
+            }
+        }
+        all
+    }
+
     #[test]
     fn an_unknown_code_is_kept_verbatim() {
         let code: ErrorCode = serde_json::from_str("\"rate_limited\"").unwrap();

@@ -9,6 +9,8 @@ pub mod envelope;
 pub mod error_code;
 pub mod framing;
 pub mod handshake;
+#[cfg(test)]
+mod protocol_doc;
 pub mod reply;
 pub mod request;
 pub mod results;
