@@ -20,7 +20,10 @@ pub use error_code::ErrorCode;
 pub use framing::{FrameError, LineDecoder, encode_command, encode_request};
 pub use reply::{ErrorObject, MalformedReply, PlainReply, Reply, ReplyStatus};
 pub use request::{Command, ExecuteCode, ExecutionMode, Request, RequestId, ScreenshotFormat};
-pub use results::{Hello, JobSummary, JobView, JobsCount, Status, StdoutSince, Submitted};
+pub use results::{
+    BlenderMode, CaptureCamera, CaptureSource, Hello, JobState, JobSummary, JobView, JobsCount,
+    Screenshot, Status, StdoutSince, Submitted,
+};
 
 /// The protocol version this crate speaks; `hello` reports the server's.
 pub const PROTOCOL_VERSION: u32 = 2;

@@ -2,7 +2,59 @@
 //! Unknown fields are ignored, so a newer addon adding fields still decodes.
 
 use crate::envelope::{Envelope, ExecStatus};
+use crate::request::ExecutionMode;
 use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How a Blender runs: headless (`blender -b`, or the `bpy` module), or with a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlenderMode {
+    Background,
+    Gui,
+}
+
+impl BlenderMode {
+    /// The wire spelling: `background` or `gui`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlenderMode::Background => "background",
+            BlenderMode::Gui => "gui",
+        }
+    }
+}
+
+impl fmt::Display for BlenderMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a job is in its life (§6): `queued` → `running` → `finished`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Finished,
+}
+
+impl JobState {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Finished => "finished",
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// `hello`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -11,8 +63,7 @@ pub struct Hello {
     pub server: String,
     pub addon_version: String,
     pub blender_version: String,
-    /// `"background"` or `"gui"`.
-    pub mode: String,
+    pub mode: BlenderMode,
     pub pid: u32,
     pub port: u16,
     #[serde(default)]
@@ -32,7 +83,7 @@ pub struct Hello {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub running: bool,
-    pub mode: String,
+    pub mode: BlenderMode,
     pub port: u16,
     pub pid: u32,
     pub blender_version: String,
@@ -60,16 +111,18 @@ pub struct JobsCount {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Submitted {
     pub job_id: String,
-    pub state: String,
+    /// Usually `queued`; a quick job may already be further.
+    pub state: JobState,
 }
 
 /// An entry of `list_jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSummary {
     pub job_id: String,
-    /// `queued`, `running` or `finished`.
-    pub state: String,
-    pub mode: String,
+    pub state: JobState,
+    /// `sync` for a job whose caller waits for its result (an async submission with `wait`
+    /// included), `async` otherwise.
+    pub mode: ExecutionMode,
     pub status: Option<ExecStatus>,
     pub created: Option<f64>,
     pub started: Option<f64>,
@@ -93,6 +146,44 @@ pub struct JobView {
     pub stdout: Option<StdoutSince>,
 }
 
+/// `get_viewport_screenshot` (§4): the fields a caller acts on (the rest, e.g. `format` and
+/// `mime_type`, are ignored here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Screenshot {
+    pub width: u32,
+    pub height: u32,
+    #[serde(default)]
+    pub source: Option<CaptureSource>,
+    /// Headless: which camera the render looked through; null in the GUI.
+    #[serde(default)]
+    pub camera: Option<CaptureCamera>,
+    /// The image, unless it was written to `filepath`.
+    #[serde(default)]
+    pub image_base64: Option<String>,
+    #[serde(default)]
+    pub filepath: Option<String>,
+}
+
+/// Where a screenshot came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureSource {
+    /// A Workbench (or Cycles) render: a headless Blender.
+    Render,
+    /// The first open 3D view of a Blender with a window.
+    Viewport,
+}
+
+/// The camera a headless capture looked through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureCamera {
+    /// The scene's own camera.
+    Scene,
+    /// A temporary camera framing the visible objects.
+    Framing,
+}
+
 /// The part of a job's stdout past the offset the caller had reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StdoutSince {
@@ -103,7 +194,7 @@ pub struct StdoutSince {
 
 impl JobView {
     pub fn is_finished(&self) -> bool {
-        self.summary.state == "finished"
+        self.summary.state == JobState::Finished
     }
 }
 
@@ -111,6 +202,22 @@ impl JobView {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn modes_and_states_keep_their_wire_spelling() {
+        for mode in [BlenderMode::Background, BlenderMode::Gui] {
+            let text = serde_json::to_string(&mode).unwrap();
+            assert_eq!(text, format!("\"{mode}\""));
+            assert_eq!(serde_json::from_str::<BlenderMode>(&text).unwrap(), mode);
+        }
+        for state in [JobState::Queued, JobState::Running, JobState::Finished] {
+            let text = serde_json::to_string(&state).unwrap();
+            assert_eq!(text, format!("\"{state}\""));
+            assert_eq!(serde_json::from_str::<JobState>(&text).unwrap(), state);
+        }
+        assert!(serde_json::from_str::<JobState>("\"paused\"").is_err());
+        assert!(serde_json::from_str::<BlenderMode>("\"GUI\"").is_err());
+    }
 
     #[test]
     fn hello_from_the_protocol_example() {
@@ -121,6 +228,7 @@ mod tests {
             .unwrap();
         assert_eq!(hello.protocol_version, 1);
         assert_eq!(hello.port, 6688);
+        assert_eq!(hello.mode, BlenderMode::Background);
         let back: Hello = serde_json::from_value(serde_json::to_value(&hello).unwrap()).unwrap();
         assert_eq!(back, hello);
     }
@@ -134,7 +242,29 @@ mod tests {
             "sessions": {"connections": 1, "named": []}, "rss_bytes": null, "future_field": 1}))
             .unwrap();
         assert_eq!(status.jobs.finished, 4);
+        assert_eq!(status.mode, BlenderMode::Gui);
         assert_eq!(status.rss_bytes, None);
+    }
+
+    #[test]
+    fn screenshots_say_where_they_came_from() {
+        let headless: Screenshot = serde_json::from_value(json!({"width": 32, "height": 18,
+            "format": "png", "mime_type": "image/png", "source": "render", "camera": "framing",
+            "image_base64": "iVBO"}))
+        .unwrap();
+        assert_eq!(
+            (headless.source, headless.camera),
+            (Some(CaptureSource::Render), Some(CaptureCamera::Framing))
+        );
+        let gui: Screenshot = serde_json::from_value(json!({"success": true, "width": 8,
+            "height": 8, "filepath": "/tmp/x.png", "format": "png", "source": "viewport",
+            "camera": null}))
+        .unwrap();
+        assert_eq!(
+            (gui.source, gui.camera),
+            (Some(CaptureSource::Viewport), None)
+        );
+        assert_eq!(gui.image_base64, None);
     }
 
     #[test]
@@ -152,6 +282,7 @@ mod tests {
             "envelope": {"status": "success", "result": 42, "output": {"stdout": "", "stderr": "", "logs": []},
                          "duration": 0.1, "error": null, "traceback": null, "metadata": {}}})).unwrap();
         assert!(finished.is_finished());
+        assert_eq!(finished.summary.mode, ExecutionMode::Async);
         assert_eq!(finished.summary.status, Some(ExecStatus::Success));
         assert_eq!(finished.cancel_accepted, Some(false));
         assert_eq!(finished.envelope.unwrap().result, json!(42));

@@ -3,6 +3,7 @@
 //! it with the embedded addon, and asks it for its version.
 
 use anyhow::{Context, Result, bail};
+use bld_remote_protocol::BlenderMode;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -15,16 +16,10 @@ pub enum Kind {
     PythonBpy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Background,
-    Gui,
-}
-
 /// What a started Blender should do.
 #[derive(Debug, Clone)]
 pub struct Launch<'a> {
-    pub mode: Mode,
+    pub mode: BlenderMode,
     pub host: &'a str,
     pub port: u16,
     pub addon_package: &'a Path,
@@ -65,7 +60,7 @@ impl Blender {
             launch.ready_file.display().to_string(),
         ];
         match (self.kind, launch.mode) {
-            (Kind::Executable, Mode::Background) => {
+            (Kind::Executable, BlenderMode::Background) => {
                 if let Some(file) = launch.blend_file {
                     ours.extend(["--blend".into(), file.display().to_string()]);
                 }
@@ -75,13 +70,13 @@ impl Blender {
                     .arg("--")
                     .args(&ours);
             }
-            (Kind::PythonBpy, Mode::Background) => {
+            (Kind::PythonBpy, BlenderMode::Background) => {
                 if let Some(file) = launch.blend_file {
                     ours.extend(["--blend".into(), file.display().to_string()]);
                 }
                 command.arg(package.join("keepalive.py")).args(&ours);
             }
-            (Kind::Executable, Mode::Gui) => {
+            (Kind::Executable, BlenderMode::Gui) => {
                 // The user's own Blender, preferences and all; the file opens as usual.
                 if let Some(file) = launch.blend_file {
                     command.arg(file);
@@ -92,7 +87,7 @@ impl Blender {
                     .arg("--")
                     .args(&ours);
             }
-            (Kind::PythonBpy, Mode::Gui) => bail!(
+            (Kind::PythonBpy, BlenderMode::Gui) => bail!(
                 "{} is a Python with the bpy module, which cannot open a window; \
                  pass a Blender executable with --blender to start --gui",
                 self.path.display()
@@ -269,7 +264,7 @@ mod tests {
         );
     }
 
-    fn args(blender: &Blender, mode: Mode, blend: Option<&Path>) -> Result<Vec<String>> {
+    fn args(blender: &Blender, mode: BlenderMode, blend: Option<&Path>) -> Result<Vec<String>> {
         let launch = Launch {
             mode,
             host: "127.0.0.1",
@@ -290,7 +285,7 @@ mod tests {
     fn background_blender_runs_keepalive_with_factory_settings() {
         let got = args(
             &Blender::new("/usr/bin/blender".into()),
-            Mode::Background,
+            BlenderMode::Background,
             Some(Path::new("a.blend")),
         )
         .unwrap();
@@ -305,7 +300,7 @@ mod tests {
     fn gui_blender_opens_the_file_and_runs_gui_start() {
         let got = args(
             &Blender::new("/usr/bin/blender".into()),
-            Mode::Gui,
+            BlenderMode::Gui,
             Some(Path::new("a.blend")),
         )
         .unwrap();
@@ -317,10 +312,12 @@ mod tests {
     #[test]
     fn a_bpy_python_runs_keepalive_directly_and_cannot_open_a_window() {
         let python = Blender::new("/v/bin/python".into());
-        let got = args(&python, Mode::Background, None).unwrap();
+        let got = args(&python, BlenderMode::Background, None).unwrap();
         assert_eq!(got[0], "/c/bld_remote_mcp/keepalive.py");
         assert!(!got.contains(&"--".to_owned()));
-        let err = args(&python, Mode::Gui, None).unwrap_err().to_string();
+        let err = args(&python, BlenderMode::Gui, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot open a window"), "{err}");
     }
 }

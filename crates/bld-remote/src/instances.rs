@@ -6,6 +6,7 @@ use crate::process;
 use anyhow::{Context, Result};
 use bld_remote_client::ClientOptions;
 use bld_remote_client::private_fs;
+use bld_remote_protocol::BlenderMode;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -18,8 +19,7 @@ pub struct Record {
     /// Start time of `pid` (see `process::start_identity`), guarding against pid reuse.
     #[serde(default)]
     pub process_start: Option<u64>,
-    /// `background` or `gui`.
-    pub mode: String,
+    pub mode: BlenderMode,
     pub blender_version: String,
     pub addon_version: String,
     pub blender_path: PathBuf,
@@ -187,7 +187,7 @@ mod tests {
             host: "127.0.0.1".into(),
             pid,
             process_start: process::start_identity(pid),
-            mode: "background".into(),
+            mode: BlenderMode::Background,
             blender_version: "3.4.1".into(),
             addon_version: "0.1.0".into(),
             blender_path: "/usr/bin/blender".into(),

@@ -3,11 +3,12 @@
 //! status says how Blender ended (crashed, killed, exited with a code).
 
 use crate::app::{App, unix_now};
-use crate::blender::{Blender, Launch, Mode};
+use crate::blender::{Blender, Launch};
 use crate::instances::Record;
 use crate::{embedded_addon, port_holder, process, signals};
 use anyhow::{Context, Result, bail};
 use bld_remote_client::{Client, ClientOptions, private_fs};
+use bld_remote_protocol::BlenderMode;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -17,7 +18,7 @@ use tokio::process::Child;
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub mode: Mode,
+    pub mode: BlenderMode,
     pub host: String,
     /// 0 picks a free port.
     pub port: u16,
@@ -50,7 +51,7 @@ pub async fn start(
 ) -> Result<Started> {
     let found = app.find_blender(request.blender.clone())?;
     let blender = Blender::new(found.path.clone());
-    if request.mode == Mode::Gui {
+    if request.mode == BlenderMode::Gui {
         check_display()?;
     }
     if let Some(file) = &request.file {
@@ -167,7 +168,7 @@ pub async fn start(
         host: host.to_owned(),
         pid: hello.pid,
         process_start: process::start_identity(hello.pid),
-        mode: hello.mode.clone(),
+        mode: hello.mode,
         blender_version: hello.blender_version.clone(),
         addon_version: hello.addon_version.clone(),
         blender_path: found.path.clone(),

@@ -2,7 +2,8 @@
 //! config file, then the default. The config file lives in the platform config dir
 //! (`~/.config/bld-remote/config.toml` on Linux) or wherever `--config` / `BLD_REMOTE_CONFIG` say.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use bld_remote_protocol::BlenderMode;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -16,8 +17,8 @@ pub struct ConfigFile {
     pub port: Option<u16>,
     /// `execute_code` timeout, seconds.
     pub timeout: Option<f64>,
-    /// `background` or `gui`: what `start` runs without `--background`/`--gui`.
-    pub mode: Option<String>,
+    /// What `start` runs without `--background`/`--gui`.
+    pub mode: Option<BlenderMode>,
     /// Seconds `start` waits for Blender to answer.
     pub ready_timeout: Option<f64>,
     /// Seconds `stop` waits after the shutdown request before signalling.
@@ -30,6 +31,15 @@ pub struct ConfigFile {
     pub token_file: Option<PathBuf>,
     /// The address Blender listens on behind a tunnel or port forward.
     pub server_address: Option<std::net::SocketAddr>,
+}
+
+/// The value of a `mode` key that is a string but no [`BlenderMode`].
+fn unknown_mode(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    let mode = table.get("mode")?.as_str()?;
+    serde_json::from_value::<BlenderMode>(serde_json::Value::from(mode))
+        .is_err()
+        .then(|| mode.to_owned())
 }
 
 pub const CONFIG_ENV: &str = "BLD_REMOTE_CONFIG";
@@ -84,17 +94,14 @@ impl ConfigFile {
                 return Err(err).with_context(|| format!("reading config file {}", path.display()));
             }
         };
-        let config: ConfigFile = toml::from_str(&text)
-            .with_context(|| format!("invalid config file {}", path.display()))?;
-        if let Some(mode) = &config.mode {
-            if mode != "background" && mode != "gui" {
-                bail!(
-                    "invalid config file {}: mode must be \"background\" or \"gui\", not {mode:?}",
-                    path.display()
-                );
-            }
-        }
-        Ok(config)
+        toml::from_str(&text).map_err(|err| match unknown_mode(&text) {
+            // Said plainly rather than as serde's "unknown variant" with a caret under it.
+            Some(mode) => anyhow!(
+                "invalid config file {}: mode must be \"background\" or \"gui\", not {mode:?}",
+                path.display()
+            ),
+            None => anyhow!(err).context(format!("invalid config file {}", path.display())),
+        })
     }
 }
 
@@ -155,12 +162,8 @@ mod tests {
             (Some("::1"), Some(7000), Some(5.5))
         );
         assert_eq!(
-            (
-                config.mode.as_deref(),
-                config.ready_timeout,
-                config.stop_grace
-            ),
-            (Some("gui"), Some(90.0), Some(3.0))
+            (config.mode, config.ready_timeout, config.stop_grace),
+            (Some(BlenderMode::Gui), Some(90.0), Some(3.0))
         );
     }
 

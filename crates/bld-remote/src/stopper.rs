@@ -105,7 +105,7 @@ mod tests {
             host: "127.0.0.1".into(),
             pid,
             process_start,
-            mode: "background".into(),
+            mode: bld_remote_protocol::BlenderMode::Background,
             blender_version: "3.4.1".into(),
             addon_version: "0.1.0".into(),
             blender_path: "/usr/bin/blender".into(),

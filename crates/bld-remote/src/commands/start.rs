@@ -3,13 +3,13 @@
 //! or we are asked to stop (Ctrl-C, SIGTERM), passing its exit code on.
 
 use crate::app::App;
-use crate::blender::Mode;
 use crate::cli::StartArgs;
 use crate::instances::Record;
 use crate::launcher::{self, Request};
 use crate::style::Painter;
 use crate::{exit, signals, stopper};
 use anyhow::Result;
+use bld_remote_protocol::BlenderMode;
 use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::process::Child;
@@ -17,13 +17,13 @@ use tokio::process::Child;
 pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
     let mut stop_signals = signals::StopSignals::listen();
     let mode = if args.gui {
-        Mode::Gui
+        BlenderMode::Gui
     } else if args.background {
-        Mode::Background
-    } else if app.config.mode.as_deref() == Some("gui") {
-        Mode::Gui
+        BlenderMode::Background
+    } else if app.config.mode == Some(BlenderMode::Gui) {
+        BlenderMode::Gui
     } else {
-        Mode::Background
+        BlenderMode::Background
     };
     let request = Request {
         mode,

@@ -7,7 +7,7 @@ use crate::exit;
 use crate::style::Painter;
 use anyhow::Result;
 use bld_remote_client::{Client, ClientError, ClientOptions};
-use bld_remote_protocol::DEFAULT_PORT;
+use bld_remote_protocol::{BlenderMode, DEFAULT_PORT};
 use serde::Serialize;
 
 #[derive(Debug, Default, Serialize)]
@@ -17,7 +17,7 @@ struct Row {
     /// Started by bld-remote (and so stoppable by `bld-remote stop`).
     managed: bool,
     reachable: bool,
-    mode: Option<String>,
+    mode: Option<BlenderMode>,
     blender_version: Option<String>,
     uptime: Option<f64>,
     queue_length: Option<u64>,
@@ -35,7 +35,7 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<u8> {
             port: record.port,
             pid: Some(record.pid),
             managed: true,
-            mode: Some(record.mode.clone()),
+            mode: Some(record.mode),
             blender_version: Some(record.blender_version.clone()),
             uptime: Some(unix_now().saturating_sub(record.started_at) as f64),
             ..Row::default()
@@ -119,7 +119,7 @@ fn print_table(rows: &[Row], stale: usize) {
                 "{:<6} {:<8} {:<11} {:<8} {:<10} {:<6} {:<8} {:<6} {}",
                 row.port,
                 row.pid.map_or_else(dash, |p| p.to_string()),
-                row.mode.clone().unwrap_or_else(dash),
+                row.mode.map_or_else(dash, |m| m.to_string()),
                 row.blender_version.clone().unwrap_or_else(dash),
                 row.uptime.map_or_else(dash, uptime),
                 row.queue_length.map_or_else(dash, |q| q.to_string()),

@@ -4,10 +4,10 @@
 mod args;
 mod budget;
 mod catalog;
-mod link;
-mod render;
 mod server;
 mod stdio;
+mod supervisor;
+mod tool_result;
 
 use crate::app::App;
 use crate::cli::McpArgs;
@@ -18,15 +18,15 @@ use std::sync::Arc;
 
 pub async fn run(app: App, args: McpArgs) -> Result<u8> {
     let mut stop_signals = signals::StopSignals::listen();
-    let options = link::LinkOptions {
+    let options = supervisor::SupervisorOptions {
         port: args.port,
         host: args.host,
         spawn: args.spawn || app.config.spawn.unwrap_or(false),
         blender: args.blender,
         restart_stuck: args.on_stuck == crate::cli::OnStuck::Restart,
     };
-    let link = Arc::new(link::Link::new(Arc::new(app), options));
-    let service = server::BlenderMcp::new(Arc::clone(&link))
+    let supervisor = Arc::new(supervisor::BlenderSupervisor::new(Arc::new(app), options));
+    let service = server::BlenderMcp::new(Arc::clone(&supervisor))
         .serve(stdio::transport())
         .await
         .context("starting the MCP session on stdio")?;
@@ -36,6 +36,6 @@ pub async fn run(app: App, args: McpArgs) -> Result<u8> {
         reason = service.waiting() => tracing::debug!(?reason, "MCP session ended"),
         signal = stop_signals.recv() => tracing::info!(signal, "stopping the MCP server"),
     }
-    link.shutdown().await;
+    supervisor.shutdown().await;
     Ok(exit::SUCCESS)
 }

@@ -2,11 +2,14 @@
 
 use super::args::{self, decode};
 use super::catalog;
-use super::link::{Clients, Link};
-use super::render::{envelope_result, json_result, tool_error};
+use super::supervisor::{BlenderSupervisor, Clients};
+use super::tool_result::{envelope_result, json_result, tool_error};
 use bld_remote_client::ClientError;
 use bld_remote_protocol::results::JobView;
-use bld_remote_protocol::{Command, Envelope, ErrorCode, ExecuteCode, ScreenshotFormat};
+use bld_remote_protocol::{
+    CaptureCamera, CaptureSource, Command, Envelope, ErrorCode, ExecuteCode, Screenshot,
+    ScreenshotFormat,
+};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Clone)]
 pub struct BlenderMcp {
-    link: Arc<Link>,
+    supervisor: Arc<BlenderSupervisor>,
 }
 
 const INSTRUCTIONS: &str = "Tools to work in a running Blender. execute_code runs Python with bpy; \
@@ -30,8 +33,8 @@ variables persist between calls of this session. Use get_scene_info / get_object
 get_viewport_screenshot to see.";
 
 impl BlenderMcp {
-    pub fn new(link: Arc<Link>) -> BlenderMcp {
-        BlenderMcp { link }
+    pub fn new(supervisor: Arc<BlenderSupervisor>) -> BlenderMcp {
+        BlenderMcp { supervisor }
     }
 
     async fn dispatch(
@@ -53,7 +56,7 @@ impl BlenderMcp {
                 Ok(
                     match self.call_control(command, a.wait.unwrap_or(0.0)).await {
                         Ok(value) => match serde_json::from_value::<JobView>(value.clone()) {
-                            Ok(view) => super::render::job_result(&view),
+                            Ok(view) => super::tool_result::job_result(&view),
                             Err(_) => json_result(value),
                         },
                         Err(error) => error,
@@ -132,7 +135,7 @@ impl BlenderMcp {
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         args::check_range("timeout", a.timeout, 0.001, args::MAX_TIMEOUT_SECS)?;
-        let clients = match self.link.clients().await {
+        let clients = match self.supervisor.clients().await {
             Ok(clients) => clients,
             Err(err) => return Ok(tool_error(err)),
         };
@@ -189,13 +192,13 @@ impl BlenderMcp {
     }
 
     /// The job outlived its timeout plus the grace period: it sits in a C call Python cannot
-    /// interrupt. Restart the Blender if this server owns it (`Link::recover_stuck`), else say
+    /// interrupt. Restart the Blender if this server owns it (`BlenderSupervisor::recover_stuck`), else say
     /// how to follow or stop the job.
     async fn stuck(&self, clients: &Clients, job_id: &str, timeout: f64) -> CallToolResult {
         let what = format!(
             "the code did not stop within {timeout} s plus {STUCK_GRACE_SECS} s: it is stuck in a long C call (render, operator, native library)"
         );
-        match self.link.recover_stuck(clients.port).await {
+        match self.supervisor.recover_stuck(clients.port).await {
             Some(note) => tool_error(format!("{what}; {note}")),
             None => tool_error(format!(
                 "{what}; job {job_id} is still running: follow it with get_job or stop it with cancel_job"
@@ -227,7 +230,7 @@ impl BlenderMcp {
                 object.retain(|key, _| keep.iter().any(|f| f == key));
             }
         }
-        Ok(super::render::scene_result(result))
+        Ok(super::tool_result::scene_result(result))
     }
 
     async fn screenshot(&self, a: args::Screenshot) -> Result<CallToolResult, ErrorData> {
@@ -240,17 +243,21 @@ impl BlenderMcp {
             elevation: a.elevation,
             shading: a.shading.as_ref().map(args::wire_name),
         };
-        let shot = match self.call_control(command, 120.0).await {
+        let reply = match self.call_control(command, 120.0).await {
             Ok(value) => value,
             Err(error) => return Ok(error),
         };
-        let Some(data) = shot.get("image_base64").and_then(Value::as_str) else {
-            return Ok(tool_error(format!("Blender returned no image: {shot}")));
+        let (shot, data) = match serde_json::from_value::<Screenshot>(reply.clone()) {
+            Ok(mut shot) => match shot.image_base64.take() {
+                Some(data) => (shot, data),
+                None => return Ok(tool_error(format!("Blender returned no image: {reply}"))),
+            },
+            Err(_) => return Ok(tool_error(format!("Blender returned no image: {reply}"))),
         };
         let caption = format!(
             "{}x{} PNG ({})",
-            shot["width"],
-            shot["height"],
+            shot.width,
+            shot.height,
             screenshot_caption(&a, &shot)
         );
         Ok(CallToolResult::success(vec![
@@ -260,7 +267,7 @@ impl BlenderMcp {
     }
 
     async fn connection_status(&self) -> CallToolResult {
-        let clients = match self.link.clients().await {
+        let clients = match self.supervisor.clients().await {
             Ok(clients) => clients,
             Err(err) => return json_result(json!({"connected": false, "error": err})),
         };
@@ -279,7 +286,7 @@ impl BlenderMcp {
                 "latency_ms": (latency.as_secs_f64() * 1e6).round() / 1e3,
             })),
             Err(err) => {
-                let text = super::render::text_of(&self.failure(err, None).await);
+                let text = super::tool_result::text_of(&self.failure(err, None).await);
                 json_result(
                     json!({"connected": false, "host": clients.host, "port": clients.port, "error": text}),
                 )
@@ -296,7 +303,7 @@ impl BlenderMcp {
         Ok(match self.call_control(command, server_wait).await {
             Ok(value) => {
                 let result = json_result(value);
-                match self.link.clients().await {
+                match self.supervisor.clients().await {
                     Ok(clients) => self.finish(&clients, Ok(result)).await,
                     Err(_) => result,
                 }
@@ -310,7 +317,7 @@ impl BlenderMcp {
         command: Command,
         server_wait: f64,
     ) -> Result<Value, CallToolResult> {
-        let clients = self.link.clients().await.map_err(tool_error)?;
+        let clients = self.supervisor.clients().await.map_err(tool_error)?;
         let limit =
             clients.control.options().call_timeout + Duration::from_secs_f64(server_wait.max(0.0));
         match clients.control.call_with_timeout(&command, limit).await {
@@ -331,7 +338,7 @@ impl BlenderMcp {
             stdout_offset: None,
         };
         let value = self.call_control(command, 0.0).await.map_err(|failed| {
-            ErrorData::resource_not_found(super::render::text_of(&failed), None)
+            ErrorData::resource_not_found(super::tool_result::text_of(&failed), None)
         })?;
         let view: JobView = serde_json::from_value(value).map_err(|err| {
             ErrorData::internal_error(format!("unexpected get_job reply: {err}"), None)
@@ -349,7 +356,7 @@ impl BlenderMcp {
 
     /// A command that must run in this session's namespace (the exec connection).
     async fn on_exec(&self, command: Command) -> Result<CallToolResult, ErrorData> {
-        let clients = match self.link.clients().await {
+        let clients = match self.supervisor.clients().await {
             Ok(clients) => clients,
             Err(err) => return Ok(tool_error(err)),
         };
@@ -365,7 +372,7 @@ impl BlenderMcp {
         outcome: Result<CallToolResult, ClientError>,
     ) -> CallToolResult {
         match outcome {
-            Ok(result) => match self.link.note_new_blender(clients).await {
+            Ok(result) => match self.supervisor.note_new_blender(clients).await {
                 Some(note) => flag_new_blender(result, &note),
                 None => result,
             },
@@ -374,7 +381,7 @@ impl BlenderMcp {
     }
 
     /// `execute_code`'s envelope: flagged from a new Blender, and when the code called
-    /// `sys.exit`, the link waits for that Blender to end (so the next call does not reach a
+    /// `sys.exit`, the supervisor waits for that Blender to end (so the next call does not reach a
     /// dying one).
     async fn finish_envelope(&self, clients: &Clients, envelope: &Envelope) -> CallToolResult {
         let result = self.finish(clients, Ok(envelope_result(envelope))).await;
@@ -383,7 +390,7 @@ impl BlenderMcp {
             .get("system_exit")
             .is_some_and(|code| !code.is_null())
         {
-            self.link.expect_exit(clients).await;
+            self.supervisor.expect_exit(clients).await;
         }
         result
     }
@@ -392,17 +399,20 @@ impl BlenderMcp {
     /// to it and what the next call does; when none answers, what to do (which depends on
     /// `--spawn`).
     async fn failure(&self, err: ClientError, clients: Option<&Clients>) -> CallToolResult {
-        self.link.after_error(&err).await;
+        self.supervisor.after_error(&err).await;
         let text = match (&err, clients) {
             (ClientError::Disconnected { .. }, Some(clients)) => {
-                format!("{err}.\n{}", self.link.explain_lost(clients).await)
+                format!("{err}.\n{}", self.supervisor.explain_lost(clients).await)
             }
             (ClientError::NotListening { addr }, _) => {
-                format!("no Blender answers on {addr}. {}", self.link.next_step())
+                format!(
+                    "no Blender answers on {addr}. {}",
+                    self.supervisor.next_step()
+                )
             }
             (ClientError::Server(error), _) if error.code == ErrorCode::NotFound => {
                 match error.details.get("job_id").and_then(Value::as_str) {
-                    Some(job_id) => match self.link.lost_job(job_id).await {
+                    Some(job_id) => match self.supervisor.lost_job(job_id).await {
                         Some(lost) => lost,
                         None => err.to_string(),
                     },
@@ -491,14 +501,14 @@ async fn follow_job(
 
 /// What a capture shows, from what was asked and what the addon says it used (`camera`: the
 /// scene's, or a temporary one framing the objects).
-fn screenshot_caption(asked: &args::Screenshot, shot: &Value) -> String {
+fn screenshot_caption(asked: &args::Screenshot, shot: &Screenshot) -> String {
     use args::View;
     let shading = asked
         .shading
         .as_ref()
         .map(|s| format!(", {} shading", args::wire_name(s)))
         .unwrap_or_default();
-    if shot["source"] != "render" {
+    if shot.source != Some(CaptureSource::Render) {
         let view = asked
             .view
             .as_ref()
@@ -506,7 +516,7 @@ fn screenshot_caption(asked: &args::Screenshot, shot: &Value) -> String {
             .unwrap_or_default();
         return format!("the 3D viewport{view}{shading}");
     }
-    let scene_camera = shot["camera"] == "scene";
+    let scene_camera = shot.camera == Some(CaptureCamera::Scene);
     let from = match asked.view {
         None | Some(View::Current) | Some(View::Camera) if scene_camera => {
             "through the scene camera".to_owned()
@@ -604,10 +614,9 @@ impl ServerHandler for BlenderMcp {
                 ));
             }
         };
-        let value = self
-            .call_control(command, 0.0)
-            .await
-            .map_err(|failed| ErrorData::internal_error(super::render::text_of(&failed), None))?;
+        let value = self.call_control(command, 0.0).await.map_err(|failed| {
+            ErrorData::internal_error(super::tool_result::text_of(&failed), None)
+        })?;
         let contents = ResourceContents::text(value.to_string(), request.uri.clone())
             .with_mime_type("application/json");
         Ok(ReadResourceResult::new(vec![contents]).into())

@@ -1,25 +1,25 @@
-//! The MCP server's link to Blender, made lazily: the server starts without a Blender and
-//! finds one when a tool is called. Two connections: one runs this MCP session's code (its
-//! namespace in Blender belongs to this session), the other carries everything else, so
-//! `check_connection_status` or `cancel_job` answer while code runs (a connection handles its
-//! requests in order).
+//! The Blender an MCP session uses, supervised. It is found (or started) lazily: the server
+//! starts without a Blender and finds one when a tool is called. Two connections: one runs this
+//! MCP session's code (its namespace in Blender belongs to this session), the other carries
+//! everything else, so `check_connection_status` or `cancel_job` answer while code runs (a
+//! connection handles its requests in order).
 //!
 //! With `--spawn`, a Blender is started when none answers (as a child of this server, so that
 //! its exit status says how it ended), restarted when it has died by the next call or is stuck
 //! in a C call past a timeout (`--on-stuck restart`), and stopped when the session ends. Only a
 //! Blender this session started is ever stopped or killed.
 //!
-//! The link also keeps the agent's picture true: which Blender answered last (a new one means
-//! the scene and variables from before are gone), and how each earlier one ended, so that a
-//! failed call and a later `get_job` for one of its jobs can say what happened.
+//! The supervisor also keeps the agent's picture true: which Blender answered last (a new one
+//! means the scene and variables from before are gone), and how each earlier one ended, so that
+//! a failed call and a later `get_job` for one of its jobs can say what happened.
 
 use crate::app::App;
-use crate::blender::Mode;
 use crate::exit_report::{self, Ending};
 use crate::instances::Record;
 use crate::launcher;
 use crate::stopper;
 use bld_remote_client::{Client, ClientError};
+use bld_remote_protocol::BlenderMode;
 use bld_remote_protocol::Hello;
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -38,8 +38,8 @@ pub struct Clients {
     pub port: u16,
 }
 
-/// How the link finds or starts its Blender.
-pub struct LinkOptions {
+/// How the supervisor finds or starts its Blender.
+pub struct SupervisorOptions {
     pub port: Option<u16>,
     pub host: Option<String>,
     /// Start a headless Blender when none answers (`--spawn`).
@@ -50,9 +50,9 @@ pub struct LinkOptions {
     pub restart_stuck: bool,
 }
 
-pub struct Link {
+pub struct BlenderSupervisor {
     app: Arc<App>,
-    options: LinkOptions,
+    options: SupervisorOptions,
     current: tokio::sync::Mutex<State>,
     /// The exec client's connection count when the answering Blender was last looked at: while
     /// it is the same, so is the Blender (no lock, no lookup on the hot path of every call).
@@ -103,9 +103,9 @@ struct Gone {
     report: String,
 }
 
-impl Link {
-    pub fn new(app: Arc<App>, options: LinkOptions) -> Link {
-        Link {
+impl BlenderSupervisor {
+    pub fn new(app: Arc<App>, options: SupervisorOptions) -> BlenderSupervisor {
+        BlenderSupervisor {
             app,
             options,
             current: tokio::sync::Mutex::new(State::default()),
@@ -404,7 +404,7 @@ impl Link {
     /// else on a free one; a task keeps its exit status.
     async fn start_blender(&self) -> Result<Spawned, String> {
         let request = launcher::Request {
-            mode: Mode::Background,
+            mode: BlenderMode::Background,
             host: self.app.host(self.options.host.clone()),
             port: self.options.port.or(self.app.config.port).unwrap_or(0),
             blender: self.options.blender.clone(),
