@@ -2,12 +2,17 @@
 //! to stderr.
 
 mod args;
+mod blender_calls;
 mod budget;
-mod catalog;
+mod execution_output;
+mod resources;
+mod schema;
 mod server;
 mod stdio;
 mod supervisor;
+mod tool;
 mod tool_result;
+mod tools;
 
 use crate::app::App;
 use crate::cli::McpArgs;

@@ -1,31 +1,29 @@
-//! The MCP server: `tools/list` from the catalog, `tools/call` turned into requests to Blender.
+//! The MCP server: capabilities, `tools/list` and `tools/call` from the tool table
+//! (`tools/`), resources (`resources.rs`); and, for `execute_code`, running code in Blender and
+//! following it to its end.
 
-use super::args::{self, decode};
-use super::catalog;
+use super::resources;
 use super::supervisor::{BlenderSupervisor, Clients};
-use super::tool_result::{envelope_result, json_result, tool_error};
+use super::tool::{Context, Outcome};
+use super::tool_result::{envelope_result, submitted_result, tool_error};
+use super::tools::{self, ExecuteCodeArgs, Mode};
 use bld_remote_client::ClientError;
-use bld_remote_protocol::results::JobView;
-use bld_remote_protocol::{
-    CaptureCamera, CaptureSource, Command, Envelope, ErrorCode, ExecuteCode, Screenshot,
-    ScreenshotFormat,
-};
+use bld_remote_protocol::{Envelope, ExecuteCode, JobView};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ProgressNotificationParam, ProgressToken, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
-    ServerConfig,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The server of one MCP session; cheap to clone (the supervisor is shared).
 #[derive(Clone)]
 pub struct BlenderMcp {
-    supervisor: Arc<BlenderSupervisor>,
+    pub(super) supervisor: Arc<BlenderSupervisor>,
 }
 
 const INSTRUCTIONS: &str = "Tools to work in a running Blender. execute_code runs Python with bpy; \
@@ -37,104 +35,10 @@ impl BlenderMcp {
         BlenderMcp { supervisor }
     }
 
-    async fn dispatch(
-        &self,
-        name: &str,
-        arguments: Option<serde_json::Map<String, Value>>,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
-        match name {
-            "execute_code" => self.execute_code(decode(arguments)?, context).await,
-            "get_job" => {
-                let a: args::GetJob = decode(arguments)?;
-                args::check_range("wait", a.wait, 0.0, args::MAX_WAIT_SECS)?;
-                let command = Command::GetJob {
-                    job_id: a.job_id,
-                    wait: a.wait,
-                    stdout_offset: a.stdout_offset,
-                };
-                Ok(
-                    match self.call_control(command, a.wait.unwrap_or(0.0)).await {
-                        Ok(value) => match serde_json::from_value::<JobView>(value.clone()) {
-                            Ok(view) => super::tool_result::job_result(&view),
-                            Err(_) => json_result(value),
-                        },
-                        Err(error) => error,
-                    },
-                )
-            }
-            "cancel_job" => {
-                let a: args::JobId = decode(arguments)?;
-                self.control(Command::CancelJob { job_id: a.job_id }, 0.0)
-                    .await
-            }
-            "list_jobs" => {
-                decode::<args::NoArgs>(arguments)?;
-                self.control(Command::ListJobs, 0.0).await
-            }
-            "get_scene_info" => self.scene_info(decode(arguments)?).await,
-            "get_object_info" => {
-                let a: args::ObjectName = decode(arguments)?;
-                self.control(
-                    Command::GetObjectInfo {
-                        object_name: a.object_name,
-                    },
-                    0.0,
-                )
-                .await
-            }
-            "get_viewport_screenshot" => self.screenshot(decode(arguments)?).await,
-            "check_connection_status" => {
-                decode::<args::NoArgs>(arguments)?;
-                Ok(self.connection_status().await)
-            }
-            "reset_session" => {
-                decode::<args::NoArgs>(arguments)?;
-                self.on_exec(Command::ResetSession { session: None }).await
-            }
-            "put_persist_data" => {
-                let a: args::PutPersist = decode(arguments)?;
-                self.control(
-                    Command::PutPersistData {
-                        key: a.key,
-                        data: a.data,
-                    },
-                    0.0,
-                )
-                .await
-            }
-            "get_persist_data" => {
-                let a: args::GetPersist = decode(arguments)?;
-                self.control(
-                    Command::GetPersistData {
-                        key: a.key,
-                        default: a.default,
-                    },
-                    0.0,
-                )
-                .await
-            }
-            "remove_persist_data" => {
-                let a: args::Key = decode(arguments)?;
-                self.control(Command::RemovePersistData { key: a.key }, 0.0)
-                    .await
-            }
-            other => Err(ErrorData::invalid_params(
-                format!("unknown tool `{other}`"),
-                None,
-            )),
-        }
-    }
-
     /// Runs code as a job of this session (on the exec connection, so in its namespace) and
     /// follows it: the caller's progress token gets the job's stdout as it is printed, and a
     /// cancelled request cancels the job in Blender.
-    async fn execute_code(
-        &self,
-        a: args::ExecuteCode,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
-        args::check_range("timeout", a.timeout, 0.001, args::MAX_TIMEOUT_SECS)?;
+    pub(super) async fn execute_code(&self, a: ExecuteCodeArgs, context: &Context) -> Outcome {
         let clients = match self.supervisor.clients().await {
             Ok(clients) => clients,
             Err(err) => return Ok(tool_error(err)),
@@ -145,10 +49,8 @@ impl BlenderMcp {
         let timeout = a
             .timeout
             .unwrap_or(bld_remote_protocol::DEFAULT_EXEC_TIMEOUT_SECS);
-        if a.mode == Some(args::Mode::Async) {
-            let outcome = clients.exec.submit(params).await.map(|submitted| {
-                json_result(json!({"status": submitted.state, "job_id": submitted.job_id}))
-            });
+        if a.mode == Some(Mode::Async) {
+            let outcome = clients.exec.submit(params).await.map(submitted_result);
             return Ok(self.finish(&clients, outcome).await);
         }
         // Submit and wait in one request: a quick call is answered by its first reply. A
@@ -192,8 +94,8 @@ impl BlenderMcp {
     }
 
     /// The job outlived its timeout plus the grace period: it sits in a C call Python cannot
-    /// interrupt. Restart the Blender if this server owns it (`BlenderSupervisor::recover_stuck`), else say
-    /// how to follow or stop the job.
+    /// interrupt. Restart the Blender if this server owns it
+    /// (`BlenderSupervisor::recover_stuck`), else say how to follow or stop the job.
     async fn stuck(&self, clients: &Clients, job_id: &str, timeout: f64) -> CallToolResult {
         let what = format!(
             "the code did not stop within {timeout} s plus {STUCK_GRACE_SECS} s: it is stuck in a long C call (render, operator, native library)"
@@ -205,232 +107,7 @@ impl BlenderMcp {
             )),
         }
     }
-
-    async fn scene_info(&self, a: args::SceneInfo) -> Result<CallToolResult, ErrorData> {
-        let mut result = match self
-            .call_control(
-                Command::GetSceneInfo {
-                    // A page by default: an agent's context is the scarce resource.
-                    limit: Some(a.limit.unwrap_or(SCENE_PAGE)),
-                    offset: a.offset,
-                },
-                0.0,
-            )
-            .await
-        {
-            Ok(value) => value,
-            Err(error) => return Ok(error),
-        };
-        if let (Some(fields), Some(objects)) = (
-            a.fields,
-            result.get_mut("objects").and_then(Value::as_array_mut),
-        ) {
-            let keep: Vec<String> = fields.iter().map(args::wire_name).collect();
-            for object in objects.iter_mut().filter_map(Value::as_object_mut) {
-                object.retain(|key, _| keep.iter().any(|f| f == key));
-            }
-        }
-        Ok(super::tool_result::scene_result(result))
-    }
-
-    async fn screenshot(&self, a: args::Screenshot) -> Result<CallToolResult, ErrorData> {
-        let command = Command::GetViewportScreenshot {
-            max_size: a.max_size,
-            format: Some(ScreenshotFormat::Png),
-            filepath: None,
-            view: a.view.as_ref().map(args::wire_name),
-            azimuth: a.azimuth,
-            elevation: a.elevation,
-            shading: a.shading.as_ref().map(args::wire_name),
-        };
-        let reply = match self.call_control(command, 120.0).await {
-            Ok(value) => value,
-            Err(error) => return Ok(error),
-        };
-        let (shot, data) = match serde_json::from_value::<Screenshot>(reply.clone()) {
-            Ok(mut shot) => match shot.image_base64.take() {
-                Some(data) => (shot, data),
-                None => return Ok(tool_error(format!("Blender returned no image: {reply}"))),
-            },
-            Err(_) => return Ok(tool_error(format!("Blender returned no image: {reply}"))),
-        };
-        let caption = format!(
-            "{}x{} PNG ({})",
-            shot.width,
-            shot.height,
-            screenshot_caption(&a, &shot)
-        );
-        Ok(CallToolResult::success(vec![
-            ContentBlock::image(data, "image/png"),
-            ContentBlock::text(caption),
-        ]))
-    }
-
-    async fn connection_status(&self) -> CallToolResult {
-        let clients = match self.supervisor.clients().await {
-            Ok(clients) => clients,
-            Err(err) => return json_result(json!({"connected": false, "error": err})),
-        };
-        let started = Instant::now();
-        let outcome = async {
-            clients.control.ping().await?;
-            let latency = started.elapsed();
-            Ok::<_, ClientError>((clients.control.server().await?, latency))
-        }
-        .await;
-        match outcome {
-            Ok((hello, latency)) => json_result(json!({
-                "connected": true, "host": clients.host, "port": hello.port, "pid": hello.pid,
-                "blender_version": hello.blender_version, "addon_version": hello.addon_version,
-                "mode": hello.mode, "protocol_version": hello.protocol_version,
-                "latency_ms": (latency.as_secs_f64() * 1e6).round() / 1e3,
-            })),
-            Err(err) => {
-                let text = super::tool_result::text_of(&self.failure(err, None).await);
-                json_result(
-                    json!({"connected": false, "host": clients.host, "port": clients.port, "error": text}),
-                )
-            }
-        }
-    }
-
-    /// A control command whose `result` is the tool's structured result.
-    async fn control(
-        &self,
-        command: Command,
-        server_wait: f64,
-    ) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.call_control(command, server_wait).await {
-            Ok(value) => {
-                let result = json_result(value);
-                match self.supervisor.clients().await {
-                    Ok(clients) => self.finish(&clients, Ok(result)).await,
-                    Err(_) => result,
-                }
-            }
-            Err(error) => error,
-        })
-    }
-
-    async fn call_control(
-        &self,
-        command: Command,
-        server_wait: f64,
-    ) -> Result<Value, CallToolResult> {
-        let clients = self.supervisor.clients().await.map_err(tool_error)?;
-        let limit =
-            clients.control.options().call_timeout + Duration::from_secs_f64(server_wait.max(0.0));
-        match clients.control.call_with_timeout(&command, limit).await {
-            Ok(value) => Ok(value),
-            Err(err) => Err(self.failure(err, Some(&clients)).await),
-        }
-    }
-
-    /// The whole result of a finished job (`blender://jobs/{job_id}/result`).
-    async fn job_result_resource(
-        &self,
-        job_id: &str,
-        uri: &str,
-    ) -> Result<ReadResourceResponse, ErrorData> {
-        let command = Command::GetJob {
-            job_id: job_id.to_owned(),
-            wait: None,
-            stdout_offset: None,
-        };
-        let value = self.call_control(command, 0.0).await.map_err(|failed| {
-            ErrorData::resource_not_found(super::tool_result::text_of(&failed), None)
-        })?;
-        let view: JobView = serde_json::from_value(value).map_err(|err| {
-            ErrorData::internal_error(format!("unexpected get_job reply: {err}"), None)
-        })?;
-        let Some(envelope) = view.envelope else {
-            return Err(ErrorData::resource_not_found(
-                format!("job {job_id} has not finished yet ({})", view.summary.state),
-                None,
-            ));
-        };
-        let contents = ResourceContents::text(envelope.result.to_string(), uri.to_owned())
-            .with_mime_type("application/json");
-        Ok(ReadResourceResult::new(vec![contents]).into())
-    }
-
-    /// A command that must run in this session's namespace (the exec connection).
-    async fn on_exec(&self, command: Command) -> Result<CallToolResult, ErrorData> {
-        let clients = match self.supervisor.clients().await {
-            Ok(clients) => clients,
-            Err(err) => return Ok(tool_error(err)),
-        };
-        let outcome = clients.exec.call(&command).await.map(json_result);
-        Ok(self.finish(&clients, outcome).await)
-    }
-
-    /// A tool's result, told when it comes from another Blender than the one before; or the
-    /// failure, said as the agent can act on it.
-    async fn finish(
-        &self,
-        clients: &Clients,
-        outcome: Result<CallToolResult, ClientError>,
-    ) -> CallToolResult {
-        match outcome {
-            Ok(result) => match self.supervisor.note_new_blender(clients).await {
-                Some(note) => flag_new_blender(result, &note),
-                None => result,
-            },
-            Err(err) => self.failure(err, Some(clients)).await,
-        }
-    }
-
-    /// `execute_code`'s envelope: flagged from a new Blender, and when the code called
-    /// `sys.exit`, the supervisor waits for that Blender to end (so the next call does not reach a
-    /// dying one).
-    async fn finish_envelope(&self, clients: &Clients, envelope: &Envelope) -> CallToolResult {
-        let result = self.finish(clients, Ok(envelope_result(envelope))).await;
-        if envelope
-            .metadata
-            .get("system_exit")
-            .is_some_and(|code| !code.is_null())
-        {
-            self.supervisor.expect_exit(clients).await;
-        }
-        result
-    }
-
-    /// A failed request, in words an agent can act on: when Blender went away, what happened
-    /// to it and what the next call does; when none answers, what to do (which depends on
-    /// `--spawn`).
-    async fn failure(&self, err: ClientError, clients: Option<&Clients>) -> CallToolResult {
-        self.supervisor.after_error(&err).await;
-        let text = match (&err, clients) {
-            (ClientError::Disconnected { .. }, Some(clients)) => {
-                format!("{err}.\n{}", self.supervisor.explain_lost(clients).await)
-            }
-            (ClientError::NotListening { addr }, _) => {
-                format!(
-                    "no Blender answers on {addr}. {}",
-                    self.supervisor.next_step()
-                )
-            }
-            (ClientError::Server(error), _) if error.code == ErrorCode::NotFound => {
-                match error.details.get("job_id").and_then(Value::as_str) {
-                    Some(job_id) => match self.supervisor.lost_job(job_id).await {
-                        Some(lost) => lost,
-                        None => err.to_string(),
-                    },
-                    None => err.to_string(),
-                }
-            }
-            _ => err.to_string(),
-        };
-        tool_error(text)
-    }
 }
-
-const STATUS_URI: &str = "blender://status";
-const JOB_RESULT_TEMPLATE: &str = "blender://jobs/{job_id}/result";
-const SCENE_URI: &str = "blender://scene";
-
-/// Objects per `get_scene_info` page when the caller gives no limit.
-const SCENE_PAGE: u64 = 100;
 
 /// How often a job with a progress token is polled for new stdout.
 const PROGRESS_POLL_SECS: f64 = 0.2;
@@ -444,7 +121,7 @@ const STUCK_GRACE_SECS: f64 = 5.0;
 /// Sends the job's new stdout as a progress notification when the client asked for progress,
 /// and moves `offset` past it.
 async fn notify_stdout(
-    context: &RequestContext<RoleServer>,
+    context: &Context,
     token: Option<&ProgressToken>,
     view: &mut JobView,
     offset: &mut u64,
@@ -469,7 +146,7 @@ async fn follow_job(
     job_id: &str,
     timeout: f64,
     mut offset: u64,
-    context: &RequestContext<RoleServer>,
+    context: &Context,
 ) -> Result<Option<Envelope>, ClientError> {
     let token = context.meta.get_progress_token();
     // The deadline counts from here, a fraction of a second after the job started: the
@@ -499,60 +176,6 @@ async fn follow_job(
     }
 }
 
-/// What a capture shows, from what was asked and what the addon says it used (`camera`: the
-/// scene's, or a temporary one framing the objects).
-fn screenshot_caption(asked: &args::Screenshot, shot: &Screenshot) -> String {
-    use args::View;
-    let shading = asked
-        .shading
-        .as_ref()
-        .map(|s| format!(", {} shading", args::wire_name(s)))
-        .unwrap_or_default();
-    if shot.source != Some(CaptureSource::Render) {
-        let view = asked
-            .view
-            .as_ref()
-            .map(|v| format!(", {} view", args::wire_name(v)))
-            .unwrap_or_default();
-        return format!("the 3D viewport{view}{shading}");
-    }
-    let scene_camera = shot.camera == Some(CaptureCamera::Scene);
-    let from = match asked.view {
-        None | Some(View::Current) | Some(View::Camera) if scene_camera => {
-            "through the scene camera".to_owned()
-        }
-        None | Some(View::Current) | Some(View::Camera) => {
-            "from a camera framing the objects (the scene has no camera)".to_owned()
-        }
-        Some(View::Angle) => format!(
-            "from azimuth {}°, elevation {}°",
-            asked.azimuth.unwrap_or(0.0),
-            asked.elevation.unwrap_or(0.0)
-        ),
-        Some(view) => format!("from the {} view", args::wire_name(&view)),
-    };
-    format!("headless Blender: a render {from}{shading}")
-}
-
-/// A result from a Blender other than the one before: the agent is told first, in the text and
-/// in the structured content (`new_blender`; in `metadata` for an execution envelope).
-fn flag_new_blender(mut result: CallToolResult, note: &str) -> CallToolResult {
-    if let Some(Value::Object(map)) = result.structured_content.as_mut() {
-        match map.get_mut("metadata") {
-            Some(Value::Object(metadata)) => {
-                metadata.insert("new_blender".into(), json!(note));
-            }
-            _ => {
-                map.insert("new_blender".into(), json!(note));
-            }
-        }
-    }
-    result
-        .content
-        .insert(0, ContentBlock::text(format!("⚠ {note}")));
-    result
-}
-
 impl ServerHandler for BlenderMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
@@ -570,23 +193,7 @@ impl ServerHandler for BlenderMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let resource = |uri: &str, name: &str, description: &str| {
-            Resource::new(uri, name)
-                .with_description(description)
-                .with_mime_type("application/json")
-        };
-        Ok(ListResourcesResult::with_all_items(vec![
-            resource(
-                STATUS_URI,
-                "status",
-                "Blender's status: version, mode, port, uptime, queue, jobs",
-            ),
-            resource(
-                SCENE_URI,
-                "scene",
-                "The current scene: objects and settings",
-            ),
-        ]))
+        Ok(resources::list())
     }
 
     async fn read_resource(
@@ -594,32 +201,7 @@ impl ServerHandler for BlenderMcp {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        if let Some(job_id) = request
-            .uri
-            .strip_prefix("blender://jobs/")
-            .and_then(|rest| rest.strip_suffix("/result"))
-        {
-            return self.job_result_resource(job_id, &request.uri).await;
-        }
-        let command = match request.uri.as_str() {
-            STATUS_URI => Command::Status,
-            SCENE_URI => Command::GetSceneInfo {
-                limit: None,
-                offset: None,
-            },
-            other => {
-                return Err(ErrorData::resource_not_found(
-                    format!("no resource {other}; there are {STATUS_URI} and {SCENE_URI}"),
-                    None,
-                ));
-            }
-        };
-        let value = self.call_control(command, 0.0).await.map_err(|failed| {
-            ErrorData::internal_error(super::tool_result::text_of(&failed), None)
-        })?;
-        let contents = ResourceContents::text(value.to_string(), request.uri.clone())
-            .with_mime_type("application/json");
-        Ok(ReadResourceResult::new(vec![contents]).into())
+        resources::read(self, &request.uri).await
     }
 
     async fn list_resource_templates(
@@ -627,13 +209,7 @@ impl ServerHandler for BlenderMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(ListResourceTemplatesResult::with_all_items(vec![
-            ResourceTemplate::new(JOB_RESULT_TEMPLATE, "job result")
-                .with_description(
-                    "The whole result value of a finished job, when the tool result showed a preview",
-                )
-                .with_mime_type("application/json"),
-        ]))
+        Ok(resources::templates())
     }
 
     async fn list_tools(
@@ -641,7 +217,7 @@ impl ServerHandler for BlenderMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(catalog::tools()))
+        Ok(ListToolsResult::with_all_items(tools::catalog()))
     }
 
     async fn call_tool(
@@ -649,9 +225,14 @@ impl ServerHandler for BlenderMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let name = request.name.to_string();
-        tracing::debug!(tool = %name, "call");
-        self.dispatch(&name, request.arguments, &context)
+        tracing::debug!(tool = %request.name, "call");
+        let Some(tool) = tools::find(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool `{}`", request.name),
+                None,
+            ));
+        };
+        tool.call(self, request.arguments, &context)
             .await
             .map(Into::into)
     }

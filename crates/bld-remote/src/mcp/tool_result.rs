@@ -2,119 +2,39 @@
 //! rendering of it for clients that ignore structured content.
 
 use super::budget;
-use bld_remote_protocol::{Envelope, ExecStatus, JobView};
+use super::execution_output::ExecuteCodeOutput;
+use bld_remote_protocol::{Envelope, ExecStatus, JobView, Submitted};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Value, json};
 
 /// Longest text rendering of a value; the structured content always has all of it.
 const TEXT_LIMIT: usize = 8000;
 
-/// The structured form of an execution envelope, within the reply budget (`budget.rs`): what
-/// was cut is listed under `truncated`, with where the full data is.
-pub fn envelope_structured(envelope: &Envelope) -> Value {
-    let traceback = envelope.traceback.as_deref();
-    let stdout = budget::stream(&envelope.output.stdout, traceback);
-    let stderr = budget::stream(&envelope.output.stderr, traceback);
-    let (result, result_note) = budget::result(&envelope.result);
-    let logs: Vec<Value> = envelope
-        .output
-        .logs
-        .iter()
-        .map(|record| serde_json::to_value(record).unwrap_or(Value::Null))
-        .collect();
-    let (logs, progress_collapsed, logs_dropped) = budget::logs(&logs);
-    let job = envelope.job_id().unwrap_or("the job");
-    let mut truncated = serde_json::Map::new();
-    for (name, shown) in [("stdout", &stdout), ("stderr", &stderr)] {
-        if let Some(note) = &shown.note {
-            let mut entry = json!({"total_chars": shown.total_chars, "what": note});
-            if name == "stdout" && shown.text.contains("characters cut]") {
-                entry["full"] = json!(format!(
-                    "get_job with job_id {job} and stdout_offset pages through all of it"
-                ));
-            }
-            truncated.insert(name.into(), entry);
-        }
-    }
-    if let Some(note) = result_note {
-        truncated.insert(
-            "result".into(),
-            json!({"what": note, "full": format!("resource blender://jobs/{job}/result")}),
-        );
-    }
-    let mut log_notes = Vec::new();
-    if progress_collapsed > 0 {
-        log_notes.push(format!(
-            "{progress_collapsed} render progress lines collapsed"
-        ));
-    }
-    if logs_dropped > 0 {
-        log_notes.push(format!(
-            "{logs_dropped} earlier log records dropped; the last {} kept",
-            logs.len()
-        ));
-    }
-    if !log_notes.is_empty() {
-        truncated.insert("logs".into(), json!({"what": log_notes.join(", ")}));
-    }
-    let mut structured = json!({
-        "status": envelope.status.as_str(),
-        "result": result,
-        "stdout": stdout.text,
-        "stderr": stderr.text,
-        "logs": logs,
-        "duration": envelope.duration,
-        "error": envelope.error,
-        "traceback": envelope.traceback,
-        "metadata": envelope.metadata,
-    });
-    if !truncated.is_empty() {
-        structured["truncated"] = Value::Object(truncated);
-    }
-    structured
-}
-
-/// `execute_code`'s result: structured content, text, and `isError` unless it succeeded.
+/// `execute_code`'s result: structured content (an [`ExecuteCodeOutput`], within the reply
+/// budget), text, and `isError` unless it succeeded.
 pub fn envelope_result(envelope: &Envelope) -> CallToolResult {
-    let structured = envelope_structured(envelope);
+    let output = ExecuteCodeOutput::from_envelope(envelope);
+    let run = output.run.as_ref().expect("a run's output");
     let mut text = format!(
         "status: {} ({})",
         envelope.status.as_str(),
         crate::style::duration(envelope.duration)
     );
-    if envelope.is_success() && !structured["result"].is_null() {
-        text.push_str(&format!(
-            "\nresult: {}",
-            clip(&structured["result"].to_string())
-        ));
+    if envelope.is_success() && !run.result.is_null() {
+        text.push_str(&format!("\nresult: {}", clip(&run.result.to_string())));
     }
-    section(
-        &mut text,
-        "stdout",
-        structured["stdout"].as_str().unwrap_or(""),
-    );
-    section(
-        &mut text,
-        "stderr",
-        structured["stderr"].as_str().unwrap_or(""),
-    );
-    for record in structured["logs"].as_array().into_iter().flatten() {
-        if let Ok(record) = serde_json::from_value::<bld_remote_protocol::LogRecord>(record.clone())
-        {
-            text.push_str(&format!("\n{record}"));
-        }
+    section(&mut text, "stdout", &run.stdout);
+    section(&mut text, "stderr", &run.stderr);
+    for record in output.log_records() {
+        text.push_str(&format!("\n{record}"));
     }
-    if let Some(truncated) = structured.get("truncated").and_then(Value::as_object) {
-        for (name, entry) in truncated {
-            text.push_str(&format!(
-                "\n[{name}: {}",
-                entry["what"].as_str().unwrap_or("")
-            ));
-            if let Some(full) = entry.get("full").and_then(Value::as_str) {
-                text.push_str(&format!("; full: {full}"));
-            }
-            text.push(']');
+    // By field name, in the order of the JSON object.
+    for (name, cut) in &run.truncated {
+        text.push_str(&format!("\n[{name}: {}", cut.what));
+        if let Some(full) = &cut.full {
+            text.push_str(&format!("; full: {full}"));
         }
+        text.push(']');
     }
     if let Some(error) = &envelope.error {
         let line = error
@@ -126,7 +46,15 @@ pub fn envelope_result(envelope: &Envelope) -> CallToolResult {
     if let Some(traceback) = &envelope.traceback {
         section(&mut text, "traceback", traceback);
     }
+    let structured = serde_json::to_value(&output).expect("the output serializes");
     finish(structured, text, envelope.status != ExecStatus::Success)
+}
+
+/// `execute_code` in async mode: the job it became.
+pub fn submitted_result(submitted: Submitted) -> CallToolResult {
+    let structured = serde_json::to_value(ExecuteCodeOutput::submitted(submitted))
+        .expect("the output serializes");
+    json_result(structured)
 }
 
 /// `get_job`: the job's fields, and once it finished its result in the same shape as
