@@ -114,7 +114,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # The addon's pure modules (no bpy): its decoder is the model's, its proofs are the client's.
 sys.path.insert(0, str(REPO / "blender_addon"))
-from bld_remote_mcp import framing, handshake  # noqa: E402
+from bld_remote_mcp.wire import framing, handshake  # noqa: E402
 
 # docs/protocol.md §3; tests/e2e/test_fuzz_socket.py checks that this is the table there.
 KNOWN_CODES = frozenset((

@@ -44,7 +44,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "blender_addon"))
-from bld_remote_mcp import handshake  # noqa: E402  (the handshake's proofs: the addon's own module)
+from bld_remote_mcp.wire import handshake  # noqa: E402  (the handshake's proofs: the addon's own module)
 
 KINDS = ("fast", "print", "error", "timeout", "async")
 # The server runs every job on Blender's one main thread: a timeout call holds it for its whole

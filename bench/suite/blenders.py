@@ -168,7 +168,7 @@ def rss_kib():
 time.sleep({settle})
 before = rss_kib()
 sys.path.insert(0, {addon_parent!r})
-from bld_remote_mcp import api
+from bld_remote_mcp.blender import api
 api.start_mcp_service(port=0)
 time.sleep({settle})
 after = rss_kib()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "blender_addon"))
-from bld_remote_mcp import handshake  # noqa: E402
+from bld_remote_mcp.wire import handshake  # noqa: E402
 
 TRIVIAL_CODE = "x = 1"
 

@@ -17,7 +17,8 @@ bl_info = {
 
 
 def register():
-    from . import api, config, panel, preferences
+    from .blender import api, panel, preferences
+    from .engine import config
 
     preferences.register()
     panel.register()
@@ -36,13 +37,13 @@ def register():
 def unregister():
     import sys
 
-    from . import api
+    from .blender import api
 
     api.leave_restart_note()
     api.stop_mcp_service()
     if sys.modules.get("bld_remote") is api:
         del sys.modules["bld_remote"]
-    from . import panel, preferences
+    from .blender import panel, preferences
 
     panel.unregister()
     preferences.unregister()

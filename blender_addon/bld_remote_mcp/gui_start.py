@@ -14,7 +14,8 @@ def main(argv=None):
     parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if parent not in sys.path:
         sys.path.insert(0, parent)
-    from bld_remote_mcp import api, startup
+    from bld_remote_mcp import startup
+    from bld_remote_mcp.blender import api
 
     argv = sys.argv if argv is None else argv
     args = startup.parse_args(startup.script_args(argv, False), "gui_start.py", __doc__.splitlines()[0])

@@ -32,7 +32,7 @@ ARTIFACTS = REPO / "tests" / ".artifacts"
 
 # The proofs of the handshake: the addon's own module (pure, no bpy), not a copy.
 sys.path.insert(0, str(ADDON_DIR.parent))
-from bld_remote_mcp import handshake  # noqa: E402
+from bld_remote_mcp.wire import handshake  # noqa: E402
 
 _READY = re.compile(rb"READY port=(\d+)")
 _LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")

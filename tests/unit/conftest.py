@@ -1,6 +1,6 @@
 """Unit tests of the addon's pure modules (no bpy, no Blender): plain Python 3.11.
 
-Puts ``blender_addon`` on ``sys.path`` so that ``import bld_remote_mcp.framing`` works, and
+Puts ``blender_addon`` on ``sys.path`` so that ``import bld_remote_mcp.wire.framing`` works, and
 provides the shared helpers as fixtures (test modules are imported with
 ``--import-mode=importlib`` by scripts/test.sh, so they cannot import each other):
 
@@ -153,7 +153,7 @@ class Client:
 
     def authenticate(self, token):
         """The handshake of protocol §1a; returns the full ``hello``."""
-        from bld_remote_mcp import handshake
+        from bld_remote_mcp.wire import handshake
 
         return handshake.authenticate_with(self.call, token, self.sock.getpeername())
 
@@ -181,7 +181,7 @@ class ServiceHarness:
     (then stopping the service once that returns, as the keep-alive script does)."""
 
     def __init__(self, settings, **service_kwargs):
-        from bld_remote_mcp.service import Service
+        from bld_remote_mcp.engine.service import Service
 
         self._ready = threading.Event()
         self.loop_done = threading.Event()
@@ -239,7 +239,7 @@ def make_service():
     Call it in the test body (not in a fixture): OutputCapture swaps ``sys.stdout`` and pytest
     swaps it back between test phases.
     """
-    from bld_remote_mcp import config
+    from bld_remote_mcp.engine import config
 
     made = []
 

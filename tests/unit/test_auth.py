@@ -1,4 +1,4 @@
-"""Authentication (auth.py, server.py): the token file, the handshake, the gate, the pre-auth
+"""Authentication (auth.py, tcp_server.py): the token file, the handshake, the gate, the pre-auth
 budget and strict framing, against a real service over sockets."""
 
 import json
@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from bld_remote_mcp import auth, config, handshake
+from bld_remote_mcp.engine import config
+from bld_remote_mcp.wire import auth, handshake
 
 
 def test_state_dir_follows_bld_remote_rules(tmp_path):
@@ -459,11 +460,11 @@ def test_running_out_of_descriptors_backs_off_and_serving_resumes(make_service, 
 
 
 def test_the_backoff_is_capped():
-    from bld_remote_mcp import server as server_module
+    from bld_remote_mcp.wire import tcp_server
 
     delay, delays = 0.0, []
     for _ in range(12):
-        delay = min(server_module._ACCEPT_BACKOFF_CAP, delay * 2 or server_module._ACCEPT_BACKOFF_FIRST)
+        delay = min(tcp_server._ACCEPT_BACKOFF_CAP, delay * 2 or tcp_server._ACCEPT_BACKOFF_FIRST)
         delays.append(delay)
     assert delays[-1] == 0.5 and max(delays) == 0.5
 
@@ -492,7 +493,7 @@ def test_a_reset_before_accept_does_not_stop_the_accept_thread(make_service, con
 def test_the_log_of_refused_connections_is_bounded():
     import logging
 
-    from bld_remote_mcp.server import LogThrottle
+    from bld_remote_mcp.wire.tcp_server import LogThrottle
 
     now = [0.0]
     records = []

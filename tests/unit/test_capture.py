@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from bld_remote_mcp import capture
-from bld_remote_mcp.capture import OutputCapture, RoutedStream
+from bld_remote_mcp.engine import capture
+from bld_remote_mcp.engine.capture import OutputCapture, RoutedStream
 
 
 @contextlib.contextmanager
@@ -254,7 +254,7 @@ def test_buffer_counts_omitted_characters_across_writes():
 # -- fd-level capture, in a subprocess ---------------------------------------------------------
 FD_PRELUDE = """
 import os, sys, threading, logging, ctypes, subprocess
-from bld_remote_mcp.capture import OutputCapture
+from bld_remote_mcp.engine.capture import OutputCapture
 oc = OutputCapture(max_bytes=1 << 20)
 oc.install()
 """
@@ -343,7 +343,7 @@ emit([first.logs, second.logs, third.logs])
 def test_uninstall_restores_streams_and_fds(run_py):
     res = run_py("""
 import os, sys
-from bld_remote_mcp.capture import OutputCapture
+from bld_remote_mcp.engine.capture import OutputCapture
 before = (sys.stdout, sys.stderr)
 fds_before = [os.fstat(1).st_ino, os.fstat(2).st_ino]
 oc = OutputCapture(max_bytes=100)
@@ -365,7 +365,7 @@ emit({"restored": restored, "fds": [os.fstat(1).st_ino, os.fstat(2).st_ino] == f
 
 
 def test_log_records_are_bounded_with_a_note():
-    from bld_remote_mcp.capture import JobOutput
+    from bld_remote_mcp.engine.capture import JobOutput
 
     out = JobOutput(0, limit=200)
     for i in range(20):

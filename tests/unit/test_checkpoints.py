@@ -2,7 +2,7 @@
 
 import os
 
-from bld_remote_mcp import checkpoints
+from bld_remote_mcp.blender import checkpoints
 
 
 def test_paths_name_the_file_the_time_and_the_job(tmp_path):

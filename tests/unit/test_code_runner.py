@@ -2,8 +2,8 @@ import linecache
 
 import pytest
 
-from bld_remote_mcp import code_runner
-from bld_remote_mcp.code_runner import FILENAME_PREFIX, compile_user_code, describe_error
+from bld_remote_mcp.engine import code_runner
+from bld_remote_mcp.engine.code_runner import FILENAME_PREFIX, compile_user_code, describe_error
 
 
 def run(source, namespace=None):
@@ -139,7 +139,7 @@ def test_user_line_when_library_code_raises():
 
 
 def test_addon_frames_after_the_user_code_are_trimmed_too():
-    exc = failure("from bld_remote_mcp import params\nparams.get({}, 'needed', (str,))")
+    exc = failure("from bld_remote_mcp.wire import params\nparams.get({}, 'needed', (str,))")
     text = code_runner.format_exception(exc)
     assert "params.py" not in text and "bld_remote_mcp/" not in text
     assert "params.get({}, 'needed', (str,))" in text

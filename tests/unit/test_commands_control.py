@@ -8,8 +8,8 @@ import pytest
 
 from bld_remote_mcp import commands
 from bld_remote_mcp.commands import control
-from bld_remote_mcp.replies import CommandError
-from bld_remote_mcp.sessions import SessionStore
+from bld_remote_mcp.engine.sessions import SessionStore
+from bld_remote_mcp.wire.replies import CommandError
 
 commands.load()
 

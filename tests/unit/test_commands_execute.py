@@ -146,7 +146,7 @@ def test_a_caller_that_disconnects_mid_call(make_service, on_disconnect, expecte
 
 
 def test_on_disconnect_setting():
-    from bld_remote_mcp import config
+    from bld_remote_mcp.engine import config
 
     assert config.from_env({}).on_disconnect == "finish"
     assert config.from_env({"BLD_REMOTE_MCP_ON_DISCONNECT": "Cancel"}).on_disconnect == "cancel"

@@ -6,8 +6,8 @@ import pytest
 
 from bld_remote_mcp import commands
 from bld_remote_mcp.commands import persist as persist_commands
-from bld_remote_mcp.persist import PersistStore
-from bld_remote_mcp.replies import CommandError
+from bld_remote_mcp.engine.persist_store import PersistStore
+from bld_remote_mcp.wire.replies import CommandError
 
 commands.load()
 

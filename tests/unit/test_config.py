@@ -1,7 +1,7 @@
 import pytest
 
-from bld_remote_mcp import config
-from bld_remote_mcp.config import DEFAULT_PORT, MIB, Settings, from_env, is_loopback
+from bld_remote_mcp.engine import config
+from bld_remote_mcp.engine.config import DEFAULT_PORT, MIB, Settings, from_env, is_loopback
 
 
 def test_defaults_with_an_empty_environment():
@@ -98,7 +98,7 @@ def test_from_env_reads_os_environ_by_default(monkeypatch):
 def test_nan_is_not_a_valid_number_setting():
     import pytest
 
-    from bld_remote_mcp import config
+    from bld_remote_mcp.engine import config
 
     with pytest.raises(ValueError, match="BLD_REMOTE_MCP_IDLE_TIMEOUT"):
         config.from_env({"BLD_REMOTE_MCP_IDLE_TIMEOUT": "nan"})

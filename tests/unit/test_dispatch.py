@@ -5,11 +5,12 @@ import types
 
 import pytest
 
-from bld_remote_mcp import commands, dispatch
+from bld_remote_mcp import commands
 from bld_remote_mcp.commands import COMMANDS, Command, Envelope
-from bld_remote_mcp.framing import LEGACY, V1, Message
-from bld_remote_mcp.mainthread import MainThreadCall
-from bld_remote_mcp.replies import CommandError
+from bld_remote_mcp.engine.mainthread import MainThreadCall
+from bld_remote_mcp.wire import dispatch
+from bld_remote_mcp.wire.framing import LEGACY, V1, Message
+from bld_remote_mcp.wire.replies import CommandError
 
 commands.load()
 

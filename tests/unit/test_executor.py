@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from bld_remote_mcp import executor as executor_mod
-from bld_remote_mcp.capture import OutputCapture
-from bld_remote_mcp.executor import EMPTY_OUTPUT, Executor, cancelled_before_start, envelope
-from bld_remote_mcp.interrupt import Interrupter
-from bld_remote_mcp.jobs import FINISHED, JobRegistry
-from bld_remote_mcp.mainthread import MainThreadQueue
+from bld_remote_mcp.engine import executor as executor_mod
+from bld_remote_mcp.engine.capture import OutputCapture
+from bld_remote_mcp.engine.executor import EMPTY_OUTPUT, Executor, cancelled_before_start, envelope
+from bld_remote_mcp.engine.interrupt import Interrupter
+from bld_remote_mcp.engine.job_registry import FINISHED, JobRegistry
+from bld_remote_mcp.engine.mainthread import MainThreadQueue
 
 ENVELOPE_KEYS = {"status", "result", "output", "duration", "error", "traceback", "metadata"}
 

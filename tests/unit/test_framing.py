@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from bld_remote_mcp import framing
-from bld_remote_mcp.framing import LEGACY, V1, FramingError, HttpDetected, Message, MessageDecoder
+from bld_remote_mcp.wire import framing
+from bld_remote_mcp.wire.framing import LEGACY, V1, FramingError, HttpDetected, Message, MessageDecoder
 
 
 def feed_all(decoder, *chunks):

@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
-from bld_remote_mcp import config
-from bld_remote_mcp.guard import Guard, GuardRefused
+from bld_remote_mcp.engine import config
+from bld_remote_mcp.engine.guard import Guard, GuardRefused
 
 
 def _refused(guard, event, *args):

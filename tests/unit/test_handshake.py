@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bld_remote_mcp import handshake
+from bld_remote_mcp.wire import handshake
 
 PROTOCOL_DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from bld_remote_mcp import interrupt
-from bld_remote_mcp.interrupt import ExecutionCancelled, ExecutionInterrupted, ExecutionTimeout, Interrupter
+from bld_remote_mcp.engine import interrupt
+from bld_remote_mcp.engine.interrupt import ExecutionCancelled, ExecutionInterrupted, ExecutionTimeout, Interrupter
 
 PRELUDE = """
 import threading, time, signal
-from bld_remote_mcp.interrupt import (ExecutionCancelled, ExecutionInterrupted, ExecutionTimeout,
+from bld_remote_mcp.engine.interrupt import (ExecutionCancelled, ExecutionInterrupted, ExecutionTimeout,
                                       Interrupter)
 
 def end_safely(it, tok):

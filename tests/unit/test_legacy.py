@@ -5,9 +5,10 @@ import types
 
 import pytest
 
-from bld_remote_mcp import commands, legacy
-from bld_remote_mcp.executor import envelope
-from bld_remote_mcp.replies import CommandError
+from bld_remote_mcp import commands
+from bld_remote_mcp.engine.executor import envelope
+from bld_remote_mcp.wire import legacy
+from bld_remote_mcp.wire.replies import CommandError
 
 commands.load()
 

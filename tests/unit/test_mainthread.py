@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from bld_remote_mcp.mainthread import MainThreadCall, MainThreadQueue
+from bld_remote_mcp.engine.mainthread import MainThreadCall, MainThreadQueue
 
 
 def test_call_records_result_and_sets_done():

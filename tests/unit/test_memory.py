@@ -1,6 +1,6 @@
 import os
 
-from bld_remote_mcp import memory
+from bld_remote_mcp.engine import memory
 
 
 def _vmrss_bytes():

@@ -1,7 +1,7 @@
 import pytest
 
-from bld_remote_mcp import params
-from bld_remote_mcp.replies import CommandError
+from bld_remote_mcp.wire import params
+from bld_remote_mcp.wire.replies import CommandError
 
 
 def error_of(fn, *args, **kwargs):

@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from bld_remote_mcp import private_files
-from bld_remote_mcp.private_files import UnsafePath
+from bld_remote_mcp.wire import private_files
+from bld_remote_mcp.wire.private_files import UnsafePath
 
 
 def _mode(path):

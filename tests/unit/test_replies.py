@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from bld_remote_mcp import replies
-from bld_remote_mcp.replies import ERROR_CODES, CommandError
+from bld_remote_mcp.wire import replies
+from bld_remote_mcp.wire.replies import ERROR_CODES, CommandError
 
 
 def test_success_shape():

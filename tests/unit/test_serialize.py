@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from bld_remote_mcp.serialize import TRUNCATED_KEY, TYPE_KEY, Serializer, to_json_safe
+from bld_remote_mcp.wire.serialize import TRUNCATED_KEY, TYPE_KEY, Serializer, to_json_safe
 
 
 def strict_json(value):

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from bld_remote_mcp import config
 from bld_remote_mcp.commands import COMMANDS, Command
-from bld_remote_mcp.service import Service
+from bld_remote_mcp.engine import config
+from bld_remote_mcp.engine.service import Service
 
 
 def test_hello(make_service):
@@ -145,15 +145,15 @@ def test_async_system_exit_shuts_the_service_down_with_its_code(make_service):
 
 
 def test_async_system_exit_still_delivers_the_job_id_reply(make_service, monkeypatch):
-    from bld_remote_mcp import server
+    from bld_remote_mcp.wire import tcp_server
 
-    original_send = server.Connection.send
+    original_send = tcp_server.Connection.send
 
     def slow_send(self, reply, style):
         time.sleep(0.2)  # the client thread is slow to get the GIL back, as under load
         return original_send(self, reply, style)
 
-    monkeypatch.setattr(server.Connection, "send", slow_send)
+    monkeypatch.setattr(tcp_server.Connection, "send", slow_send)
     h = make_service()
     reply = h.client().execute("raise SystemExit(4)", execution_mode="async")
     assert reply["status"] == "success" and reply["result"]["job_id"]

@@ -1,7 +1,7 @@
 import builtins
 import threading
 
-from bld_remote_mcp.sessions import SessionStore
+from bld_remote_mcp.engine.sessions import SessionStore
 
 
 def test_each_connection_gets_its_own_persistent_namespace():

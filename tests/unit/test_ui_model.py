@@ -2,8 +2,8 @@
 
 import json
 
-from bld_remote_mcp import jobs as jobs_mod
-from bld_remote_mcp import ui_model
+from bld_remote_mcp.blender import ui_model
+from bld_remote_mcp.engine import job_registry
 
 
 def _job(registry, code, state, status=None, started=None, finished=None, error=None):
@@ -15,7 +15,7 @@ def _job(registry, code, state, status=None, started=None, finished=None, error=
 
 
 def test_recent_calls_are_newest_first_with_status_duration_and_error():
-    registry = jobs_mod.JobRegistry()
+    registry = job_registry.JobRegistry()
     _job(registry, "\n\nx = 1\ny = 2", "finished", "success", 10.0, 10.0123)
     _job(registry, "1 / 0", "finished", "error", 11.0, 11.5,
          {"code": "execution_error", "type": "ZeroDivisionError", "message": "division by zero\nmore"})
@@ -30,7 +30,7 @@ def test_recent_calls_are_newest_first_with_status_duration_and_error():
 
 
 def test_recent_calls_keep_only_the_last_ones_and_long_runs_read_in_seconds():
-    registry = jobs_mod.JobRegistry()
+    registry = job_registry.JobRegistry()
     for i in range(12):
         _job(registry, f"call_{i}()", "finished", "success", 0.0, 2.5)
     rows = ui_model.recent_calls(registry.all(), limit=8)
@@ -40,7 +40,7 @@ def test_recent_calls_keep_only_the_last_ones_and_long_runs_read_in_seconds():
 
 
 def test_an_empty_code_and_a_timeout_without_type_are_shown_plainly():
-    registry = jobs_mod.JobRegistry()
+    registry = job_registry.JobRegistry()
     _job(registry, "   ", "finished", "timeout", 0.0, 1.0, {"code": "timeout", "message": "exceeded 1 s"})
     (row,) = ui_model.recent_calls(registry.all())
     assert row["code"] == "(empty)" and row["error"] == "timeout: exceeded 1 s"

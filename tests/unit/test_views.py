@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from bld_remote_mcp import views
+from bld_remote_mcp.blender import views
 
 
 def _rotate(euler_xyz, vector):

@@ -4,6 +4,9 @@ A handler is ``fn(ctx, params) -> result`` and raises ``CommandError`` for error
 should see. ``main_thread=True`` handlers touch bpy and are run through the main-thread queue
 by the dispatcher; the others answer on the client's thread, even while a job holds the main
 thread.
+
+The families that need no bpy live here (pure); the two that read the scene live with the rest
+of the Blender-facing code: ``blender/scene_queries.py`` and ``blender/screenshot.py``.
 """
 
 COMMANDS = {}
@@ -33,7 +36,9 @@ class Envelope(dict):
 
 
 def load():
-    """Import every command module (their decorators fill COMMANDS)."""
-    from . import control, execute, jobs, persist, scene, screenshot  # noqa: F401
+    """Import every command module (their decorators fill COMMANDS). The Blender-facing ones
+    import bpy only when a handler runs, so the table loads without Blender too."""
+    from . import control, execute, jobs, persist  # noqa: F401
+    from ..blender import scene_queries, screenshot  # noqa: F401  (after these: the table's order as before)
 
     return COMMANDS

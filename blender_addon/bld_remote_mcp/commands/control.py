@@ -3,8 +3,8 @@
 import os
 import time
 
-from .. import auth, params
-from ..replies import PROTOCOL_VERSION
+from ..wire import auth, params
+from ..wire.replies import PROTOCOL_VERSION
 from . import command
 
 

@@ -3,9 +3,9 @@
 import base64
 import binascii
 
-from .. import params
-from ..jobs import QueueFull
-from ..replies import CommandError
+from ..engine.job_registry import QueueFull
+from ..wire import params
+from ..wire.replies import CommandError
 from . import Envelope, command
 from .jobs import stdout_offset_param, view_after_wait
 

@@ -1,7 +1,7 @@
 """Following async jobs: get_job (optionally waiting), cancel_job, list_jobs."""
 
-from .. import params
-from ..replies import CommandError
+from ..wire import params
+from ..wire.replies import CommandError
 from . import command
 
 

@@ -1,6 +1,6 @@
 """The three persist-data commands (1.3.3 names and shapes): a process-wide key/value store."""
 
-from .. import params
+from ..wire import params
 from . import command
 
 

@@ -1,6 +1,6 @@
 import threading
 
-from bld_remote_mcp.persist import PersistStore
+from bld_remote_mcp.engine.persist_store import PersistStore
 
 
 def test_put_get_remove():

@@ -1,7 +1,7 @@
 """The running service: server, main-thread queue, jobs, sessions and output capture, wired.
 
 Pure module (no bpy): the bpy-specific parts (scene probe, namespace preload, how to quit
-Blender) are passed in by ``api.py``, which is what Blender and keep-alive scripts call.
+Blender) are passed in by ``blender/api.py``, which is what Blender and keep-alive scripts call.
 """
 
 import logging
@@ -12,17 +12,18 @@ import tempfile
 import threading
 import time
 
-from . import auth, commands
+from .. import commands
+from ..wire import auth
+from ..wire.replies import CommandError
+from ..wire.tcp_server import TcpServer
 from .capture import OutputCapture
 from .executor import Executor, cancelled_before_start, envelope
 from .guard import Guard
 from .interrupt import Interrupter
-from .jobs import QUEUED, JobRegistry
+from .job_registry import QUEUED, JobRegistry
 from .mainthread import MainThreadQueue
 from .memory import rss_bytes
-from .persist import PersistStore
-from .replies import CommandError
-from .server import TcpServer
+from .persist_store import PersistStore
 from .sessions import SessionStore
 
 log = logging.getLogger("bld_remote_mcp")
@@ -246,7 +247,7 @@ class Service:
             "addon_version": self.addon_version,
             "uptime": time.time() - self.started_at if self.started_at else 0.0,
             "connections": self.server.connection_count(),
-            # accept() failures (out of descriptors), each followed by a backoff (server.py)
+            # accept() failures (out of descriptors), each followed by a backoff (tcp_server.py)
             "accept_errors": self.server.accept_errors,
             "queue_length": self.queue.qsize(),
             "jobs": {state: sum(1 for j in jobs if j.state == state) for state in ("queued", "running", "finished")},

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bld_remote_mcp import config
-from bld_remote_mcp.server import PortInUse, TcpServer
+from bld_remote_mcp.engine import config
+from bld_remote_mcp.wire.tcp_server import PortInUse, TcpServer
 
 
 def test_pipelined_requests_are_answered_in_order(make_service):
@@ -295,7 +295,7 @@ def test_port_in_use_is_a_clear_error():
 
 
 def test_service_start_failure_undoes_the_output_capture():
-    from bld_remote_mcp.service import Service
+    from bld_remote_mcp.engine.service import Service
 
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ gets ``{"response": "OK"|"FAILED", ...}``. See docs/protocol.md, "Compatibility"
 import base64
 import logging
 
-from .commands import COMMANDS
+from ..commands import COMMANDS
 from .replies import CommandError
 
 log = logging.getLogger("bld_remote_mcp")

@@ -11,9 +11,10 @@ import math
 import os
 import uuid
 
-from .. import params, views
-from ..replies import CommandError
-from . import command
+from ..commands import command
+from ..wire import params
+from ..wire.replies import CommandError
+from . import views
 
 _FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
 

@@ -5,8 +5,8 @@ Pure module (no bpy): commands that need bpy are handed to the main-thread queue
 
 import logging
 
+from ..commands import COMMANDS, Envelope
 from . import auth, legacy, replies
-from .commands import COMMANDS, Envelope
 from .framing import LEGACY
 from .replies import CommandError
 

@@ -1,8 +1,8 @@
 """Scene queries: get_scene_info (paginated, never capped) and get_object_info."""
 
-from .. import params
-from ..replies import CommandError
-from . import command
+from ..commands import command
+from ..wire import params
+from ..wire.replies import CommandError
 
 _DIGITS = 5
 

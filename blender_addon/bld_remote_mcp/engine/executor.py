@@ -12,7 +12,7 @@ import time
 
 from . import code_runner, memory
 from .interrupt import ExecutionCancelled, ExecutionInterrupted, ExecutionTimeout
-from .serialize import to_json_safe
+from ..wire.serialize import to_json_safe
 
 log = logging.getLogger("bld_remote_mcp")
 

@@ -9,7 +9,9 @@ import bpy
 
 from . import api
 
-_PACKAGE = __package__  # "bld_remote_mcp", or "bl_ext.<repo>.bld_remote_mcp" as an extension
+# The addon's own name, which Blender keys its preferences by: "bld_remote_mcp", or
+# "bl_ext.<repo>.bld_remote_mcp" as an extension (this module is in its blender/ subpackage).
+_PACKAGE = __package__.rpartition(".")[0]
 
 
 def current():

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from bld_remote_mcp.jobs import FINISHED, QUEUED, RUNNING, Job, JobRegistry, QueueFull
+from bld_remote_mcp.engine.job_registry import FINISHED, QUEUED, RUNNING, Job, JobRegistry, QueueFull
 
 
 class FakeClock:

@@ -79,7 +79,7 @@ class Settings:
     on_disconnect: str = "finish"
     # Before a connection has authenticated (auth on) it may send this many bytes and messages
     # (the handshake needs about 300 bytes in 2 messages) within auth_timeout, then it is closed:
-    # strangers cannot hold buffers, threads, CPU or connection slots (auth.py, server.py).
+    # strangers cannot hold buffers, threads, CPU or connection slots (auth.py, tcp_server.py).
     preauth_bytes: int = 4096
     preauth_messages: int = 4
     auth_timeout: float = 10.0

@@ -19,7 +19,8 @@ import threading
 import traceback
 
 FILENAME_PREFIX = "<bld-remote:"
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# The whole addon (this file is in its engine/ subpackage): its frames are cut from tracebacks.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _MISSING = object()
 _counter = itertools.count(1)
 _lock = threading.Lock()

@@ -12,10 +12,11 @@ import os
 import sys
 import threading
 
-from . import config, scene_state
-from .persist import PersistStore
-from .service import Service
-from .version import ADDON_VERSION
+from ..engine import config
+from ..engine.persist_store import PersistStore
+from ..engine.service import Service
+from ..version import ADDON_VERSION
+from . import scene_state
 
 log = logging.getLogger("bld_remote_mcp")
 
@@ -77,7 +78,8 @@ def _push_undo_step(label):
 def _save_checkpoint(job):
     import bpy
 
-    from . import auth, checkpoints
+    from ..wire import auth
+    from . import checkpoints
 
     settings = _service.settings if _service is not None else config.from_env()
     state_dir = settings.state_dir or auth.default_state_dir()
