@@ -4,12 +4,16 @@
 mod args;
 mod blender_calls;
 mod budget;
-mod execution_output;
+mod execution;
 mod resources;
 mod schema;
+#[cfg(test)]
+mod scripted_addon;
 mod server;
 mod stdio;
 mod supervisor;
+#[cfg(test)]
+mod test_session;
 mod tool;
 mod tool_result;
 mod tools;

@@ -2,7 +2,7 @@
 //! rendering of it for clients that ignore structured content.
 
 use super::budget;
-use super::execution_output::ExecuteCodeOutput;
+use super::execution::ExecuteCodeOutput;
 use bld_remote_protocol::{Envelope, ExecStatus, JobView, Submitted};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
-//! `execute_code`: Python in Blender, followed to its end (`server.rs` runs the call).
+//! `execute_code`: Python in Blender, followed to its end (`mcp/execution` runs the call).
 
 use crate::mcp::args::{self, MAX_TIMEOUT_SECS};
-use crate::mcp::execution_output::ExecuteCodeOutput;
+use crate::mcp::execution::{self, ExecuteCodeOutput};
 use crate::mcp::server::BlenderMcp;
 use crate::mcp::tool::{Context, Hints, Outcome, RUN_CODE, Tool};
 use schemars::JsonSchema;
@@ -18,7 +18,7 @@ impl Tool for ExecuteCode {
 
     async fn call(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Context) -> Outcome {
         args::check_range("timeout", args.timeout, 0.001, MAX_TIMEOUT_SECS)?;
-        server.execute_code(args, context).await
+        execution::execute(server, args, context).await
     }
 }
 

@@ -4,9 +4,9 @@
 //! against the other). Built from an execution envelope within the reply budget (`budget.rs`),
 //! or from the job an async submission became.
 
-use super::budget;
-use super::schema;
-use super::tool::ToolOutput;
+use crate::mcp::budget;
+use crate::mcp::schema;
+use crate::mcp::tool::ToolOutput;
 use bld_remote_protocol::{Envelope, ErrorObject, ExecStatus, JobState, LogRecord, Submitted};
 use schemars::JsonSchema;
 use serde::Serialize;
