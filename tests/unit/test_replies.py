@@ -3,7 +3,8 @@ import json
 import pytest
 
 from bld_remote_mcp.wire import replies
-from bld_remote_mcp.wire.replies import ERROR_CODES, CommandError
+from bld_remote_mcp.wire.errors import ERROR_CODES
+from bld_remote_mcp.wire.replies import CommandError
 
 
 def test_success_shape():

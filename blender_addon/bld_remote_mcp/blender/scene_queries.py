@@ -1,7 +1,7 @@
 """Scene queries: get_scene_info (paginated, never capped) and get_object_info."""
 
 from ..commands import command
-from ..wire import params
+from ..wire import errors, params
 from ..wire.replies import CommandError
 
 _DIGITS = 5
@@ -30,9 +30,9 @@ def get_scene_info(ctx, p):
     limit = params.get(p, "limit", (int,), None)
     offset = params.get(p, "offset", (int,), 0)
     if limit is not None and limit < 0:
-        raise CommandError("invalid_params", "param 'limit' must be >= 0", param="limit")
+        raise CommandError(errors.INVALID_PARAMS, "param 'limit' must be >= 0", param="limit")
     if offset < 0:
-        raise CommandError("invalid_params", "param 'offset' must be >= 0", param="offset")
+        raise CommandError(errors.INVALID_PARAMS, "param 'offset' must be >= 0", param="offset")
     scene = bpy.context.scene
     objects = scene.objects
     total = len(objects)
@@ -66,7 +66,7 @@ def get_object_info(ctx, p):
     name = params.get(p, key, (str,))
     obj = bpy.data.objects.get(name)
     if obj is None:
-        raise CommandError("not_found", f"Object not found: {name}", object_name=name)
+        raise CommandError(errors.NOT_FOUND, f"Object not found: {name}", object_name=name)
     info = {
         "name": obj.name,
         "type": obj.type,

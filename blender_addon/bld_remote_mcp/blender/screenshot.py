@@ -12,7 +12,7 @@ import os
 import uuid
 
 from ..commands import command
-from ..wire import params
+from ..wire import errors, params
 from ..wire.replies import CommandError
 from . import views
 
@@ -194,7 +194,7 @@ def _render_preview(path, max_size, file_format, view="current", angles=None, sh
             bpy.data.objects.remove(temp_camera)
             bpy.data.cameras.remove(camera_data)
     if not os.path.exists(path):
-        raise CommandError("internal_error", "the preview render produced no image")
+        raise CommandError(errors.INTERNAL_ERROR, "the preview render produced no image")
     return width, height, "framing" if temp_camera is not None else "scene"
 
 
@@ -218,7 +218,7 @@ def _capture_viewport(path, max_size, file_format, view="current", angles=None, 
 
     window, area, region = _find_view3d()
     if area is None:
-        raise CommandError("not_found", "no 3D viewport is open in any window")
+        raise CommandError(errors.NOT_FOUND, "no 3D viewport is open in any window")
     space = area.spaces.active
     r3d = space.region_3d
     saved = (r3d.view_perspective, r3d.view_rotation.copy(), r3d.view_location.copy(), r3d.view_distance,
@@ -270,7 +270,7 @@ def _capture_viewport(path, max_size, file_format, view="current", angles=None, 
 def _degrees(p, name):
     value = params.get(p, name, (int, float), None)
     if isinstance(value, bool):
-        raise CommandError("invalid_params", f"param '{name}' must be a number of degrees", param=name)
+        raise CommandError(errors.INVALID_PARAMS, f"param '{name}' must be a number of degrees", param=name)
     return value
 
 
@@ -280,7 +280,7 @@ def get_viewport_screenshot(ctx, p):
 
     max_size = params.get(p, "max_size", (int,), 800)
     if not 16 <= max_size <= 8192:
-        raise CommandError("invalid_params", "param 'max_size' must be within 16..8192", param="max_size")
+        raise CommandError(errors.INVALID_PARAMS, "param 'max_size' must be within 16..8192", param="max_size")
     fmt = params.choice(p, "format", tuple(_FORMATS), "png")
     filepath = params.get(p, "filepath", (str,), None)
     view = params.get(p, "view", (str,), "current")
@@ -289,7 +289,7 @@ def get_viewport_screenshot(ctx, p):
         angles = views.resolve(view, _degrees(p, "azimuth"), _degrees(p, "elevation"))
         views.check_shading(shading)
     except views.ViewError as exc:
-        raise CommandError("invalid_params", str(exc), param=exc.param)
+        raise CommandError(errors.INVALID_PARAMS, str(exc), param=exc.param)
     extension = "jpg" if fmt in ("jpg", "jpeg") else "png"
     path = os.path.abspath(filepath) if filepath else _temp_path(ctx.service.private_tmp, extension)
     camera = None

@@ -4,7 +4,7 @@ import base64
 import binascii
 
 from ..engine.job_registry import QueueFull
-from ..wire import params
+from ..wire import errors, params
 from ..wire.replies import CommandError
 from . import Envelope, command
 from .jobs import stdout_offset_param, view_after_wait
@@ -16,7 +16,7 @@ def _code(p):
         try:
             code = base64.b64decode(code.encode("ascii"), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeError, ValueError) as exc:
-            raise CommandError("invalid_params", f"param 'code' is not valid base64 UTF-8: {exc}", param="code")
+            raise CommandError(errors.INVALID_PARAMS, f"param 'code' is not valid base64 UTF-8: {exc}", param="code")
     return code
 
 
@@ -38,7 +38,7 @@ def _async_wait(p, mode):
     offset = stdout_offset_param(p)
     for name, value in (("wait", wait), ("stdout_offset", offset)):
         if value is not None and mode != "async":
-            raise CommandError("invalid_params", f"param '{name}' applies only to execution_mode 'async'", param=name)
+            raise CommandError(errors.INVALID_PARAMS, f"param '{name}' applies only to execution_mode 'async'", param=name)
     return wait, offset
 
 
@@ -53,7 +53,7 @@ def execute_code(ctx, p):
     service = ctx.service
     max_result = params.get(p, "max_result_bytes", (int,), service.settings.max_result_bytes)
     if max_result < 0:
-        raise CommandError("invalid_params", "param 'max_result_bytes' must be >= 0", param="max_result_bytes")
+        raise CommandError(errors.INVALID_PARAMS, "param 'max_result_bytes' must be >= 0", param="max_result_bytes")
     options = {
         "undo": params.get(p, "undo", (bool,), True),
         "checkpoint": params.get(p, "checkpoint", (bool,), False),
@@ -65,7 +65,7 @@ def execute_code(ctx, p):
     try:
         job = service.jobs.create(code, mode, timeout, options)
     except QueueFull as exc:
-        raise CommandError("queue_full", str(exc))
+        raise CommandError(errors.QUEUE_FULL, str(exc))
     # An async submit that waits for its job (how `bld-remote mcp` runs every call) has a caller
     # waiting for the result: listed as sync (it still runs as an async job).
     job.caller_waits = wait is not None

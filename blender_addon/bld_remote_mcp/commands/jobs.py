@@ -1,6 +1,6 @@
 """Following async jobs: get_job (optionally waiting), cancel_job, list_jobs."""
 
-from ..wire import params
+from ..wire import errors, params
 from ..wire.replies import CommandError
 from . import command
 
@@ -9,7 +9,7 @@ def _job(ctx, p):
     job_id = params.get(p, "job_id", (str,))
     job = ctx.service.jobs.get(job_id)
     if job is None:
-        raise CommandError("not_found", f"no job {job_id!r} (finished jobs are kept for a bounded time)",
+        raise CommandError(errors.NOT_FOUND, f"no job {job_id!r} (finished jobs are kept for a bounded time)",
                            job_id=job_id)
     return job
 
@@ -49,7 +49,7 @@ def stdout_offset_param(p):
     """The optional `stdout_offset` param (get_job, async execute_code)."""
     offset = params.get(p, "stdout_offset", (int,), None)
     if offset is not None and offset < 0:
-        raise CommandError("invalid_params", f"param 'stdout_offset' must be >= 0, got {offset}", param="stdout_offset")
+        raise CommandError(errors.INVALID_PARAMS, f"param 'stdout_offset' must be >= 0, got {offset}", param="stdout_offset")
     return offset
 
 

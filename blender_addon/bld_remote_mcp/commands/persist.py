@@ -1,6 +1,6 @@
 """The three persist-data commands (1.3.3 names and shapes): a process-wide key/value store."""
 
-from ..wire import params
+from ..wire import errors, params
 from . import command
 
 
@@ -8,7 +8,7 @@ from . import command
 def put_persist_data(ctx, p):
     key = params.get(p, "key", (str,))
     if "data" not in p:
-        raise params.CommandError("invalid_params", "missing required param 'data'", param="data")
+        raise params.CommandError(errors.INVALID_PARAMS, "missing required param 'data'", param="data")
     ctx.service.persist.put(key, p["data"])
     return f"Data stored with key: {key}"
 

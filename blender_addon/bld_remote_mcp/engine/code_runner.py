@@ -18,6 +18,8 @@ import os
 import threading
 import traceback
 
+from ..wire import errors
+
 FILENAME_PREFIX = "<bld-remote:"
 # The whole addon (this file is in its engine/ subpackage): its frames are cut from tracebacks.
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -128,7 +130,7 @@ def user_line(exc):
 def describe_error(exc):
     """The structured ``error`` object of an envelope for an exception raised by user code."""
     error = {
-        "code": "execution_error",
+        "code": errors.EXECUTION_ERROR,
         "type": type(exc).__name__,
         "message": str(exc) if not isinstance(exc, SyntaxError) else exc.msg,
         "line": user_line(exc),

@@ -12,6 +12,7 @@ import time
 
 from . import code_runner, memory
 from .interrupt import ExecutionCancelled, ExecutionInterrupted, ExecutionTimeout
+from ..wire import errors
 from ..wire.serialize import to_json_safe
 
 log = logging.getLogger("bld_remote_mcp")
@@ -31,7 +32,7 @@ def envelope(status, result=None, output=None, duration=0.0, error=None, tb=None
     }
 
 
-def cancelled_before_start(job, code="cancelled", message="job was cancelled before it started"):
+def cancelled_before_start(job, code=errors.CANCELLED, message="job was cancelled before it started"):
     return envelope("cancelled", error={"code": code, "message": message}, metadata={"job_id": job.id})
 
 
@@ -85,7 +86,7 @@ class Executor:
             except Exception as exc:
                 # The caller asked for a safety net before risky code: no net, no run.
                 self.registry.finish(job, envelope("error", error={
-                    "code": "checkpoint_failed", "type": type(exc).__name__,
+                    "code": errors.CHECKPOINT_FAILED, "type": type(exc).__name__,
                     "message": f"the checkpoint could not be saved, so the code was not run: {exc}"},
                     metadata={"job_id": job.id}))
                 return
@@ -164,8 +165,8 @@ class Executor:
         machinery skipped a .pyc write) lists them in its metadata.
         """
         result_env["metadata"]["guard_refused"] = list(refused)
-        if result_env["status"] == "error" and result_env["error"].get("code") == "execution_error":
-            result_env["error"]["code"] = "guard_refused"
+        if result_env["status"] == "error" and result_env["error"].get("code") == errors.EXECUTION_ERROR:
+            result_env["error"]["code"] = errors.GUARD_REFUSED
             result_env["error"]["refused"] = refused[-1]
 
     def _envelope(self, job, value, failure, output, duration, metadata):
@@ -183,14 +184,14 @@ class Executor:
         line = code_runner.user_line(failure)
         if isinstance(failure, ExecutionTimeout):
             error = {
-                "code": "timeout",
+                "code": errors.TIMEOUT,
                 "type": "ExecutionTimeout",
                 "message": f"execution exceeded its timeout of {job.timeout:g} s and was stopped",
                 "line": line,
             }
             return envelope("timeout", None, output, duration, error, tb, metadata)
         if isinstance(failure, ExecutionCancelled):
-            error = {"code": "cancelled", "type": "ExecutionCancelled", "message": "execution was cancelled",
+            error = {"code": errors.CANCELLED, "type": "ExecutionCancelled", "message": "execution was cancelled",
                      "line": line}
             return envelope("cancelled", None, output, duration, error, tb, metadata)
         error = code_runner.describe_error(failure)

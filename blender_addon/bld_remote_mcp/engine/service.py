@@ -13,7 +13,7 @@ import threading
 import time
 
 from .. import commands
-from ..wire import auth
+from ..wire import auth, errors
 from ..wire.replies import CommandError
 from ..wire.tcp_server import TcpServer
 from .capture import OutputCapture
@@ -102,7 +102,7 @@ class Service:
         for job in self.jobs.all():
             if job.state == QUEUED:
                 self.jobs.cancel_if_queued(job, cancelled_before_start(
-                    job, "shutting_down", "the server stopped before this job started"))
+                    job, errors.SHUTTING_DOWN, "the server stopped before this job started"))
         for job in self.jobs.running():
             self.interrupter.cancel(job)
         self.server.wait_idle(timeout=2.0)  # let replies being written reach their clients
@@ -141,7 +141,7 @@ class Service:
             call.abandoned = True
             if not call.done.is_set():
                 raise CommandError(
-                    "busy",
+                    errors.BUSY,
                     f"Blender's main thread did not finish the request within {timeout:g} s "
                     "(a long job may be holding it: see list_jobs / cancel_job)",
                 )
@@ -195,7 +195,7 @@ class Service:
                 never_started = envelope(
                     "timeout",
                     error={
-                        "code": "busy",
+                        "code": errors.BUSY,
                         "message": f"the code never started: Blender's main thread stayed busy for "
                         f"{job.timeout:g} s (see list_jobs / cancel_job)",
                     },
@@ -214,7 +214,7 @@ class Service:
             output=output,
             duration=time.time() - (job.started or job.created),
             error={
-                "code": "timeout",
+                "code": errors.TIMEOUT,
                 "type": "ExecutionTimeout",
                 "stuck": True,
                 "message": f"execution exceeded its timeout of {job.timeout:g} s and is stuck inside a "

@@ -22,7 +22,7 @@ import os
 import secrets
 import sys
 
-from . import handshake, private_files, replies
+from . import errors, handshake, private_files, replies
 from .replies import PROTOCOL_VERSION, CommandError
 
 TOKEN_BYTES = 32
@@ -104,18 +104,18 @@ def gate(service, connection, body, legacy):
         return None
     hint = HINT.format(path=service.token_file or "not written")
     if legacy:
-        return {"status": "error", "message": f"Unauthorized: {hint}", "code": "unauthorized"}
+        return {"status": "error", "message": f"Unauthorized: {hint}", "code": errors.UNAUTHORIZED}
     request_id = body.get("id")
     if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
         request_id = None
     if "token" in body:
         return replies.failure(
-            request_id, "unauthorized",
+            request_id, errors.UNAUTHORIZED,
             "protocol 2 never takes the token on the wire (whoever answers a port would receive it): "
             "prove it with the handshake instead; update the client; " + hint)
     if body.get("type") in HANDSHAKE_COMMANDS:
         return None
-    return replies.failure(request_id, "unauthorized", "not authenticated; " + hint)
+    return replies.failure(request_id, errors.UNAUTHORIZED, "not authenticated; " + hint)
 
 
 def hello_before_auth(ctx, params):
@@ -129,7 +129,7 @@ def hello_before_auth(ctx, params):
     if client_nonce is None:
         return result
     if not handshake.is_nonce(client_nonce):
-        raise CommandError("invalid_params", "param 'client_nonce' must be 32 random bytes in unpadded "
+        raise CommandError(errors.INVALID_PARAMS, "param 'client_nonce' must be 32 random bytes in unpadded "
                            "base64url (43 characters)", param="client_nonce")
     server_nonce = handshake.new_nonce()
     connection.challenge = (server_nonce, client_nonce)
@@ -146,14 +146,14 @@ def authenticate(ctx, params):
     challenge, connection.challenge = connection.challenge, None
     if challenge is None:
         ctx.close_after_reply = True
-        raise CommandError("unauthorized", "no challenge to answer: send hello with a client_nonce first "
+        raise CommandError(errors.UNAUTHORIZED, "no challenge to answer: send hello with a client_nonce first "
                            "(protocol §1a)")
     server_nonce, client_nonce = challenge
     expected = handshake.proof(ctx.service.token, handshake.CLIENT, server_nonce, client_nonce, connection.binding)
     if not handshake.proof_matches(expected, params.get("client_proof")):
         ctx.close_after_reply = True
         raise CommandError(
-            "unauthorized", "the client's proof does not match: a wrong token, or the client dialled another "
+            errors.UNAUTHORIZED, "the client's proof does not match: a wrong token, or the client dialled another "
             f"address than this server's {connection.binding} (a relay, tunnel or port forward; "
             "protocol §1a)")
     connection.authenticated = True

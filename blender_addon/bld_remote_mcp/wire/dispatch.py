@@ -6,7 +6,7 @@ Pure module (no bpy): commands that need bpy are handed to the main-thread queue
 import logging
 
 from ..commands import COMMANDS, Envelope
-from . import auth, legacy, replies
+from . import auth, errors, legacy, replies
 from .framing import LEGACY
 from .replies import CommandError
 
@@ -30,7 +30,7 @@ class RequestContext:
 def run_command(ctx, command, params):
     """Run one command (v1 and 1.3.3 requests alike); nothing runs once a shutdown was requested."""
     if ctx.service.exit_code is not None:
-        raise CommandError("shutting_down", "the server is shutting down; nothing was run")
+        raise CommandError(errors.SHUTTING_DOWN, "the server is shutting down; nothing was run")
     if command.main_thread:
         return ctx.service.call_on_main(lambda: command.handler(ctx, params))
     return command.handler(ctx, params)
@@ -52,19 +52,19 @@ def handle(service, connection, message):
 def _handle_v1(ctx, body):
     request_id = body.get("id")
     if not isinstance(request_id, (str, int, type(None))) or isinstance(request_id, bool):
-        return replies.failure(None, "invalid_request", "'id' must be a string, an integer or null")
+        return replies.failure(None, errors.INVALID_REQUEST, "'id' must be a string, an integer or null")
     command_type = body.get("type")
     if not isinstance(command_type, str):
-        return replies.failure(request_id, "invalid_request", "a request needs a string 'type' naming the command")
+        return replies.failure(request_id, errors.INVALID_REQUEST, "a request needs a string 'type' naming the command")
     params = body.get("params", {})
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        return replies.failure(request_id, "invalid_request", "'params' must be an object")
+        return replies.failure(request_id, errors.INVALID_REQUEST, "'params' must be an object")
     command = COMMANDS.get(command_type)
     if command is None:
         return replies.failure(
-            request_id, "unknown_command", f"unknown command {command_type!r}", known=sorted(COMMANDS)
+            request_id, errors.UNKNOWN_COMMAND, f"unknown command {command_type!r}", known=sorted(COMMANDS)
         )
     try:
         result = run_command(ctx, command, params)
@@ -72,7 +72,7 @@ def _handle_v1(ctx, body):
         return replies.from_command_error(request_id, exc)
     except Exception as exc:
         log.exception("command %s failed", command_type)
-        return replies.failure(request_id, "internal_error", f"{command_type} failed: {type(exc).__name__}: {exc}")
+        return replies.failure(request_id, errors.INTERNAL_ERROR, f"{command_type} failed: {type(exc).__name__}: {exc}")
     if isinstance(result, Envelope):
         reply = {"id": request_id}
         reply.update(result)

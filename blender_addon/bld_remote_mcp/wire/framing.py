@@ -16,6 +16,8 @@ closes the connection, so junk can never be skipped to reach a JSON line behind 
 
 import json
 
+from . import errors
+
 V1 = "v1"
 LEGACY = "legacy"
 
@@ -122,7 +124,7 @@ class MessageDecoder:
         style = self._guess_style()
         self._reset_buffer()
         return FramingError(
-            style, "incomplete_message", f"incomplete message dropped after idle limit ({size} bytes buffered)"
+            style, errors.INCOMPLETE_MESSAGE, f"incomplete message dropped after idle limit ({size} bytes buffered)"
         )
 
     def _guess_style(self):
@@ -192,7 +194,7 @@ class MessageDecoder:
                 if is_letter:
                     yield HttpDetected()
                 else:
-                    yield FramingError(V1, "parse_error", "a message must be a JSON object starting with '{'")
+                    yield FramingError(V1, errors.PARSE_ERROR, "a message must be a JSON object starting with '{'")
                 return
             if first != 0x7B:  # not '{'
                 head = bytes(self._buf[:8])
@@ -203,12 +205,12 @@ class MessageDecoder:
                 if any(p.startswith(head) for p in _HTTP_PREFIXES) and b"\n" not in head:
                     break  # could still become an HTTP request line: wait for more
                 self._skipping = True
-                yield FramingError(V1, "parse_error", "a message must be a JSON object starting with '{'")
+                yield FramingError(V1, errors.PARSE_ERROR, "a message must be a JSON object starting with '{'")
                 continue
             event = self._next_message()
             if event is None:
                 break
-            if isinstance(event, FramingError) and event.code == "message_too_large" and event.style == LEGACY:
+            if isinstance(event, FramingError) and event.code == errors.MESSAGE_TOO_LARGE and event.style == LEGACY:
                 self._reset_buffer()
                 yield event
                 yield CloseAfterReply()
@@ -248,7 +250,7 @@ class MessageDecoder:
     def _too_large(self, style, size):
         return FramingError(
             style,
-            "message_too_large",
+            errors.MESSAGE_TOO_LARGE,
             f"message of {size} bytes exceeds the limit of {self.max_message_bytes} bytes",
         )
 
@@ -256,13 +258,13 @@ class MessageDecoder:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return FramingError(V1, "parse_error", f"message is not valid UTF-8: {exc}")
+            return FramingError(V1, errors.PARSE_ERROR, f"message is not valid UTF-8: {exc}")
         try:
             body = _DECODER.decode(text)
         except ValueError as exc:  # JSONDecodeError is a ValueError, so is a rejected NaN
-            return FramingError(V1, "parse_error", f"malformed JSON: {exc}")
+            return FramingError(V1, errors.PARSE_ERROR, f"malformed JSON: {exc}")
         except RecursionError:
-            return FramingError(V1, "parse_error", "malformed JSON: nested too deeply")
+            return FramingError(V1, errors.PARSE_ERROR, "malformed JSON: nested too deeply")
         return Message(V1, body)  # a line starting with '{' that parses is an object
 
     def _parse_unterminated(self):
@@ -271,20 +273,20 @@ class MessageDecoder:
             text = bytes(self._buf).decode("utf-8")
         except UnicodeDecodeError as exc:
             self._reset_buffer()
-            return FramingError(LEGACY, "parse_error", f"message is not valid UTF-8: {exc}")
+            return FramingError(LEGACY, errors.PARSE_ERROR, f"message is not valid UTF-8: {exc}")
         try:
             body, end = _DECODER.raw_decode(text)
         except json.JSONDecodeError as exc:
             if _is_incomplete(exc, text):
                 return None
             self._reset_buffer()
-            return FramingError(LEGACY, "parse_error", f"malformed JSON: {exc}")
+            return FramingError(LEGACY, errors.PARSE_ERROR, f"malformed JSON: {exc}")
         except ValueError as exc:  # NaN / Infinity
             self._reset_buffer()
-            return FramingError(LEGACY, "parse_error", f"malformed JSON: {exc}")
+            return FramingError(LEGACY, errors.PARSE_ERROR, f"malformed JSON: {exc}")
         except RecursionError:
             self._reset_buffer()
-            return FramingError(LEGACY, "parse_error", "malformed JSON: nested too deeply")
+            return FramingError(LEGACY, errors.PARSE_ERROR, "malformed JSON: nested too deeply")
         rest = text[end:].encode("utf-8")
         self._reset_buffer()
         self._buf += rest

@@ -3,6 +3,7 @@
 Pure module (no bpy).
 """
 
+from . import errors
 from .replies import CommandError
 
 REQUIRED = object()
@@ -27,7 +28,7 @@ def get(params, name, types, default=REQUIRED, allow_none=False):
     """``params[name]`` checked against ``types`` (a tuple). bool never counts as a number."""
     if name not in params or (params[name] is None and not allow_none and default is not REQUIRED):
         if default is REQUIRED:
-            raise CommandError("invalid_params", f"missing required param '{name}'", param=name)
+            raise CommandError(errors.INVALID_PARAMS, f"missing required param '{name}'", param=name)
         return default
     value = params[name]
     if value is None and allow_none:
@@ -37,7 +38,7 @@ def get(params, name, types, default=REQUIRED, allow_none=False):
         ok = True
     if not ok:
         raise CommandError(
-            "invalid_params",
+            errors.INVALID_PARAMS,
             f"param '{name}' must be {_describe(types)}, got {_json_type(value)}",
             param=name,
         )
@@ -49,9 +50,9 @@ def number(params, name, default=REQUIRED, minimum=None, maximum=None):
     if value is None or value is default:
         return value
     if minimum is not None and value < minimum:
-        raise CommandError("invalid_params", f"param '{name}' must be >= {minimum}, got {value}", param=name)
+        raise CommandError(errors.INVALID_PARAMS, f"param '{name}' must be >= {minimum}, got {value}", param=name)
     if maximum is not None and value > maximum:
-        raise CommandError("invalid_params", f"param '{name}' must be <= {maximum}, got {value}", param=name)
+        raise CommandError(errors.INVALID_PARAMS, f"param '{name}' must be <= {maximum}, got {value}", param=name)
     return value
 
 
@@ -59,7 +60,7 @@ def choice(params, name, choices, default=REQUIRED):
     value = get(params, name, (str,), default)
     if value not in choices:
         raise CommandError(
-            "invalid_params", f"param '{name}' must be one of {', '.join(map(repr, choices))}, got {value!r}",
+            errors.INVALID_PARAMS, f"param '{name}' must be one of {', '.join(map(repr, choices))}, got {value!r}",
             param=name,
         )
     return value

@@ -1,4 +1,4 @@
-"""Reply shapes and error codes of the protocol (see docs/protocol.md).
+"""Reply shapes of the protocol (see docs/protocol.md); the error codes are in ``errors``.
 
 Pure module (no bpy). Every v1 reply is a JSON object with ``id`` (echoed from the request),
 ``status`` and ``result``/``error``. ``execute_code`` replies add the execution envelope fields.
@@ -6,30 +6,14 @@ Pure module (no bpy). Every v1 reply is a JSON object with ``id`` (echoed from t
 
 import json
 
-PROTOCOL_VERSION = 2
+from .errors import ERROR_CODES
 
-# Every error code a v1 reply can carry. Kept in sync with docs/protocol.md.
-ERROR_CODES = (
-    "parse_error",  # malformed JSON / not UTF-8
-    "invalid_request",  # JSON, but not a request object (missing/invalid type, params not an object)
-    "unknown_command",
-    "invalid_params",  # a param is missing or of the wrong type; the message names it
-    "message_too_large",
-    "incomplete_message",  # a partial message idled past the limit
-    "execution_error",  # user code raised
-    "timeout",  # user code ran past its timeout and was stopped (or is stuck in a C call)
-    "cancelled",
-    "queue_full",
-    "not_found",  # job or object that does not exist
-    "busy",  # the main thread did not pick the request up in time
-    "shutting_down",
-    "internal_error",  # a bug in the addon: the message says what
-    "unauthorized",  # not authenticated, a wrong proof, or the pre-auth budget spent (auth.py)
-)
+PROTOCOL_VERSION = 2
 
 
 class CommandError(Exception):
-    """An error a command handler reports to its caller as a structured v1 error."""
+    """An error a command handler reports to its caller as a structured v1 error. ``code`` is one
+    of ``errors.ERROR_CODES`` (by its constant there)."""
 
     def __init__(self, code, message, **details):
         assert code in ERROR_CODES, code

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 
-from . import dispatch, handshake, replies
+from . import dispatch, errors, handshake, replies
 from .framing import LEGACY, V1, CloseAfterReply, FramingError, HttpDetected, Message, MessageDecoder
 
 log = logging.getLogger("bld_remote_mcp")
@@ -200,7 +200,7 @@ class Connection:
     def _close_unauthenticated(self, reason):
         self.server.throttle.log(logging.INFO, "connection %s from %s closed: %s", self.id, self.address, reason)
         self.sock.settimeout(1.0)  # a peer that does not read must not hold this thread
-        self.send(replies.failure(None, "unauthorized", f"{reason}; closing"), V1)
+        self.send(replies.failure(None, errors.UNAUTHORIZED, f"{reason}; closing"), V1)
         # Closing with unread input resets the connection, and a reset can destroy the notice
         # before the peer reads it (a stranger that never stops sending). Send FIN after the
         # notice, and discard input for a moment so that the peer gets a chance to read it.
@@ -386,7 +386,7 @@ class TcpServer:
 
     def _refuse(self, client):
         reply = replies.failure(
-            None, "busy", f"too many connections (limit {self.settings.max_connections}); try again later"
+            None, errors.BUSY, f"too many connections (limit {self.settings.max_connections}); try again later"
         )
         try:
             client.sendall(replies.encode(reply) + b"\n")
