@@ -7,11 +7,10 @@ bpy-facing: imported only by ``register()``. The values reach the server through
 
 import bpy
 
-from . import api
+from . import api, compat
 
-# The addon's own name, which Blender keys its preferences by: "bld_remote_mcp", or
-# "bl_ext.<repo>.bld_remote_mcp" as an extension (this module is in its blender/ subpackage).
-_PACKAGE = __package__.rpartition(".")[0]
+# The addon's own name, which Blender keys its preferences by (an extension's or an addon's).
+_PACKAGE = compat.addon_module(__package__)
 
 
 def current():

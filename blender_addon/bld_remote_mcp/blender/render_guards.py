@@ -1,6 +1,6 @@
 """Renders that would fail for a reason the agent cannot see, made to work instead.
 
-bpy-facing. Debian's Blender 3.4 is built without OpenImageDenoise, and Cycles' default
+bpy-facing. Debian's Blender 3.4 is built without OpenImageDenoise (compat), and Cycles' default
 (denoising on) then fails every render with "Build without OpenImageDenoiser". In a headless
 Blender this server runs, a render that would fail so has denoising turned off for that render
 only (put back when it ends), and a warning says so in the call's logs.
@@ -8,24 +8,18 @@ only (put back when it ends), and a warning says so in the call's logs.
 
 import logging
 
+from . import compat
+
 log = logging.getLogger("bld_remote_mcp")
 
 _turned_off = []  # scenes whose denoising is off for the render under way
-
-
-def has_openimagedenoise():
-    try:
-        import _cycles
-    except ImportError:  # no Cycles at all: nothing to guard
-        return True
-    return bool(getattr(_cycles, "with_openimagedenoise", True))
 
 
 def _before_render(scene, *_args):
     cycles = getattr(scene, "cycles", None)
     if scene.render.engine != "CYCLES" or cycles is None or not cycles.use_denoising:
         return
-    if has_openimagedenoise():
+    if compat.has_openimagedenoise():
         return
     cycles.use_denoising = False
     _turned_off.append(scene)

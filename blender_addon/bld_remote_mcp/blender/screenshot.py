@@ -14,7 +14,7 @@ import uuid
 from ..commands import command
 from ..wire import errors, params
 from ..wire.replies import CommandError
-from . import views
+from . import compat, views
 
 _FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG"}
 
@@ -84,9 +84,9 @@ def _set_render_shading(scene, shading):
         return
     render.engine = "BLENDER_WORKBENCH"
     if shading == "wireframe":
-        # Solid, drawing the wires the Wireframe modifiers make (_wireframe_modifiers): a final
-        # render ignores the WIREFRAME type (3.4) or draws nothing with it (4.x and later).
-        shading_settings.type = "SOLID"
+        # Drawing the wires the Wireframe modifiers make (_wireframe_modifiers): a final render
+        # draws no WIREFRAME shading type (compat).
+        shading_settings.type = compat.wireframe_render_shading_type()
     elif shading in ("solid", "material"):
         shading_settings.type = "SOLID"
         shading_settings.light = "STUDIO"
@@ -120,10 +120,12 @@ def _node_colours_as_viewport_colours(scene):
     Returns what to put back."""
     saved = []
     seen = set()
+    version = compat.blender_version()
     for obj in scene.objects:
         for slot in getattr(obj, "material_slots", ()):
             material = slot.material
-            if material is None or material.name in seen or not material.use_nodes or not material.node_tree:
+            if (material is None or material.name in seen or not compat.material_uses_nodes(material, version)
+                    or not material.node_tree):
                 continue
             seen.add(material.name)
             for node in material.node_tree.nodes:
