@@ -43,8 +43,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "blender_addon"))
-from bld_remote_mcp.wire import handshake  # noqa: E402  (the handshake's proofs: the addon's own module)
+sys.path.insert(0, str(REPO / "tests" / "support"))
+from wire_client import Client, ConnectionClosed, ReplyMismatch  # noqa: E402
 
 KINDS = ("fast", "print", "error", "timeout", "async")
 # The server runs every job on Blender's one main thread: a timeout call holds it for its whole
@@ -79,8 +79,7 @@ class Worker(threading.Thread):
         self.call_timeout = call_timeout
         self.ids = ids  # shared itertools.count: ids and `n` values unique across all clients
         self.me = f"client-{index}"
-        self.sock = None
-        self.buf = bytearray()
+        self.client = None  # its connection (the shared wire client)
         self.answered = set()  # ids this connection got a reply for (to recognise duplicates)
         self.latencies = {kind: [] for kind in KINDS}
         self.outcomes = {kind: {} for kind in KINDS}
@@ -97,15 +96,12 @@ class Worker(threading.Thread):
     # -- connection ------------------------------------------------------------------------
     def connect(self):
         self.close()
-        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.call_timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
         self.answered = set()
+        # With a token the client authenticates (hello, authenticate) before it returns.
+        self.client = Client(self.port, token=self.token or None, timeout=self.call_timeout,
+                             connect_timeout=self.call_timeout)
         if self.token:
-            try:
-                handshake.authenticate_with(self.call, self.token, self.sock.getpeername())
-            except handshake.PeerNotProven as exc:
-                raise ConnectionError(f"authentication failed: {str(exc)[:200]}") from exc
+            self.requests += 2
         else:
             self.call("hello", {})
         # `me` lives in this connection's namespace: fast and async results echo it, which shows
@@ -115,35 +111,19 @@ class Worker(threading.Thread):
             raise ConnectionError(f"could not set up the namespace: {str(reply)[:200]}")
 
     def close(self):
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            except OSError:
-                pass
-            self.sock = None
+        if self.client is not None:
+            self.client.close()
+            self.client = None
 
     def _read_line(self, deadline):
-        scanned = 0
-        while True:
-            newline = self.buf.find(b"\n", scanned)
-            if newline >= 0:
-                line = bytes(self.buf[:newline])
-                del self.buf[:newline + 1]
-                return line
-            scanned = len(self.buf)  # a 1 MB reply arrives in many chunks: scan only new bytes
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise Lost("no reply within the per-call timeout")
-            self.sock.settimeout(remaining)
-            try:
-                chunk = self.sock.recv(1 << 20)
-            except socket.timeout:
-                raise Lost("no reply within the per-call timeout") from None
-            except OSError as exc:
-                raise Lost(f"connection error: {exc}") from exc
-            if not chunk:
-                raise Lost("connection closed by the server")
-            self.buf += chunk
+        try:
+            return self.client.read_raw_line(deadline=deadline)
+        except socket.timeout:
+            raise Lost("no reply within the per-call timeout") from None
+        except ConnectionClosed:
+            raise Lost("connection closed by the server") from None
+        except OSError as exc:
+            raise Lost(f"connection error: {exc}") from exc
 
     def call(self, type_, params, kind=None):
         """Send one request with a fresh unique id; return the reply that carries that id.
@@ -153,10 +133,9 @@ class Worker(threading.Thread):
         (any other id).
         """
         request_id = f"c{self.index}-{next(self.ids)}"
-        message = {"id": request_id, "type": type_, "params": params}
         deadline = time.monotonic() + self.call_timeout
         try:
-            self.sock.sendall(json.dumps(message).encode() + b"\n")
+            self.client.request(type_, params, request_id=request_id)
         except OSError as exc:
             raise Lost(f"send failed: {exc}") from exc
         self.requests += 1
@@ -314,7 +293,7 @@ class Worker(threading.Thread):
     def run(self):
         try:
             self.connect()
-        except (OSError, Lost) as exc:
+        except (OSError, Lost, ReplyMismatch) as exc:
             self.setup_error = f"{type(exc).__name__}: {exc}"
             self.close()
             return
@@ -344,7 +323,7 @@ class Worker(threading.Thread):
         self.finished_at = time.monotonic()
         # A last ping: a duplicated reply to the last call would arrive before it.
         try:
-            if self.sock is not None:
+            if self.client is not None:
                 self.call("ping", {}, kind="final ping")
         except Lost as exc:
             self.fail("lost", "final ping", self.pending_id, str(exc))
@@ -356,7 +335,7 @@ class Worker(threading.Thread):
         try:
             self.connect()
             return True
-        except (OSError, Lost) as exc:
+        except (OSError, Lost, ReplyMismatch) as exc:
             self.fail("connection_error", None, None, f"reconnect failed: {exc}")
             self.close()
             return False
@@ -374,7 +353,7 @@ class RssSampler(threading.Thread):
         self.samples = []
         self.error = None
         self.stop_event = threading.Event()
-        self.client = _SimpleClient(port, token)
+        self.client = Client(port, token=token or None, timeout=30)
 
     def sample(self):
         status = self.client.call("status")["result"]
@@ -392,40 +371,13 @@ class RssSampler(threading.Thread):
         try:
             while not self.stop_event.wait(self.interval):
                 self.sample()
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, ReplyMismatch) as exc:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def stop(self):
         self.stop_event.set()
         self.join()
         self.client.close()
-
-
-class _SimpleClient:
-    """One authenticated connection for control calls (status, hello)."""
-
-    def __init__(self, port, token, timeout=30):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.file = self.sock.makefile("rb")
-        self.ids = itertools.count(1)
-        if token:
-            try:
-                handshake.authenticate_with(self.call, token, self.sock.getpeername())
-            except handshake.PeerNotProven as exc:
-                raise ConnectionError(f"authentication failed: {exc}") from exc
-
-    def call(self, type_, params=None):
-        request_id = f"ctl-{next(self.ids)}"
-        message = {"id": request_id, "type": type_, "params": params or {}}
-        self.sock.sendall(json.dumps(message).encode() + b"\n")
-        reply = json.loads(self.file.readline())
-        if reply.get("id") != request_id:
-            raise ValueError(f"control reply id {reply.get('id')!r} != {request_id!r}")
-        return reply
-
-    def close(self):
-        self.file.close()
-        self.sock.close()
 
 
 def percentiles(seconds):
@@ -492,7 +444,7 @@ def run_soak(port, token, clients=50, duration=120.0, seed=0, weights=None, call
     gate = threading.Event()
     stop_at = [float("inf")]
     workers = [Worker(i, port, token, weights, seed, gate, stop_at, call_timeout, ids) for i in range(clients)]
-    control = _SimpleClient(port, token)
+    control = Client(port, token=token or None, timeout=30)
     server = control.call("hello")["result"]
     for worker in workers:
         worker.start()
@@ -531,7 +483,7 @@ def run_soak(port, token, clients=50, duration=120.0, seed=0, weights=None, call
             time.sleep(0.1)
         after_load = {"drained": drained, "jobs": status["jobs"], "connections": status["connections"],
                       "queue_length": status["queue_length"], "rss_bytes": status.get("rss_bytes")}
-    except (OSError, ValueError) as exc:  # Blender died or closed the control connection
+    except (OSError, ValueError, ReplyMismatch) as exc:  # Blender died or closed the control connection
         after_load = {"drained": False, "error": f"{type(exc).__name__}: {exc}"}
     control.close()
 

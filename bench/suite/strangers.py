@@ -17,7 +17,10 @@ import socket
 import time
 
 from . import stats
-from .wire import TRIVIAL_CODE, connect, handshake
+from .wire import TRIVIAL_CODE, connect  # (which puts the shared wire client and the addon in reach)
+
+from bld_remote_mcp.wire import handshake  # noqa: E402  (a stranger's nonces)
+from wire_client import Client  # noqa: E402
 
 
 def _hello_line(request_id, nonce=None):
@@ -25,38 +28,15 @@ def _hello_line(request_id, nonce=None):
     return json.dumps({"id": request_id, "type": "hello", "params": params}).encode() + b"\n"
 
 
-def _read_line(sock, buf):
-    while b"\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed")
-        buf += chunk
-    line, _, rest = buf.partition(b"\n")
-    return json.loads(line), rest
-
-
 def connection_setup(port, token, count=300, warmup=30):
     """Milliseconds to open a connection: with the handshake, and with one plain hello."""
     def authenticated():
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        buf = b""
-
-        def call(type_, params):
-            nonlocal buf
-            sock.sendall(json.dumps({"id": type_, "type": type_, "params": params}).encode() + b"\n")
-            reply, buf = _read_line(sock, buf)
-            return reply
-
-        handshake.authenticate_with(call, token, sock.getpeername())
-        return sock
+        return Client(port, token=token)
 
     def one_hello():
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(_hello_line(1))
-        _read_line(sock, b"")
-        return sock
+        client = Client(port)
+        client.call("hello", {})
+        return client
 
     rows = {}
     for name, open_one in (("connect + handshake (hello with nonce, authenticate)", authenticated),
@@ -66,9 +46,9 @@ def connection_setup(port, token, count=300, warmup=30):
         samples = []
         for _ in range(count):
             start = time.perf_counter()
-            sock = open_one()
+            client = open_one()
             samples.append((time.perf_counter() - start) * 1000)
-            sock.close()
+            client.close()
         rows[name] = stats.summarize(samples)
     return rows
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-# The e2e helpers (harness, pngcheck) are imported by name from this directory.
+# The e2e helpers (harness, pngcheck) are imported by name from this directory; importing the
+# harness also puts the shared wire client (tests/support) and the addon's pure modules in reach.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Every Blender version of the matrix runs the core (execution, protocol, jobs, timeouts,

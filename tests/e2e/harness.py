@@ -1,4 +1,5 @@
-"""Starts isolated, real Blender processes with the addon, and talks protocol v1 to them.
+"""Starts isolated, real Blender processes with the addon; ``Instance.client()`` talks to one
+through the shared wire client (tests/support/wire_client.py).
 
 Every instance gets its own temp dirs (user config, scripts, TMPDIR), port 0 (the chosen port is
 read from the process output, so tests never race for ports), and is stopped by the PID this
@@ -13,12 +14,10 @@ Backends:
 """
 
 import itertools
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,9 +29,9 @@ ADDON_DIR = REPO / "blender_addon" / "bld_remote_mcp"
 KEEPALIVE = ADDON_DIR / "keepalive.py"
 ARTIFACTS = REPO / "tests" / ".artifacts"
 
-# The proofs of the handshake: the addon's own module (pure, no bpy), not a copy.
-sys.path.insert(0, str(ADDON_DIR.parent))
-from bld_remote_mcp.wire import handshake  # noqa: E402
+# The wire client shared with the unit tests and the benchmarks.
+sys.path.insert(0, str(REPO / "tests" / "support"))
+from wire_client import Client  # noqa: E402
 
 _READY = re.compile(rb"READY port=(\d+)")
 _LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
@@ -287,112 +286,6 @@ class Instance:
             self.xvfb.stop()
             self.xvfb = None
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-class Client:
-    """A v1 protocol client: one JSON object per line, replies matched by id."""
-
-    def __init__(self, port, timeout=60, host="127.0.0.1", token=None):
-        self.sock = socket.create_connection((host, port), timeout=10)
-        self.sock.settimeout(timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._buf = b""
-        self._ids = itertools.count(1)
-        if token is not None:
-            self.authenticate(token)
-
-    def authenticate(self, token):
-        """The handshake of protocol §1a, as bld-remote's own client does it (with the addon's
-        ``handshake`` module). Returns the full ``hello``."""
-        def call(type_, params):
-            self.send_raw(json.dumps({"id": f"auth-{type_}", "type": type_, "params": params}).encode() + b"\n")
-            return self.read_line()
-
-        try:
-            return handshake.authenticate_with(call, token, self.sock.getpeername())
-        except handshake.PeerNotProven as exc:
-            raise HarnessError(f"authentication failed: {exc}") from exc
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send_raw(self, data):
-        self.sock.sendall(data)
-
-    def read_line(self, timeout=None):
-        if timeout is not None:
-            self.sock.settimeout(timeout)
-        while b"\n" not in self._buf:
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise ConnectionError(f"connection closed (buffered: {self._buf[:200]!r})")
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def read_raw(self, timeout=5.0):
-        """Everything until the peer closes (or timeout)."""
-        self.sock.settimeout(timeout)
-        data = self._buf
-        self._buf = b""
-        try:
-            while True:
-                chunk = self.sock.recv(1 << 16)
-                if not chunk:
-                    return data
-                data += chunk
-        except socket.timeout:
-            return data
-
-    def request(self, type_, params=None, request_id=None):
-        request_id = next(self._ids) if request_id is None else request_id
-        message = {"id": request_id, "type": type_, "params": params or {}}
-        self.send_raw(json.dumps(message).encode() + b"\n")
-        return request_id
-
-    def call(self, type_, **params):
-        """One request, one reply (checked to carry the request's id)."""
-        request_id = self.request(type_, params)
-        reply = self.read_line()
-        if reply.get("id") != request_id:
-            raise AssertionError(f"reply id {reply.get('id')!r} does not match request id {request_id!r}: {reply}")
-        return reply
-
-    def execute(self, code, **params):
-        return self.call("execute_code", code=code, **params)
-
-    def ok(self, code, **params):
-        """Execute and insist on success; returns the envelope."""
-        reply = self.execute(code, **params)
-        assert reply["status"] == "success", json.dumps(reply, indent=1)[:3000]
-        return reply
-
-
-def legacy_call(port, message, timeout=30):
-    """Send one 1.3.3-style raw JSON message (no newline) and read one raw JSON reply."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(json.dumps(message).encode())
-        decoder = json.JSONDecoder()
-        data = b""
-        while True:
-            chunk = sock.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError(f"closed before a full reply: {data[:200]!r}")
-            data += chunk
-            try:
-                reply, _end = decoder.raw_decode(data.decode())
-                return reply
-            except ValueError:
-                continue
 
 
 def python_for_legacy_client():

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from harness import Client
+from wire_client import Client
 
 
 def _open_fds(pid):
@@ -82,7 +82,7 @@ def test_a_setsockopt_failure_on_one_connection_does_not_stop_the_accept_thread(
         assert primer.call("ping")["result"]["pong"] is True
     doomed = Client(instance.port)
     try:
-        assert doomed.read_raw(timeout=10) == b"", "that one connection is closed"
+        assert doomed.read_until_closed(timeout=10) == b"", "that one connection is closed"
     finally:
         doomed.close()
     with instance.client() as after:

@@ -9,21 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import Client, HarnessError, handshake, legacy_call
+from bld_remote_mcp.wire import handshake
+from harness import HarnessError
+from wire_client import Client, legacy_call
 
 
 def _token_file(instance):
     return Path(instance.env["BLD_REMOTE_STATE_DIR"]) / "tokens" / f"{instance.port}.token"
-
-
-def _read_all(sock, timeout=10):
-    sock.settimeout(timeout)
-    data = b""
-    while True:
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            return data
-        data += chunk
 
 
 def test_without_authenticating_nothing_runs_and_the_connection_is_closed(backend, tmp_path):
@@ -36,7 +28,7 @@ def test_without_authenticating_nothing_runs_and_the_connection_is_closed(backen
         reply = c.execute(f"open({str(marker)!r}, 'w').write('x')")
         assert reply["error"]["code"] == "unauthorized"
         assert str(_token_file(backend)) in reply["error"]["message"], "the error says where the token is"
-        assert c.read_raw() == b"", "and the connection is closed"
+        assert c.read_until_closed() == b"", "and the connection is closed"
     assert not marker.exists()
     with backend.client() as c:  # after the handshake, all is well
         assert c.call("status")["result"]["auth"] is True
@@ -45,12 +37,12 @@ def test_without_authenticating_nothing_runs_and_the_connection_is_closed(backen
 def test_the_handshake_proves_the_token_both_ways_without_sending_it(backend):
     with Client(backend.port) as c:
         nonce = handshake.new_nonce()
-        challenge = c.call("hello", client_nonce=nonce)["result"]
+        challenge = c.call("hello", {"client_nonce": nonce})["result"]
         bound = f"127.0.0.1:{backend.port}"
         expected = handshake.proof(backend.token, handshake.SERVER, challenge["auth"]["server_nonce"], nonce, bound)
         assert challenge["auth"]["server_proof"] == expected, "Blender proves the token for its own address"
         proof = handshake.proof(backend.token, handshake.CLIENT, challenge["auth"]["server_nonce"], nonce, bound)
-        about = c.call("authenticate", client_proof=proof)["result"]
+        about = c.call("authenticate", {"client_proof": proof})["result"]
         assert about["authenticated"] is True and about["pid"] == backend.pid and about["port"] == backend.port
         assert c.execute("6 * 7")["result"] == 42
 
@@ -59,23 +51,22 @@ def test_a_recorded_handshake_replayed_on_a_new_connection_runs_nothing(backend,
     marker = tmp_path / "replayed"
     nonce = handshake.new_nonce()
     with Client(backend.port) as first:
-        challenge = first.call("hello", client_nonce=nonce)["result"]
+        challenge = first.call("hello", {"client_nonce": nonce})["result"]
         proof = handshake.answer_challenge(backend.token, challenge, nonce, f"127.0.0.1:{backend.port}")
-        assert first.call("authenticate", client_proof=proof)["result"]["authenticated"] is True
+        assert first.call("authenticate", {"client_proof": proof})["result"]["authenticated"] is True
     with Client(backend.port) as replay:  # the same bytes again
-        replay.call("hello", client_nonce=nonce)
-        reply = replay.call("authenticate", client_proof=proof)
+        replay.call("hello", {"client_nonce": nonce})
+        reply = replay.call("authenticate", {"client_proof": proof})
         assert reply["error"]["code"] == "unauthorized"
-        assert replay.read_raw() == b""
+        assert replay.read_until_closed() == b""
     assert not marker.exists()
 
 
 def test_a_protocol_1_client_sending_the_token_is_refused(bg, tmp_path):
     marker = tmp_path / "ran"
-    with socket.create_connection(("127.0.0.1", bg.port), timeout=10) as sock:
-        sock.sendall(json.dumps({"id": 1, "type": "execute_code", "token": bg.token,
-                                 "params": {"code": f"open({str(marker)!r}, 'w')"}}).encode() + b"\n")
-        reply = json.loads(_read_all(sock))
+    with Client(bg.port, timeout=10) as c:
+        c.send({"id": 1, "type": "execute_code", "token": bg.token, "params": {"code": f"open({str(marker)!r}, 'w')"}})
+        reply = json.loads(c.read_until_closed(timeout=10))
     assert reply["error"]["code"] == "unauthorized" and "never takes the token" in reply["error"]["message"]
     assert not marker.exists()
 
@@ -133,9 +124,9 @@ def test_a_json_line_behind_junk_never_runs(request, kind, prefix, tmp_path):
     instance = request.getfixturevalue(kind)
     marker = tmp_path / "ran"
     line = json.dumps({"id": 1, "type": "execute_code", "params": {"code": f"open({str(marker)!r}, 'w')"}})
-    with socket.create_connection(("127.0.0.1", instance.port), timeout=10) as sock:
-        sock.sendall(prefix + line.encode() + b"\n")
-        answer = _read_all(sock)
+    with Client(instance.port, timeout=10) as c:
+        c.send_raw(prefix + line.encode() + b"\n")
+        answer = c.read_until_closed(timeout=10)
     if prefix[:1].isalpha():
         assert answer.startswith(b"HTTP/1.1 403 Forbidden"), answer
     else:

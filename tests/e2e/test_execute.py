@@ -47,7 +47,7 @@ def test_named_session_is_shared_between_connections(backend):
         one.ok("shared_value = 'hello'", session="team")
         assert two.ok("shared_value", session="team")["result"] == "hello"
         assert two.execute("shared_value")["status"] == "error"  # its own namespace does not have it
-        two.call("reset_session", session="team")
+        two.call("reset_session", {"session": "team"})
         assert one.execute("shared_value", session="team")["status"] == "error"
 
 
@@ -237,7 +237,7 @@ def test_wrong_param_types_name_the_param(client):
         ({"code": "1", "timeout": True}, "timeout"),
         ({}, "code"),
     ):
-        reply = client.call("execute_code", **params)
+        reply = client.call("execute_code", params)
         assert reply["status"] == "error", params
         assert reply["error"]["code"] == "invalid_params"
         assert reply["error"]["param"] == name
@@ -246,9 +246,7 @@ def test_wrong_param_types_name_the_param(client):
 
 def test_replies_are_strict_json(client):
     client.send_raw(json.dumps({"id": 1, "type": "execute_code", "params": {"code": "float('nan')"}}).encode() + b"\n")
-    raw = b""
-    while not raw.endswith(b"\n"):
-        raw += client.sock.recv(65536)
+    raw = client.read_raw_line()
     assert b"NaN" not in raw
     json.loads(raw, parse_constant=lambda name: pytest.fail(f"non-strict JSON constant {name}"))
 

@@ -18,7 +18,7 @@ def test_gui_serves_through_the_timer(gui):
 
 def test_gui_captures_the_3d_view(gui):
     with gui.client() as c:
-        result = c.call("get_viewport_screenshot", max_size=320)["result"]
+        result = c.call("get_viewport_screenshot", {"max_size": 320})["result"]
     assert result["source"] == "viewport"
     data = base64.b64decode(result["image_base64"])
     width, height, _channels, _rows = decode(data)
@@ -65,7 +65,7 @@ def test_gui_sys_exit_quits_blender(spawn):
 
 
 def test_gui_server_shutdown_keeps_blender_open(spawn):
-    from harness import legacy_call
+    from wire_client import legacy_call
 
     instance = spawn("gui", env={"BLD_REMOTE_MCP_AUTH": "off"})
     assert legacy_call(instance.port, {"type": "server_shutdown", "params": {}})["status"] == "success"
@@ -142,7 +142,7 @@ def test_gui_addon_disable_enable_and_script_reload_keep_the_server(spawn):
 
 
 def test_gui_auth_preference_turns_the_token_off_and_on_for_the_running_server(spawn):
-    from harness import Client
+    from wire_client import Client
 
     instance = spawn("gui")
     token_file = instance.root / "state" / "tokens" / f"{instance.port}.token"

@@ -5,7 +5,8 @@ import subprocess
 import time
 
 import pytest
-from harness import ADDON_DIR, REPO, Client, blender_binary
+from harness import ADDON_DIR, REPO, blender_binary
+from wire_client import Client
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -4,7 +4,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +12,8 @@ import mcp
 import pytest
 from blender_remote import BlenderMCPClient  # PyPI blender-remote==1.3.3, installed by scripts/bootstrap.sh
 from blender_remote.exceptions import BlenderCommandError
-from harness import legacy_call
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from wire_client import Client, legacy_call
 
 
 def _bin(name):
@@ -88,29 +87,17 @@ def test_untyped_legacy_shapes(backend):
 
 
 def test_legacy_malformed_json_gets_an_error_at_once(backend):
-    with socket.create_connection(("127.0.0.1", backend.port), timeout=5) as sock:
-        sock.sendall(b'{"type": "execute_code", "params": {"code": x}}')
-        reply = json.loads(sock.recv(65536))
+    with Client(backend.port, timeout=5) as c:
+        c.send_raw(b'{"type": "execute_code", "params": {"code": x}}')
+        reply = c.read_legacy()
     assert reply["status"] == "error" and "malformed JSON" in reply["message"]
 
 
 def test_two_legacy_requests_back_to_back(backend):
-    with socket.create_connection(("127.0.0.1", backend.port), timeout=10) as sock:
+    with Client(backend.port, timeout=10) as c:
         message = json.dumps({"type": "get_polyhaven_status", "params": {}}).encode()
-        sock.sendall(message + message)
-        data = b""
-        decoder = json.JSONDecoder()
-        replies = []
-        while len(replies) < 2:
-            data += sock.recv(65536)
-            text = data.decode()
-            replies, pos = [], 0
-            try:
-                while pos < len(text):
-                    reply, pos = decoder.raw_decode(text, pos)
-                    replies.append(reply)
-            except ValueError:
-                continue
+        c.send_raw(message + message)
+        replies = [c.read_legacy(), c.read_legacy()]
     assert [r["status"] for r in replies] == ["success", "success"]
 
 

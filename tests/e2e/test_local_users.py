@@ -52,7 +52,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO, HarnessError, Instance, handshake
+from bld_remote_mcp.wire import handshake
+from harness import REPO, HarnessError, Instance
 
 BINARY = REPO / "target" / "debug" / "bld-remote"
 CLI_TIMEOUT = 180

@@ -98,7 +98,7 @@ class VIEW3D_PT_bld_remote_capture(bpy.types.Panel):
 bpy.utils.register_class(VIEW3D_PT_bld_remote_capture)
 """)
         try:
-            shot = c.call("get_viewport_screenshot", max_size=1280)["result"]
+            shot = c.call("get_viewport_screenshot", {"max_size": 1280})["result"]
         finally:
             c.ok("bpy.utils.unregister_class(bpy.types.VIEW3D_PT_bld_remote_capture)\n" + SHOW_SIDEBAR
                  + "area.spaces[0].show_region_ui = False")
@@ -129,8 +129,8 @@ def test_cancel_operator_stops_the_running_call_and_the_queued_ones(gui):
     with gui.client() as c:
         running = c.execute(press_when_queued, execution_mode="async", timeout=60)["result"]["job_id"]
         queued = c.execute("'never ran'", execution_mode="async")["result"]["job_id"]
-        first = c.call("get_job", job_id=running, wait=20)["result"]
-        second = c.call("get_job", job_id=queued, wait=20)["result"]
+        first = c.call("get_job", {"job_id": running, "wait": 20})["result"]
+        second = c.call("get_job", {"job_id": queued, "wait": 20})["result"]
     assert first["status"] == "cancelled", first
     assert second["status"] == "cancelled" and second["started"] is None, second
 

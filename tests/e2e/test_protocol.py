@@ -6,7 +6,8 @@ import os
 import socket
 import time
 
-from harness import Client, blender_version_of, legacy_call
+from harness import blender_version_of
+from wire_client import Client, legacy_call
 
 
 def test_hello_describes_the_server(backend):
@@ -70,7 +71,7 @@ def test_invalid_utf8_is_a_parse_error(client):
 def test_non_strict_json_constants_are_refused(client):
     client.send_raw(b'{"id": 2, "type": "put_persist_data", "params": {"key": "k", "data": NaN}}\n')
     assert client.read_line(timeout=5)["error"]["code"] == "parse_error"
-    assert client.call("get_persist_data", key="k")["result"]["found"] is False
+    assert client.call("get_persist_data", {"key": "k"})["result"]["found"] is False
 
 
 def test_unknown_command_is_an_error_never_a_success(client):
@@ -97,7 +98,7 @@ def test_oversized_legacy_message_is_refused_then_closed(spawn):
     instance = spawn("bg", env={"BLD_REMOTE_MCP_MAX_MESSAGE_BYTES": "100000", "BLD_REMOTE_MCP_AUTH": "off"})
     with instance.client() as c:
         c.send_raw(json.dumps({"type": "execute_code", "params": {"code": "x = '" + "y" * 200000 + "'"}}).encode())
-        data = c.read_raw(timeout=10)  # the error, then the server closes this connection
+        data = c.read_until_closed(timeout=10)  # the error, then the server closes this connection
     reply = json.loads(data)
     assert reply["status"] == "error" and reply["code"] == "message_too_large"
     with instance.client() as c:

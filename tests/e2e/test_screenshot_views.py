@@ -18,7 +18,7 @@ SCENE = ("import bpy\n"
 
 
 def _shot(client, **params):
-    reply = client.call("get_viewport_screenshot", max_size=200, **params)
+    reply = client.call("get_viewport_screenshot", {"max_size": 200, **params})
     assert reply["status"] == "success", reply
     result = reply["result"]
     data = base64.b64decode(result["image_base64"])
@@ -69,5 +69,5 @@ def test_bad_view_params_are_invalid_params_naming_the_param(bg):
                              ({"view": "angle"}, "azimuth"), ({"view": "angle", "azimuth": 0, "elevation": 120},
                                                             "elevation"),
                              ({"view": "top", "azimuth": 10}, "azimuth"), ({"view": "angle", "azimuth": True}, "azimuth")):
-            reply = c.call("get_viewport_screenshot", **params)
+            reply = c.call("get_viewport_screenshot", params)
             assert reply["error"]["code"] == "invalid_params" and reply["error"]["param"] == name, (params, reply)

@@ -85,23 +85,23 @@ def test_stuck_c_call_is_reported_and_control_commands_still_answer(spawn, kind)
         assert reply["metadata"]["still_running"] is True
         assert elapsed < 0.5 + 1.0 + 1.0, elapsed  # timeout + grace, answered while still stuck
         job_id = reply["metadata"]["job_id"]
-        finished = control.call("get_job", job_id=job_id, wait=30)["result"]
+        finished = control.call("get_job", {"job_id": job_id, "wait": 30})["result"]
         assert finished["state"] == "finished" and finished["envelope"]["status"] == "timeout"
         assert c.ok("'alive'")["result"] == "alive"
 
 
 def test_async_job_returns_at_once_and_is_followed_up(client):
     start = time.monotonic()
-    submitted = client.call("execute_code", code="import time\ntime.sleep(0.5)\nprint('done')\n21 * 2",
-                            execution_mode="async")
+    submitted = client.call("execute_code", {"code": "import time\ntime.sleep(0.5)\nprint('done')\n21 * 2",
+                                              "execution_mode": "async"})
     assert time.monotonic() - start < 0.4
     assert submitted["status"] == "success"
     job_id = submitted["result"]["job_id"]
-    early = client.call("get_job", job_id=job_id)["result"]
+    early = client.call("get_job", {"job_id": job_id})["result"]
     assert early["state"] in ("queued", "running") and early["envelope"] is None
     listed = client.call("list_jobs")["result"]["jobs"]
     assert job_id in [job["job_id"] for job in listed]
-    final = client.call("get_job", job_id=job_id, wait=10)["result"]
+    final = client.call("get_job", {"job_id": job_id, "wait": 10})["result"]
     assert final["state"] == "finished"
     assert final["envelope"]["status"] == "success"
     assert final["envelope"]["result"] == 42
@@ -109,27 +109,28 @@ def test_async_job_returns_at_once_and_is_followed_up(client):
 
 
 def test_cancel_running_async_job(client):
-    job_id = client.call("execute_code", code="while True:\n    pass", execution_mode="async")["result"]["job_id"]
+    job_id = client.call("execute_code", {"code": "while True:\n    pass",
+                                          "execution_mode": "async"})["result"]["job_id"]
     time.sleep(0.3)
-    cancelled = client.call("cancel_job", job_id=job_id)["result"]
+    cancelled = client.call("cancel_job", {"job_id": job_id})["result"]
     assert cancelled["cancel_accepted"] is True
-    final = client.call("get_job", job_id=job_id, wait=5)["result"]
+    final = client.call("get_job", {"job_id": job_id, "wait": 5})["result"]
     assert final["state"] == "finished" and final["envelope"]["status"] == "cancelled"
     assert client.ok("3")["result"] == 3
 
 
 def test_cancel_queued_job_never_runs_it(client):
-    blocker = client.call("execute_code", code="import time\ntime.sleep(1)", execution_mode="async")["result"]
-    queued = client.call("execute_code", code="ran_queued = True", execution_mode="async")["result"]
-    result = client.call("cancel_job", job_id=queued["job_id"])["result"]
+    blocker = client.call("execute_code", {"code": "import time\ntime.sleep(1)", "execution_mode": "async"})["result"]
+    queued = client.call("execute_code", {"code": "ran_queued = True", "execution_mode": "async"})["result"]
+    result = client.call("cancel_job", {"job_id": queued["job_id"]})["result"]
     assert result["cancel_accepted"] is True and result["envelope"]["status"] == "cancelled"
-    client.call("get_job", job_id=blocker["job_id"], wait=10)
+    client.call("get_job", {"job_id": blocker["job_id"], "wait": 10})
     assert client.execute("ran_queued")["error"]["type"] == "NameError"
 
 
 def test_unknown_job_is_not_found(client):
     for command in ("get_job", "cancel_job"):
-        reply = client.call(command, job_id="job-does-not-exist")
+        reply = client.call(command, {"job_id": "job-does-not-exist"})
         assert reply["status"] == "error" and reply["error"]["code"] == "not_found"
 
 
@@ -137,8 +138,9 @@ def test_full_queue_is_a_clear_error(spawn):
     instance = spawn("bg", env={"BLD_REMOTE_MCP_MAX_PENDING_JOBS": "2"})
     with instance.client() as c:
         for _ in range(2):
-            assert c.call("execute_code", code="import time\ntime.sleep(1.5)", execution_mode="async")["status"] == "success"
-        reply = c.call("execute_code", code="1", execution_mode="async")
+            reply = c.call("execute_code", {"code": "import time\ntime.sleep(1.5)", "execution_mode": "async"})
+            assert reply["status"] == "success"
+        reply = c.call("execute_code", {"code": "1", "execution_mode": "async"})
         assert reply["status"] == "error" and reply["error"]["code"] == "queue_full"
         assert "limit 2" in reply["error"]["message"]
 
@@ -146,14 +148,15 @@ def test_full_queue_is_a_clear_error(spawn):
 def test_finished_jobs_are_kept_bounded(spawn):
     instance = spawn("bg", env={"BLD_REMOTE_MCP_MAX_FINISHED_JOBS": "3", "BLD_REMOTE_MCP_MAX_PENDING_JOBS": "4"})
     with instance.client() as c:
-        ids = [c.call("execute_code", code=f"{i}", execution_mode="async")["result"]["job_id"] for i in range(4)]
+        ids = [c.call("execute_code", {"code": f"{i}", "execution_mode": "async"})["result"]["job_id"]
+               for i in range(4)]
         for job_id in ids:
-            c.call("get_job", job_id=job_id, wait=10)
+            c.call("get_job", {"job_id": job_id, "wait": 10})
         for i in range(4):  # later creations prune the oldest finished jobs
             c.ok(f"{i}")
         kept = [job["job_id"] for job in c.call("list_jobs")["result"]["jobs"]]
         assert len(kept) <= 3 + 4
-        assert c.call("get_job", job_id=ids[0])["error"]["code"] == "not_found"
+        assert c.call("get_job", {"job_id": ids[0]})["error"]["code"] == "not_found"
 
 
 @pytest.mark.parametrize("kind", CORE_BACKENDS)
@@ -175,7 +178,8 @@ def test_caught_system_exit_does_not_stop_blender(client):
 def test_async_sys_exit_shuts_down(spawn):
     instance = spawn("bg")
     with instance.client() as c:
-        assert c.call("execute_code", code="import sys; sys.exit(5)", execution_mode="async")["status"] == "success"
+        reply = c.call("execute_code", {"code": "import sys; sys.exit(5)", "execution_mode": "async"})
+        assert reply["status"] == "success"
     assert instance.wait_exit(20) == 5
 
 

@@ -8,13 +8,12 @@ provides the shared helpers as fixtures (test modules are imported with
   exceptions aimed at the main thread, which must not fight pytest's own machinery);
 * ``make_service``: a real ``Service`` listening on an ephemeral loopback port, whose
   "Blender main thread" is a helper thread running ``queue.serve_forever``;
-* ``Client`` objects (from ``ServiceHarness.client()``) speaking v1 lines or 1.3.3 raw JSON.
+* ``Client`` objects (from ``ServiceHarness.client()`` and ``connect``): the shared wire client
+  of ``tests/support/wire_client.py``, speaking v1 lines or 1.3.3 raw JSON.
 """
 
-import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,6 +26,8 @@ import pytest
 ADDON_ROOT = Path(__file__).resolve().parents[2] / "blender_addon"
 if str(ADDON_ROOT) not in sys.path:
     sys.path.insert(0, str(ADDON_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from wire_client import Client  # noqa: E402
 
 
 # -- subprocesses ------------------------------------------------------------------------------
@@ -84,95 +85,6 @@ def run_py():
         return PyResult(proc)
 
     return run
-
-
-# -- a client for the TCP server ---------------------------------------------------------------
-class Client:
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self._buf = b""
-        self._ids = itertools.count(1)
-
-    def send_raw(self, data):
-        self.sock.sendall(data)
-
-    def send(self, obj):
-        self.send_raw(json.dumps(obj).encode("utf-8") + b"\n")
-
-    def read_line(self, timeout=10.0):
-        self.sock.settimeout(timeout)
-        while b"\n" not in self._buf:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError(f"connection closed (buffered: {self._buf[:200]!r})")
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def read_legacy(self, timeout=10.0):
-        """One raw JSON object (the 1.3.3 framing: no newline after it)."""
-        self.sock.settimeout(timeout)
-        decoder = json.JSONDecoder()
-        while True:
-            text = self._buf.decode("utf-8", "replace").lstrip()
-            if text:
-                try:
-                    obj, end = decoder.raw_decode(text)
-                except json.JSONDecodeError:
-                    pass
-                else:
-                    self._buf = text[end:].encode("utf-8")
-                    return obj
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError(f"connection closed (buffered: {self._buf[:200]!r})")
-            self._buf += chunk
-
-    def read_until_closed(self, timeout=5.0):
-        self.sock.settimeout(timeout)
-        data, self._buf = self._buf, b""
-        while True:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                return data
-            data += chunk
-
-    def request(self, type_, params=None, request_id=None):
-        request_id = next(self._ids) if request_id is None else request_id
-        message = {"id": request_id, "type": type_}
-        if params is not None:
-            message["params"] = params
-        self.send(message)
-        return request_id
-
-    def call(self, type_, params=None, timeout=15.0):
-        request_id = self.request(type_, params)
-        reply = self.read_line(timeout)
-        assert reply["id"] == request_id, reply
-        return reply
-
-    def authenticate(self, token):
-        """The handshake of protocol §1a; returns the full ``hello``."""
-        from bld_remote_mcp.wire import handshake
-
-        return handshake.authenticate_with(self.call, token, self.sock.getpeername())
-
-    def execute(self, code, read_timeout=15.0, **params):
-        """execute_code; ``params`` go to the request (``timeout`` is the job's timeout)."""
-        params["code"] = code
-        return self.call("execute_code", params, timeout=read_timeout)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # -- a running service -------------------------------------------------------------------------

@@ -168,7 +168,7 @@ def test_sync_system_exit_replies_first_then_shuts_down(make_service):
     assert reply["output"]["stdout"] == "bye\n"
     assert h.wait_loop_done() == 3
     with pytest.raises(OSError):
-        c.call("ping", timeout=2)
+        c.call("ping", read_timeout=2)
 
 
 def test_after_a_shutdown_request_new_requests_are_refused_and_queued_work_still_runs(make_service):
