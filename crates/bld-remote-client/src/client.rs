@@ -3,7 +3,7 @@
 use crate::connection::Connection;
 use crate::error::ClientError;
 use crate::handshake::{self, FirstReply};
-use crate::options::ClientOptions;
+use crate::options::{ClientOptions, call_limit};
 use bld_remote_protocol::{
     Command, Envelope, ErrorCode, ExecuteCode, ExecutionMode, Hello, JobView, Reply, Status,
     Submitted,
@@ -149,7 +149,7 @@ impl Client {
         let timeout = self.server_wait(
             params
                 .timeout
-                .unwrap_or(bld_remote_protocol::DEFAULT_EXEC_TIMEOUT_SECS),
+                .unwrap_or(bld_remote_protocol::timeline::DEFAULT_TIMEOUT_SECS),
         );
         let reply = self.request(&Command::ExecuteCode(params), timeout).await?;
         reply.into_envelope()?.map_err(ClientError::Server)
@@ -225,9 +225,7 @@ impl Client {
 
     /// The client-side limit for a call the server itself bounds by `server_seconds`.
     fn server_wait(&self, server_seconds: f64) -> Duration {
-        let server =
-            Duration::try_from_secs_f64(server_seconds).unwrap_or(Duration::from_secs(86_400));
-        server + self.inner.options.timeout_margin
+        call_limit(server_seconds, self.inner.options.timeout_margin)
     }
 
     async fn request_on(

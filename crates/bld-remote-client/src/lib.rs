@@ -31,4 +31,4 @@ pub mod token;
 pub use bld_remote_protocol as protocol;
 pub use client::Client;
 pub use error::ClientError;
-pub use options::ClientOptions;
+pub use options::{ClientOptions, call_limit};

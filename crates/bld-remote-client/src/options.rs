@@ -1,5 +1,6 @@
 //! How a [`crate::Client`] connects and how long it waits.
 
+use bld_remote_protocol::timeline::{CALL_TIMEOUT_SECS, CLIENT_MARGIN_SECS, MAX_TIMEOUT_SECS};
 use bld_remote_protocol::{DEFAULT_HOST, DEFAULT_PORT};
 use std::time::Duration;
 
@@ -15,10 +16,12 @@ pub struct ClientOptions {
     /// Limit of the `hello` handshake; a server that does not answer it in v1 framing in time
     /// is not a bld-remote addon.
     pub handshake_timeout: Duration,
-    /// Default limit of a call without a timeout of its own.
+    /// Default limit of a call without a timeout of its own
+    /// (`timeline::CALL_TIMEOUT_SECS`).
     pub call_timeout: Duration,
     /// Added to the server-side timeout of `execute_code` and `get_job` waits, so the server's
-    /// own timeout reply arrives before the client gives up.
+    /// own timeout reply arrives before the client gives up (`timeline::CLIENT_MARGIN_SECS`; the
+    /// sum is [`call_limit`]'s).
     pub timeout_margin: Duration,
     /// Longest reply line accepted.
     pub max_reply_bytes: usize,
@@ -47,8 +50,8 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(3),
             retry_for: Duration::from_millis(500),
             handshake_timeout: Duration::from_secs(5),
-            call_timeout: Duration::from_secs(60),
-            timeout_margin: Duration::from_secs(5),
+            call_timeout: Duration::from_secs_f64(CALL_TIMEOUT_SECS),
+            timeout_margin: Duration::from_secs_f64(CLIENT_MARGIN_SECS),
             // Result, stdout and stderr each have a 64 MiB budget on the server, plus JSON escaping.
             max_reply_bytes: 512 * 1024 * 1024,
             token: None,
@@ -58,6 +61,21 @@ impl Default for ClientOptions {
             server_address: None,
         }
     }
+}
+
+/// The time limit of a call the server may hold on purpose for up to `held` seconds (an
+/// execution's `timeout`, a `wait`; docs/protocol.md, "Timeline of a call"): `held` plus
+/// `slack`, the time the rest of the call may take. The one place a client's limit is computed:
+/// the client's own calls add [`ClientOptions::timeout_margin`], the MCP server's control calls
+/// [`ClientOptions::call_timeout`]. A `held` that is no number of seconds counts as the longest
+/// timeout (`timeline::MAX_TIMEOUT_SECS`); the server refuses such a request at once anyway.
+pub fn call_limit(held: f64, slack: Duration) -> Duration {
+    let held = if held.is_nan() {
+        MAX_TIMEOUT_SECS
+    } else {
+        held.clamp(0.0, MAX_TIMEOUT_SECS)
+    };
+    Duration::from_secs_f64(held) + slack
 }
 
 /// The token is never printed (logs, panics, `{:?}`).
@@ -145,6 +163,22 @@ mod tests {
             (local.dial_host(), local.address().as_str()),
             ("127.0.0.1", "127.0.0.1:9")
         );
+    }
+
+    #[test]
+    fn a_calls_limit_is_what_the_server_may_hold_it_plus_the_slack() {
+        let margin = ClientOptions::default().timeout_margin;
+        assert_eq!(margin, Duration::from_secs(5));
+        assert_eq!(call_limit(30.0, margin), Duration::from_secs(35));
+        assert_eq!(
+            call_limit(0.2, Duration::from_secs(60)),
+            Duration::from_millis(60_200)
+        );
+        assert_eq!(call_limit(-1.0, margin), margin);
+        let longest = Duration::from_secs(86_400) + margin;
+        assert_eq!(call_limit(f64::NAN, margin), longest);
+        assert_eq!(call_limit(f64::INFINITY, margin), longest);
+        assert_eq!(call_limit(1e12, margin), longest);
     }
 
     #[test]

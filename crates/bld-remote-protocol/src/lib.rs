@@ -1,9 +1,10 @@
 //! The bld-remote wire protocol, version 2, as Rust types.
 //!
 //! This crate mirrors `docs/protocol.md` (the source of truth) and nothing else: serde types for
-//! every request and reply, the error codes, the newline-delimited JSON framing and the proofs of
-//! the authentication handshake. It does no I/O, so the client, the CLI and the MCP server share
-//! one definition of the protocol.
+//! every request and reply, the error codes, the newline-delimited JSON framing, the proofs of
+//! the authentication handshake and the timeline of a call (its limits and graces,
+//! [`timeline`]). It does no I/O, so the client, the CLI and the MCP server share one definition
+//! of the protocol.
 
 pub mod envelope;
 pub mod error_code;
@@ -14,6 +15,7 @@ mod protocol_doc;
 pub mod reply;
 pub mod request;
 pub mod results;
+pub mod timeline;
 
 pub use envelope::{Envelope, ExecStatus, LogRecord, Output};
 pub use error_code::ErrorCode;
@@ -33,5 +35,3 @@ pub const DEFAULT_PORT: u16 = 6688;
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// The server refuses messages above this size (`BLD_REMOTE_MCP_MAX_MESSAGE_BYTES` default).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-/// The server's default `execute_code` timeout, in seconds.
-pub const DEFAULT_EXEC_TIMEOUT_SECS: f64 = 30.0;

@@ -8,11 +8,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// The longest `timeout` the addon takes (docs/protocol.md §5).
-pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
-/// The longest `wait` of `get_job` (docs/protocol.md §4).
-pub const MAX_WAIT_SECS: f64 = 3_600.0;
-
 // The arguments of a tool that takes none. (A `//` comment: a doc comment would become the
 // schema's description, and cost every tools/list that many characters.)
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -56,6 +51,7 @@ pub fn wire_name<T: Serialize>(value: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bld_remote_protocol::timeline::{MAX_TIMEOUT_SECS, MAX_WAIT_SECS};
 
     #[test]
     fn no_arguments_decode_from_none_or_an_empty_object() {

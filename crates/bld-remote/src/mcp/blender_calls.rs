@@ -7,11 +7,10 @@ use super::server::BlenderMcp;
 use super::supervisor::Clients;
 use super::tool::Outcome;
 use super::tool_result::{envelope_result, json_result, tool_error};
-use bld_remote_client::ClientError;
+use bld_remote_client::{ClientError, call_limit};
 use bld_remote_protocol::{Command, Envelope, ErrorCode};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Value, json};
-use std::time::Duration;
 
 impl BlenderMcp {
     /// A control command whose `result` is the tool's structured result.
@@ -36,8 +35,7 @@ impl BlenderMcp {
         server_wait: f64,
     ) -> Result<Value, CallToolResult> {
         let clients = self.supervisor.clients().await.map_err(tool_error)?;
-        let limit =
-            clients.control.options().call_timeout + Duration::from_secs_f64(server_wait.max(0.0));
+        let limit = call_limit(server_wait, clients.control.options().call_timeout);
         match clients.control.call_with_timeout(&command, limit).await {
             Ok(value) => Ok(value),
             Err(err) => Err(self.failure(err, Some(&clients)).await),

@@ -25,19 +25,14 @@ use super::tool::{Context, Outcome};
 use super::tool_result::{envelope_result, submitted_result, tool_error};
 use super::tools::{ExecuteCodeArgs, Mode};
 use bld_remote_client::ClientError;
+use bld_remote_protocol::timeline::{
+    DEFAULT_TIMEOUT_SECS, FIRST_WAIT_SECS, FOLLOW_GRACE_SECS, MAX_TIMEOUT_SECS, MAX_WAIT_SECS,
+    PROGRESS_POLL_SECS,
+};
 use bld_remote_protocol::{Envelope, ExecuteCode, JobView};
 use rmcp::model::{CallToolResult, ProgressNotificationParam, ProgressToken};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// How often a job with a progress token is polled for new stdout.
-const PROGRESS_POLL_SECS: f64 = 0.2;
-/// How long the submit of a synchronous tool call waits for the job before replying with its
-/// id (then the job is followed by polls). Short, so a cancel finds a job id quickly.
-const FIRST_WAIT_SECS: f64 = 0.2;
-/// Past its timeout, how long a job may take to report before the call gives up on it (a long C
-/// call cannot be interrupted; the job's envelope stays available through `get_job`).
-const STUCK_GRACE_SECS: f64 = 5.0;
 
 /// Runs `args` as `execute_code` asked (see the module doc).
 pub async fn execute(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Context) -> Outcome {
@@ -48,9 +43,7 @@ pub async fn execute(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Conte
     let mut params = ExecuteCode::new(args.code);
     params.timeout = args.timeout;
     params.checkpoint = args.checkpoint;
-    let timeout = args
-        .timeout
-        .unwrap_or(bld_remote_protocol::DEFAULT_EXEC_TIMEOUT_SECS);
+    let timeout = args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
     if args.mode == Some(Mode::Async) {
         let outcome = clients.exec.submit(params).await.map(submitted_result);
         return Ok(server.finish(&clients, outcome).await);
@@ -105,7 +98,7 @@ async fn stuck(
     timeout: f64,
 ) -> CallToolResult {
     let what = format!(
-        "the code did not stop within {timeout} s plus {STUCK_GRACE_SECS} s: it is stuck in a long C call (render, operator, native library)"
+        "the code did not stop within {timeout} s plus {FOLLOW_GRACE_SECS} s: it is stuck in a long C call (render, operator, native library)"
     );
     match server.supervisor.recover_stuck(clients.port).await {
         Some(note) => tool_error(format!("{what}; {note}")),
@@ -146,10 +139,11 @@ async fn follow_job(
     context: &Context,
 ) -> Result<Option<Envelope>, ClientError> {
     let token = context.meta.get_progress_token();
-    // The deadline counts from here, a fraction of a second after the job started: the grace
-    // period more than covers that. (tokio's clock, so tests can pause it.)
-    let deadline =
-        Instant::now() + Duration::from_secs_f64(timeout.clamp(0.0, 86_400.0) + STUCK_GRACE_SECS);
+    // The deadline counts from here, a fraction of a second after the job started if it started
+    // at once: the grace period more than covers that (a queue wait it does not; docs/protocol.md,
+    // "Timeline of a call"). (tokio's clock, so tests can pause it.)
+    let deadline = Instant::now()
+        + Duration::from_secs_f64(timeout.clamp(0.0, MAX_TIMEOUT_SECS) + FOLLOW_GRACE_SECS);
     loop {
         let left = deadline
             .saturating_duration_since(Instant::now())
@@ -160,7 +154,7 @@ async fn follow_job(
         let wait = if token.is_some() {
             PROGRESS_POLL_SECS.min(left)
         } else {
-            left.min(3600.0)
+            left.min(MAX_WAIT_SECS)
         };
         let mut view = clients
             .exec

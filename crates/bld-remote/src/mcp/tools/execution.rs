@@ -1,9 +1,10 @@
 //! `execute_code`: Python in Blender, followed to its end (`mcp/execution` runs the call).
 
-use crate::mcp::args::{self, MAX_TIMEOUT_SECS};
+use crate::mcp::args;
 use crate::mcp::execution::{self, ExecuteCodeOutput};
 use crate::mcp::server::BlenderMcp;
 use crate::mcp::tool::{Context, Hints, Outcome, RUN_CODE, Tool};
+use bld_remote_protocol::timeline::MAX_TIMEOUT_SECS;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -29,7 +30,8 @@ pub struct ExecuteCodeArgs {
     pub code: String,
     /// Seconds before it is stopped (default 30).
     #[serde(default)]
-    #[schemars(range(min = 0.001, max = 86400))]
+    // Whole seconds, so the schema says 86400 (not 86400.0).
+    #[schemars(range(min = 0.001, max = MAX_TIMEOUT_SECS as u32))]
     pub timeout: Option<f64>,
     /// `async`: return a job id for get_job at once.
     #[serde(default)]

@@ -1,9 +1,10 @@
 //! Jobs: follow one (`get_job`), stop one (`cancel_job`), list them (`list_jobs`).
 
-use crate::mcp::args::{self, MAX_WAIT_SECS, NoArgs};
+use crate::mcp::args::{self, NoArgs};
 use crate::mcp::server::BlenderMcp;
 use crate::mcp::tool::{BlenderObject, Context, Hints, Outcome, READ, SAFE_SET, Tool};
 use crate::mcp::tool_result::{job_result, json_result};
+use bld_remote_protocol::timeline::MAX_WAIT_SECS;
 use bld_remote_protocol::{Command, JobView};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -42,7 +43,8 @@ pub struct GetJobArgs {
     pub job_id: String,
     /// Seconds to wait for it to finish.
     #[serde(default)]
-    #[schemars(range(min = 0, max = 3600))]
+    // Whole seconds, so the schema says 3600 (not 3600.0).
+    #[schemars(range(min = 0, max = MAX_WAIT_SECS as u32))]
     pub wait: Option<f64>,
     /// Its stdout from this character on (a cut result says where).
     #[serde(default)]

@@ -113,6 +113,11 @@ mod tests {
             exec.input_schema["properties"]["timeout"]["maximum"],
             json!(86400)
         );
+        let get_job = tools.iter().find(|t| t.name == "get_job").unwrap();
+        assert_eq!(
+            get_job.input_schema["properties"]["wait"]["maximum"],
+            json!(3600)
+        );
     }
 
     #[test]
