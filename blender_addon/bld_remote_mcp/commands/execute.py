@@ -4,6 +4,7 @@ import base64
 import binascii
 
 from ..engine.job_registry import QueueFull
+from ..engine.timeline import LEGACY_TIMEOUT_CAP_SECS, MAX_WAIT_SECS
 from ..wire import errors, params
 from ..wire.replies import CommandError
 from . import Envelope, command
@@ -24,9 +25,9 @@ def _timeout(ctx, p):
     settings = ctx.service.settings
     if "timeout" in p:
         return params.number(p, "timeout", minimum=0.001, maximum=settings.max_timeout)
-    if "_timeout_seconds" in p:  # 1.3.3's override, capped at one hour there too
+    if "_timeout_seconds" in p:  # 1.3.3's override, capped as it was there
         value = params.number(p, "_timeout_seconds", minimum=0.001)
-        return min(value, 3600.0)
+        return min(value, LEGACY_TIMEOUT_CAP_SECS)
     return settings.default_timeout
 
 
@@ -34,7 +35,7 @@ def _async_wait(p, mode):
     """`wait` (and `stdout_offset`) of an async call: reply once the job ends or `wait` seconds
     pass, with the job's view as `get_job` gives it. A quick job then costs one round trip
     instead of a submit and a poll (how `bld-remote mcp` runs every call)."""
-    wait = params.number(p, "wait", 0, minimum=0, maximum=3600) if "wait" in p else None
+    wait = params.number(p, "wait", 0, minimum=0, maximum=MAX_WAIT_SECS) if "wait" in p else None
     offset = stdout_offset_param(p)
     for name, value in (("wait", wait), ("stdout_offset", offset)):
         if value is not None and mode != "async":

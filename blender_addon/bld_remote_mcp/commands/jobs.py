@@ -1,5 +1,6 @@
 """Following async jobs: get_job (optionally waiting), cancel_job, list_jobs."""
 
+from ..engine.timeline import MAX_WAIT_SECS
 from ..wire import errors, params
 from ..wire.replies import CommandError
 from . import command
@@ -67,7 +68,7 @@ def view_after_wait(job, wait, offset):
 @command("get_job")
 def get_job(ctx, p):
     job = _job(ctx, p)
-    wait = params.number(p, "wait", 0, minimum=0, maximum=3600)
+    wait = params.number(p, "wait", 0, minimum=0, maximum=MAX_WAIT_SECS)
     return view_after_wait(job, wait, stdout_offset_param(p))
 
 

@@ -8,6 +8,8 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 
+from .timeline import DEFAULT_TIMEOUT_SECS, MAX_TIMEOUT_SECS, STUCK_GRACE_SECS
+
 DEFAULT_PORT = 6688
 LOOPBACK_HOST = "127.0.0.1"
 
@@ -60,12 +62,12 @@ class Settings:
     max_message_bytes: int = 64 * MIB
     # An incomplete message with no new byte for this long is dropped with `incomplete_message`.
     idle_timeout: float = 30.0
-    # Default and maximum `execute_code` timeouts (seconds).
-    default_timeout: float = 30.0
-    max_timeout: float = 24 * 3600.0
+    # Default and maximum `execute_code` timeouts (seconds; timeline.py).
+    default_timeout: float = DEFAULT_TIMEOUT_SECS
+    max_timeout: float = MAX_TIMEOUT_SECS
     # After the deadline the runaway code is interrupted; if it is still running after this grace
-    # period it is stuck inside a C call and the caller is told so.
-    stuck_grace: float = 1.0
+    # period it is stuck inside a C call and the caller is told so (timeline.py).
+    stuck_grace: float = STUCK_GRACE_SECS
     # Captured stdout/stderr per stream, and serialized result size; past these, explicit markers.
     max_output_bytes: int = 64 * MIB
     max_result_bytes: int = 64 * MIB
@@ -157,8 +159,8 @@ def from_env(env=None, preferences=None):
                    else bool(prefs.get("auto_start", False))),
         max_message_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_MESSAGE_BYTES", 64 * MIB, 1024),
         idle_timeout=_env_float(env, "BLD_REMOTE_MCP_IDLE_TIMEOUT", 30.0, 0.01),
-        default_timeout=_env_float(env, "BLD_REMOTE_MCP_DEFAULT_TIMEOUT", 30.0, 0.01),
-        stuck_grace=_env_float(env, "BLD_REMOTE_MCP_STUCK_GRACE", 1.0, 0.05),
+        default_timeout=_env_float(env, "BLD_REMOTE_MCP_DEFAULT_TIMEOUT", DEFAULT_TIMEOUT_SECS, 0.01),
+        stuck_grace=_env_float(env, "BLD_REMOTE_MCP_STUCK_GRACE", STUCK_GRACE_SECS, 0.05),
         max_output_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_OUTPUT_BYTES", 64 * MIB, 1024),
         max_result_bytes=_env_int(env, "BLD_REMOTE_MCP_MAX_RESULT_BYTES", 64 * MIB, 1024),
         max_pending_jobs=_env_int(env, "BLD_REMOTE_MCP_MAX_PENDING_JOBS", 64, 1),

@@ -5,14 +5,17 @@ Pure module (no bpy). Measured on Blender 3.4 (see docs): an asynchronous except
 breaks blocking sleeps. Neither stops a long C call (a render) until it returns.
 
 The exceptions derive from BaseException so that ``except Exception:`` in user code does not
-swallow them, and they are re-sent every ``resend_interval`` seconds while the job still runs,
-because ``except BaseException:`` swallows one.
+swallow them, and they are re-sent every ``resend_interval`` seconds (by default
+``timeline.INTERRUPT_RESEND_SECS``) while the job still runs, because ``except BaseException:``
+swallows one.
 """
 
 import ctypes
 import signal
 import threading
 import time
+
+from .timeline import INTERRUPT_RESEND_SECS
 
 
 class ExecutionInterrupted(BaseException):
@@ -47,7 +50,7 @@ class Interrupter:
     thread. One daemon thread watches the deadline of the current job.
     """
 
-    def __init__(self, thread_ident, resend_interval=0.25, poll_interval=0.05):
+    def __init__(self, thread_ident, resend_interval=INTERRUPT_RESEND_SECS, poll_interval=0.05):
         self.thread_ident = thread_ident
         self.resend_interval = resend_interval
         # The watchdog polls for deadlines instead of being woken at every job start and end:
