@@ -1,8 +1,8 @@
 """bld-remote's Blender addon: a threaded TCP server executing Python synchronously in Blender.
 
 Importing this package needs no bpy (its pure modules are unit-tested with plain Python);
-``register()`` is what Blender calls. Layout: see docs/architecture in README and
-docs/protocol.md for the wire protocol.
+``register()`` is what Blender calls. Layout: see "Layout" in README.md, and docs/protocol.md
+for the wire protocol.
 """
 
 bl_info = {
@@ -17,11 +17,10 @@ bl_info = {
 
 
 def register():
-    from .blender import api, panel, preferences
+    from .blender import api, preferences, ui
     from .engine import config
 
-    preferences.register()
-    panel.register()
+    ui.register()
     api.install_module_alias()
     prefs = preferences.current()
     if prefs is not None:
@@ -43,7 +42,6 @@ def unregister():
     api.stop_mcp_service()
     if sys.modules.get("bld_remote") is api:
         del sys.modules["bld_remote"]
-    from .blender import panel, preferences
+    from .blender import ui
 
-    panel.unregister()
-    preferences.unregister()
+    ui.unregister()

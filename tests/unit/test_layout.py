@@ -28,6 +28,7 @@ BLENDER_FACING = frozenset((
     "blender/scene_queries.py",
     "blender/scene_state.py",
     "blender/screenshot.py",
+    "blender/ui.py",  # registers the panel and preferences classes
 ))
 ENTRY_SCRIPTS = ("keepalive.py", "gui_start.py")  # run by path (bld-remote, the e2e harness): package root
 

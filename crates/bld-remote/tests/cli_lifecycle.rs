@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::BufReader;
 use std::process::Stdio;
 use std::time::Duration;
@@ -120,6 +120,32 @@ fn gui_blender_under_xvfb_starts_answers_and_stops() {
     let value: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(value[0], false, "a real window, not background");
     assert!(value[1].as_u64().unwrap() >= 1);
+    // The addon is loaded by path, not enabled, yet its panel and preferences are registered
+    // (before `start` returned) and its operators work: the MCP config for this port is copied.
+    let run = env.exec(
+        port,
+        "import bpy\n\
+         from bld_remote_mcp.blender import preferences\n\
+         bpy.ops.bld_remote.copy_mcp_config()\n\
+         [hasattr(bpy.types, 'VIEW3D_PT_bld_remote'), \
+          preferences.BldRemotePreferences.is_registered, \
+          bpy.context.window_manager.clipboard]",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The operator's report comes first (Blender prints it to the captured stdout), then the value.
+    let (report, value) = run.stdout.split_once('\n').expect(&run.stdout);
+    assert_eq!(report, format!("Info: MCP config for port {port} copied"));
+    let value: Value = serde_json::from_str(value).expect(&run.stdout);
+    assert_eq!(
+        (&value[0], &value[1]),
+        (&json!(true), &json!(true)),
+        "{value}"
+    );
+    let config: Value = serde_json::from_str(value[2].as_str().unwrap()).unwrap();
+    assert_eq!(
+        config["mcpServers"]["blender"]["args"],
+        json!(["mcp", "--port", port.to_string()])
+    );
     let stop = env.run(&["stop", "--port", &port.to_string()]);
     assert_eq!(stop.code, 0, "{}", stop.stderr);
     assert!(wait_dead(
