@@ -97,7 +97,7 @@ def test_the_oracle_sees_code_that_ran(spawn):
     def run_like_a_fuzz_input():
         with instance.client() as c:
             c.ok(fuzz_socket.sentinel_code(ctx, "injected"))
-            c.call("put_persist_data", key="fuzz-injected", data=1)
+            c.call("put_persist_data", {"key": "fuzz-injected", "data": 1})
             c.ok("2", session="fuzz-injected")
 
     injector = threading.Thread(target=run_like_a_fuzz_input)
