@@ -2,7 +2,10 @@
 # The whole test suite:
 #   1. Rust: cargo fmt --check, clippy -D warnings, and every crate's tests (unit tests, the
 #      client against scripted peers, and the CLI/client/MCP server against real Blender 3.4,
-#      bpy 5.0.1 and a GUI Blender under Xvfb), run under cargo-tarpaulin for line coverage;
+#      bpy 5.0.1 and a GUI Blender under Xvfb), run under cargo-tarpaulin for line coverage.
+#      The Blender-backed tests are #[ignore = "needs Blender: ..."], so a plain `cargo test`
+#      on a machine without Blender runs the fast ones and lists those as ignored; here they all
+#      run (--include-ignored), and a missing Blender fails them, it never skips them;
 #   2. Python: the addon's unit tests (no Blender) and end-to-end tests against real Blender,
 #      with addon line coverage measured in the test process and inside every Blender started.
 #   3. Both coverage figures printed at the end; either below 90 % fails the run.
@@ -24,9 +27,12 @@ set +e
 # Its own target dir keeps the instrumented build apart from the plain one below. --timeout is
 # tarpaulin's limit per test binary (its default, 60 s, is less than the Blender suites take).
 # Measured: everything in crates/*/src; not the benchmark examples, the tests, or fuzz/.
+# `-- --include-ignored` goes to every test binary: the Blender-backed tests (ignored by a plain
+# `cargo test`) run too, in the same pass. (Not tarpaulin's --ignored: it runs each binary a
+# second time for the ignored ones, and the counts below would then list them as skipped too.)
 cargo tarpaulin --workspace --engine llvm --no-fail-fast --skip-clean --target-dir target/tarpaulin \
   --timeout 1200 --exclude-files 'crates/*/examples/*' 'crates/*/tests/*' 'fuzz/*' \
-  --out Json --output-dir tests/.artifacts 2>&1 | tee tests/.artifacts/cargo-test.log
+  --out Json --output-dir tests/.artifacts -- --include-ignored 2>&1 | tee tests/.artifacts/cargo-test.log
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 # The plain debug binary that the Python MCP tests drive.
 cargo build --quiet --workspace --bins || status=1

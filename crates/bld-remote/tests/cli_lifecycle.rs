@@ -17,6 +17,7 @@ fn status_json(env: &Env) -> Vec<Value> {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn detached_background_start_status_exec_stop() {
     let env = Env::new();
     let record = env.start_detached(&["--background"]);
@@ -78,6 +79,7 @@ fn detached_background_start_status_exec_stop() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn a_python_with_bpy_5_is_started_like_blender() {
     let env = Env::new();
     let python = bpy5_python();
@@ -101,6 +103,7 @@ fn a_python_with_bpy_5_is_started_like_blender() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn gui_blender_under_xvfb_starts_answers_and_stops() {
     let xvfb = Xvfb::start();
     let mut env = Env::new();
@@ -157,6 +160,7 @@ fn gui_blender_under_xvfb_starts_answers_and_stops() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn gui_without_a_display_or_with_a_bpy_python_is_refused_clearly() {
     let env = Env::new();
     let run = env.run(&["start", "--gui", "--port", "0"]);
@@ -210,6 +214,7 @@ fn signal(pid: u32, signal: i32) {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn foreground_start_shuts_blender_down_on_ctrl_c_and_on_sigterm() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let env = Env::new();
@@ -243,6 +248,7 @@ fn child_take(child: &mut std::process::Child) -> std::process::Child {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn foreground_start_exits_with_blenders_exit_code() {
     let env = Env::new();
     let port = free_port();
@@ -254,6 +260,7 @@ fn foreground_start_exits_with_blenders_exit_code() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn foreground_start_passes_on_the_signal_that_killed_blender() {
     let env = Env::new();
     let port = free_port();
@@ -276,6 +283,7 @@ fn foreground_start_passes_on_the_signal_that_killed_blender() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn a_taken_port_names_who_holds_it() {
     let env = Env::new();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -387,6 +395,7 @@ fn pids_mentioning(needle: &str) -> Vec<u64> {
 /// Blender's window waits on a display that never answers (a stopped X server): `start` gives
 /// up after `--ready-timeout`, or on SIGTERM, and stops that Blender either way.
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn a_blender_that_hangs_at_startup_is_stopped_after_the_ready_timeout_or_on_sigterm() {
     let xvfb = Xvfb::start();
     signal(xvfb.pid(), libc::SIGSTOP);
@@ -445,6 +454,7 @@ fn a_blender_that_hangs_at_startup_is_stopped_after_the_ready_timeout_or_on_sigt
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn stale_records_are_cleaned_and_stop_only_signals_its_own_processes() {
     let env = Env::new();
     let record = env.start_detached(&[]);
@@ -479,6 +489,7 @@ fn stale_records_are_cleaned_and_stop_only_signals_its_own_processes() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn several_instances_need_a_port_or_all() {
     let env = Env::new();
     let a = env.start_detached(&[]);
@@ -507,6 +518,7 @@ fn several_instances_need_a_port_or_all() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn start_opens_a_blend_file() {
     let env = Env::new();
     let record = env.start_detached(&[]);
@@ -538,6 +550,7 @@ fn start_opens_a_blend_file() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn config_file_then_env_then_flag() {
     let mut env = Env::new();
     let a = env.start_detached(&[]);
@@ -616,6 +629,7 @@ fn the_config_file_defaults_to_the_platform_config_dir() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn stop_escalates_to_signals_when_blender_cannot_answer() {
     let env = Env::new();
     // Without --json: what README shows, the log and how to stop it.
@@ -661,6 +675,7 @@ fn stop_escalates_to_signals_when_blender_cannot_answer() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn no_auth_serves_clients_without_a_token_and_auth_is_on_otherwise() {
     let env = Env::new();
     let secured = env.start_detached(&[]);
@@ -710,6 +725,7 @@ fn no_auth_serves_clients_without_a_token_and_auth_is_on_otherwise() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn guard_flag_refuses_writes_outside_the_allowed_folder() {
     let env = Env::new();
     let allowed = env.path("renders");
@@ -738,6 +754,7 @@ fn guard_flag_refuses_writes_outside_the_allowed_folder() {
 }
 
 #[test]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 fn everything_bld_remote_keeps_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();

@@ -19,6 +19,7 @@ fn start(env: &Env, extra: &[&str]) -> (u16, u32) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn fifty_calls_in_flight_on_one_connection_each_get_their_own_reply() {
     let env = Env::new();
     let (port, _) = start(&env, &[]);
@@ -49,6 +50,7 @@ async fn fifty_calls_in_flight_on_one_connection_each_get_their_own_reply() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn a_timed_out_call_is_followed_by_a_good_one() {
     let env = Env::new();
     let (port, _) = start(&env, &[]);
@@ -75,6 +77,7 @@ async fn a_timed_out_call_is_followed_by_a_good_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn pending_calls_fail_at_once_when_blender_dies_and_the_next_call_reconnects() {
     let env = Env::new();
     let port = free_port();
@@ -114,6 +117,7 @@ async fn pending_calls_fail_at_once_when_blender_dies_and_the_next_call_reconnec
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn typed_results_of_status_jobs_and_errors() {
     let env = Env::new();
     let (port, pid) = start(&env, &[]);
@@ -198,6 +202,7 @@ async fn typed_results_of_status_jobs_and_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn the_protocol_crate_knows_exactly_the_addons_commands() {
     let env = Env::new();
     let (port, _) = start(&env, &[]);
@@ -320,6 +325,7 @@ fn all_commands() -> Vec<Command> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn without_the_token_the_client_is_refused_with_what_to_do() {
     let env = Env::new();
     let (port, _) = start(&env, &[]);

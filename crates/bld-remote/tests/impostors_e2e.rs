@@ -145,6 +145,7 @@ async fn the_cli_refuses_a_squatter_and_sends_it_no_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn a_replayed_answer_of_the_real_blender_is_refused() {
     let env = Env::new();
     let real = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
@@ -225,6 +226,7 @@ async fn relay(target: u16) -> (u16, Arc<Mutex<Vec<u8>>>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn a_relay_to_the_real_blender_is_refused_unless_declared_a_tunnel() {
     let env = Env::new();
     let real = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
@@ -306,6 +308,7 @@ async fn the_mcp_server_gives_the_agent_an_error_not_the_impostors_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn with_spawn_a_squatted_port_is_taken_not_blender() {
     let env = Env::new();
     let (port, received) = impostor(forges_a_proof).await;
@@ -331,6 +334,7 @@ async fn with_spawn_a_squatted_port_is_taken_not_blender() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn start_names_the_squatter_and_records_no_pid_it_reported() {
     let env = Env::new();
     let (port, _) = impostor(says_auth_is_off).await;

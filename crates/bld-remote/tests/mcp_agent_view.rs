@@ -64,6 +64,7 @@ async fn pid(client: &Session) -> u32 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn a_blender_killed_in_a_call_and_between_calls_is_said_so_and_its_jobs_are_lost() {
     let env = Env::new();
     let client = spawned(&env).await;
@@ -142,6 +143,7 @@ async fn a_blender_killed_in_a_call_and_between_calls_is_said_so_and_its_jobs_ar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn a_crash_and_a_sys_exit_are_said_with_their_cause() {
     let env = Env::new();
     let client = spawned(&env).await;
@@ -185,6 +187,7 @@ async fn a_crash_and_a_sys_exit_are_said_with_their_cause() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn replies_are_bounded_and_say_where_the_rest_is() {
     let env = Env::new();
     let client = spawned(&env).await;
@@ -299,6 +302,7 @@ async fn replies_are_bounded_and_say_where_the_rest_is() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn headless_captions_say_from_where() {
     let env = Env::new();
     let client = spawned(&env).await;

@@ -54,6 +54,7 @@ fn call(name: &'static str, arguments: Value) -> CallToolRequestParams {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn rmcp_client_lists_tools_and_runs_code_with_structured_results() {
     let env = Env::new();
     let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
@@ -208,6 +209,7 @@ async fn structured<H: rmcp::ClientHandler>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn rmcp_client_follows_jobs_reads_the_scene_and_keeps_data() {
     let env = Env::new();
     let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
@@ -347,6 +349,7 @@ async fn rmcp_client_follows_jobs_reads_the_scene_and_keeps_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn rmcp_client_with_spawn_gets_a_new_blender_after_a_kill() {
     let env = Env::new();
     let client = spawn_session(&env).await;
@@ -401,6 +404,7 @@ impl rmcp::ClientHandler for ProgressLog {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn rmcp_client_gets_prints_as_progress_and_cancelling_the_request_stops_the_code() {
     let env = Env::new();
     let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
@@ -457,6 +461,7 @@ async fn rmcp_client_gets_prints_as_progress_and_cancelling_the_request_stops_th
 /// A Blender this server did not start is never restarted or killed when code is stuck in it:
 /// the tool error names the job to follow or cancel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn rmcp_client_is_told_how_to_follow_stuck_code_in_a_blender_it_did_not_start() {
     let env = Env::new();
     let record = env.start_detached(&[]);
@@ -477,6 +482,7 @@ async fn rmcp_client_is_told_how_to_follow_stuck_code_in_a_blender_it_did_not_st
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn rmcp_client_sees_a_stuck_spawned_blender_replaced() {
     let env = Env::new();
     let client = spawn_session(&env).await;

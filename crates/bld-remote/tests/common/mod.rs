@@ -1,6 +1,12 @@
 //! Shared by the integration tests: an isolated environment per test (state dir, cache, config,
 //! Blender user dirs), running the real `bld-remote` binary, and a private Xvfb for GUI tests.
 //! Every Blender a test starts is stopped by PID when its `Env` is dropped.
+//!
+//! A test that needs Blender (one it starts, `blender` on `PATH`, the bpy venvs, a GUI Blender
+//! under Xvfb) is `#[ignore = "needs Blender: scripts/test.sh runs it"]`: a plain `cargo test`
+//! runs the others and lists it as ignored; `scripts/test.sh` (and `cargo test --
+//! --include-ignored`) runs it. There, a missing Blender fails it with what to install (the
+//! helpers below panic saying so; `start` reports it as an error): it never skips itself.
 
 #![allow(dead_code)]
 
