@@ -20,13 +20,16 @@ def test_signals_stop_the_loop_cleanly(spawn, sig):
 
 def test_sigterm_during_runaway_code(spawn):
     instance = spawn("bg")
-    with instance.client() as c:
+    with instance.client() as c, instance.client() as control:
         c.request("execute_code", {"code": "while True:\n    pass", "timeout": 300})
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60  # a hang guard
+        while control.call("status")["result"]["jobs"]["running"] != 1:  # the code runs
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.02)
         instance.proc.send_signal(signal.SIGTERM)
-        reply = c.read_line(timeout=10)
+        reply = c.read_line(timeout=60)
         assert reply["status"] == "cancelled"
-    assert instance.wait_exit(10) == 0
+    assert instance.wait_exit(60) == 0
 
 
 def test_ready_line_is_printed_exactly_once(bg):

@@ -7,7 +7,10 @@ provides the shared helpers as fixtures (test modules are imported with
 * ``run_py``: run a snippet in a fresh interpreter (for fd redirection, signals and async
   exceptions aimed at the main thread, which must not fight pytest's own machinery);
 * ``make_service``: a real ``Service`` listening on an ephemeral loopback port, whose
-  "Blender main thread" is a helper thread running ``queue.serve_forever``;
+  "Blender main thread" is a helper thread running ``queue.serve_forever``; every namespace of
+  its jobs holds ``gate``, a ``threading.Event`` the test opens (``harness.gate.set()``), so that
+  a job can hold the main thread exactly until the test has seen what it wants to see instead of
+  for a guessed number of seconds;
 * ``Client`` objects (from ``ServiceHarness.client()`` and ``connect``): the shared wire client
   of ``tests/support/wire_client.py``, speaking v1 lines or 1.3.3 raw JSON.
 """
@@ -95,6 +98,10 @@ class ServiceHarness:
     def __init__(self, settings, **service_kwargs):
         from bld_remote_mcp.engine.service import Service
 
+        # Job code blocks on it (`gate.wait()`: a C call the interrupt cannot break, like a render;
+        # `while not gate.is_set(): time.sleep(0.01)`: interruptible Python) until the test opens it.
+        self.gate = threading.Event()
+        service_kwargs.setdefault("preload", lambda: {"gate": self.gate})
         self._ready = threading.Event()
         self.loop_done = threading.Event()
         self.loop_result = None
@@ -131,11 +138,13 @@ class ServiceHarness:
         self._clients.append(client)
         return client
 
-    def wait_loop_done(self, timeout=10.0):
+    def wait_loop_done(self, timeout=60.0):
+        # A hang guard: only runs out when the loop never returns.
         assert self.loop_done.wait(timeout), "serve_forever did not return"
         return self.loop_result
 
     def close(self):
+        self.gate.set()  # a job still held by the gate would hold the "main thread" past the test
         for client in self._clients:
             client.close()
         if self.service is not None:
@@ -185,8 +194,11 @@ def connect():
         client.close()
 
 
-def wait_for(predicate, timeout=5.0, interval=0.01):
-    """Poll ``predicate`` until true; returns its last value."""
+def wait_for(predicate, timeout=60.0, interval=0.01):
+    """Poll ``predicate`` until true; returns its last value.
+
+    ``timeout`` is a hang guard, not a measurement: it only runs out when the awaited state never
+    comes, so it is generous enough for a slow, loaded machine."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -2,7 +2,6 @@
 
 import base64
 import json
-import time
 
 import pytest
 
@@ -88,13 +87,14 @@ def test_named_sessions_are_shared_across_connections(make_service):
 def test_queue_full(make_service):
     h = make_service(max_pending_jobs=2)
     c = h.client()
-    running = c.execute("import time\ntime.sleep(0.5)", execution_mode="async")["result"]["job_id"]
+    # Holds the main thread until the gate opens: both jobs are still pending at the third.
+    running = c.execute("gate.wait()", execution_mode="async", timeout=60)["result"]["job_id"]
     c.execute("1", execution_mode="async")
     reply = c.execute("2", execution_mode="async")
     assert reply["status"] == "error" and reply["error"]["code"] == "queue_full"
     assert "limit 2" in reply["error"]["message"]
-    c.call("get_job", {"job_id": running, "wait": 5})
-    time.sleep(0.1)
+    h.gate.set()
+    assert c.call("get_job", {"job_id": running, "wait": 60})["result"]["status"] == "success"
     assert c.execute("'room again'")["result"] == "room again"
 
 
@@ -125,21 +125,21 @@ def _job_states(client):
 
 
 @pytest.mark.parametrize("on_disconnect,expected", [("cancel", "cancelled"), ("finish", "success")])
-def test_a_caller_that_disconnects_mid_call(make_service, on_disconnect, expected):
+def test_a_caller_that_disconnects_mid_call(make_service, poll, on_disconnect, expected):
     h = make_service(on_disconnect=on_disconnect)
     control = h.client()
     leaver = h.client()
-    leaver.request("execute_code", {"code": "import time\nfor _ in range(100):\n    time.sleep(0.01)\n'done'",
-                                    "timeout": 30})
-    deadline = time.monotonic() + 5
-    while not any(state == "running" for state, _ in _job_states(control).values()):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    leaver_id = leaver.call("hello")["result"]["connection_id"]
+    # Interruptible Python that runs until the gate opens (or its 60 s timeout: status "timeout").
+    leaver.request("execute_code", {"code": "import time\nwhile not gate.is_set():\n    time.sleep(0.01)\n'done'",
+                                    "timeout": 60})
+    assert poll(lambda: any(state == "running" for state, _ in _job_states(control).values()))
+    (connection,) = [conn for conn in list(h.service.server._connections) if conn.id == leaver_id]
     leaver.close()
-    started = time.monotonic()
-    while any(state != "finished" for state, _ in _job_states(control).values()):
-        assert time.monotonic() - started < 5
-        time.sleep(0.02)
+    assert poll(connection.peer_gone)  # the server can see the caller is gone
+    if on_disconnect == "finish":
+        h.gate.set()  # "cancel" keeps it closed: only the cancel can end the job in time
+    assert poll(lambda: all(state == "finished" for state, _ in _job_states(control).values()))
     (state, status), = _job_states(control).values()
     assert status == expected
     assert control.execute("1 + 1")["result"] == 2

@@ -1,6 +1,16 @@
-"""commands/jobs.py over the wire: get_job (with wait), cancel_job, list_jobs."""
+"""commands/jobs.py over the wire: get_job (with wait), cancel_job, list_jobs.
 
-import time
+A job that must still run while the test looks at it waits on the harness's ``gate``
+(conftest.py) until the test opens it. How long a ``wait`` waited is never measured: what it was
+asked to wait, and what it found, are recorded (``recorded_waits``). Read timeouts and ``wait``
+values of 60 s are hang guards: they run out only when the awaited thing never happens.
+"""
+
+import threading
+
+import pytest
+
+from bld_remote_mcp.engine import job_registry
 
 
 def start_async(c, code, **params):
@@ -10,35 +20,77 @@ def start_async(c, code, **params):
     return reply["result"]["job_id"]
 
 
-def test_get_job_with_wait_returns_the_finished_envelope(make_service):
-    c = make_service().client()
-    job_id = start_async(c, "import time\ntime.sleep(0.2)\nprint('done')\n'value'")
-    start = time.monotonic()
-    job = c.call("get_job", {"job_id": job_id, "wait": 5})["result"]
-    assert time.monotonic() - start < 3
+class RecordedWaits(list):
+    """(job id, seconds asked, whether the job finished) of every Job.wait that returned, and
+    ``entered``: (job id, seconds asked) of every one begun."""
+
+    def __init__(self):
+        super().__init__()
+        self.entered = []
+
+
+@pytest.fixture
+def recorded_waits(monkeypatch):
+    calls = RecordedWaits()
+    wait = job_registry.Job.wait
+
+    def recording(job, timeout):
+        calls.entered.append((job.id, timeout))
+        finished = wait(job, timeout)
+        calls.append((job.id, timeout, finished))
+        return finished
+
+    monkeypatch.setattr(job_registry.Job, "wait", recording)
+    return calls
+
+
+def wait_until_running(c, job_id, poll):
+    assert poll(lambda: c.call("get_job", {"job_id": job_id})["result"]["state"] == "running")
+
+
+def test_get_job_with_wait_returns_the_finished_envelope(make_service, recorded_waits, poll):
+    h = make_service()
+    c = h.client()
+    job_id = start_async(c, "import time\ngate.wait()\nprint('done')\n'value'", timeout=60)
+
+    def open_the_gate_once_get_job_waits():
+        poll(lambda: (job_id, 3600) in recorded_waits.entered)
+        h.gate.set()
+
+    opener = threading.Thread(target=open_the_gate_once_get_job_waits, daemon=True)
+    opener.start()
+    # An hour's wait: the reply comes when the job finishes during it, or the read times out (60 s).
+    job = c.call("get_job", {"job_id": job_id, "wait": 3600}, read_timeout=60)["result"]
+    opener.join(60)
+    assert (job_id, 3600, True) in recorded_waits
     assert job["job_id"] == job_id and job["state"] == "finished" and job["status"] == "success"
     assert job["mode"] == "async" and job["code_preview"] == "import time"
     env = job["envelope"]
     assert env["result"] == "value" and env["output"]["stdout"] == "done\n"
-    assert job["created"] <= job["started"] <= job["finished"]
+    # time.time() stamps: a clock step may reorder them, so no order is asserted.
+    assert all(isinstance(job[key], float) for key in ("created", "started", "finished"))
 
 
-def test_get_job_without_wait_answers_at_once(make_service):
-    c = make_service().client()
-    job_id = start_async(c, "import time\ntime.sleep(0.5)")
-    start = time.monotonic()
+def test_get_job_without_wait_answers_at_once(make_service, recorded_waits):
+    h = make_service()
+    c = h.client()
+    job_id = start_async(c, "gate.wait()", timeout=60)
+    # Answered while the gate holds the job: it did not wait for the job's end.
     job = c.call("get_job", {"job_id": job_id})["result"]
-    assert time.monotonic() - start < 0.3
     assert job["state"] in ("queued", "running") and job["envelope"] is None and job["status"] is None
+    assert [call for call in recorded_waits if call[0] == job_id] == []
+    h.gate.set()
 
 
-def test_get_job_wait_returns_at_its_limit_for_a_running_job(make_service):
-    c = make_service().client()
-    job_id = start_async(c, "import time\ntime.sleep(1.0)")
-    start = time.monotonic()
+def test_get_job_wait_returns_at_its_limit_for_a_running_job(make_service, recorded_waits, poll):
+    h = make_service()
+    c = h.client()
+    job_id = start_async(c, "gate.wait()", timeout=60)
+    wait_until_running(c, job_id, poll)
     job = c.call("get_job", {"job_id": job_id, "wait": 0.2})["result"]
-    assert 0.15 <= time.monotonic() - start < 0.8
-    assert job["state"] == "running"
+    assert job["state"] == "running" and job["envelope"] is None
+    assert (job_id, 0.2, False) in recorded_waits  # waited its 0.2 s, and the job had not ended
+    h.gate.set()
 
 
 def test_get_job_errors(make_service):
@@ -54,39 +106,37 @@ def test_get_job_errors(make_service):
         assert reply["error"]["code"] == "invalid_params" and reply["error"]["param"] == "wait", bad
 
 
-def test_cancel_a_running_job(make_service):
+def test_cancel_a_running_job(make_service, poll):
     c = make_service().client()
-    job_id = start_async(c, "print('looping')\nwhile True:\n    pass", timeout=30)
-    # Wait until the code itself runs.
-    deadline = time.monotonic() + 5
-    while c.call("get_job", {"job_id": job_id})["result"]["state"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    time.sleep(0.1)
+    job_id = start_async(c, "print('looping')\nwhile True:\n    pass", timeout=60)
+    # Wait until the code itself runs: its first print is there.
+    assert poll(lambda: c.call("get_job", {"job_id": job_id, "stdout_offset": 0})["result"]["stdout"]["text"])
     view = c.call("cancel_job", {"job_id": job_id})["result"]
     assert view["cancel_accepted"] is True and view["job_id"] == job_id
-    job = c.call("get_job", {"job_id": job_id, "wait": 5})["result"]
+    job = c.call("get_job", {"job_id": job_id, "wait": 60})["result"]
     assert job["status"] == "cancelled"
     assert job["envelope"]["error"]["code"] == "cancelled"
     assert job["envelope"]["output"]["stdout"] == "looping\n"
 
 
 def test_cancel_a_queued_job_means_it_never_runs(make_service):
-    c = make_service().client()
-    blocker = start_async(c, "import time\ntime.sleep(0.4)")
+    h = make_service()
+    c = h.client()
+    blocker = start_async(c, "gate.wait()", timeout=60)  # holds the main thread until the gate opens
     queued = start_async(c, "queued_ran = True")
     view = c.call("cancel_job", {"job_id": queued})["result"]
     assert view["cancel_accepted"] is True
     assert view["state"] == "finished" and view["status"] == "cancelled"
     assert view["envelope"]["error"]["message"] == "job was cancelled before it started"
-    c.call("get_job", {"job_id": blocker, "wait": 5})
+    h.gate.set()
+    assert c.call("get_job", {"job_id": blocker, "wait": 60})["result"]["status"] == "success"
     assert c.execute("queued_ran")["error"]["type"] == "NameError"
 
 
 def test_cancel_a_finished_job_is_not_accepted(make_service):
     c = make_service().client()
     job_id = start_async(c, "1")
-    c.call("get_job", {"job_id": job_id, "wait": 5})
+    c.call("get_job", {"job_id": job_id, "wait": 60})
     view = c.call("cancel_job", {"job_id": job_id})["result"]
     assert view["cancel_accepted"] is False and view["status"] == "success"
     assert c.call("cancel_job", {"job_id": "job-0"})["error"]["code"] == "not_found"
@@ -96,7 +146,7 @@ def test_list_jobs_shows_summaries_of_all_jobs(make_service):
     h = make_service()
     a, b = h.client(), h.client()
     first = start_async(a, "x = 1\ny = 2")
-    a.call("get_job", {"job_id": first, "wait": 5})
+    a.call("get_job", {"job_id": first, "wait": 60})
     second = b.execute("'sync'")["metadata"]["job_id"]
     jobs = a.call("list_jobs")["result"]["jobs"]
     assert [j["job_id"] for j in jobs] == [first, second]
@@ -110,21 +160,28 @@ def test_many_async_jobs_run_in_submission_order(make_service):
     c = make_service().client()
     ids = [start_async(c, f"order.append({i})" if i else "order = [0]") for i in range(10)]
     for job_id in ids:
-        assert c.call("get_job", {"job_id": job_id, "wait": 5})["result"]["status"] == "success"
+        assert c.call("get_job", {"job_id": job_id, "wait": 60})["result"]["status"] == "success"
     assert c.execute("order")["result"] == list(range(10))
 
 
-def test_get_job_streams_stdout_of_a_running_job_from_an_offset(make_service):
-    c = make_service().client()
-    job_id = start_async(c, "import time\nprint('first')\ntime.sleep(0.6)\nprint('second')")
+def test_get_job_streams_stdout_of_a_running_job_from_an_offset(make_service, poll):
+    h = make_service()
+    c = h.client()
+    job_id = start_async(c, "print('first')\ngate.wait()\nprint('second')", timeout=60)
     seen, offset = "", 0
-    deadline = time.monotonic() + 5
-    while "first" not in seen and time.monotonic() < deadline:
+
+    def poll_stdout():
+        nonlocal seen, offset, job
         job = c.call("get_job", {"job_id": job_id, "wait": 0.05, "stdout_offset": offset})["result"]
         seen += job["stdout"]["text"]
         offset = job["stdout"]["offset"]
+        return "first" in seen
+
+    job = None
+    assert poll(poll_stdout)
     assert seen == "first\n" and job["state"] == "running", "the print arrives while the job still runs"
-    job = c.call("get_job", {"job_id": job_id, "wait": 5, "stdout_offset": offset})["result"]
+    h.gate.set()
+    job = c.call("get_job", {"job_id": job_id, "wait": 60, "stdout_offset": offset})["result"]
     assert job["state"] == "finished"
     assert job["stdout"] == {"text": "second\n", "offset": len("first\nsecond\n")}
     again = c.call("get_job", {"job_id": job_id, "stdout_offset": 1000})["result"]
@@ -159,7 +216,7 @@ def test_stdout_since_skips_whole_chunks_and_cuts_inside_one():
 
 def test_async_submit_with_wait_replies_with_the_finished_job_in_one_round_trip(make_service):
     c = make_service().client()
-    reply = c.execute("print('hi')\n6 * 7", execution_mode="async", wait=5, stdout_offset=0)
+    reply = c.execute("print('hi')\n6 * 7", execution_mode="async", wait=60, stdout_offset=0)
     job = reply["result"]
     # The caller waited for it: listed as a sync call (docs/protocol.md §6).
     assert job["state"] == "finished" and job["status"] == "success" and job["mode"] == "sync"
@@ -171,15 +228,16 @@ def test_async_submit_with_wait_replies_with_the_finished_job_in_one_round_trip(
     assert c.call("get_job", {"job_id": job["job_id"]})["result"]["envelope"]["result"] == 42
 
 
-def test_async_submit_wait_ends_at_its_limit_and_the_job_goes_on(make_service):
-    c = make_service().client()
-    start = time.monotonic()
-    job = c.execute("import time\nprint('a', flush=True)\ntime.sleep(0.6)\n'late'", execution_mode="async",
+def test_async_submit_wait_ends_at_its_limit_and_the_job_goes_on(make_service, recorded_waits):
+    h = make_service()
+    c = h.client()
+    job = c.execute("print('a', flush=True)\ngate.wait()\n'late'", execution_mode="async", timeout=60,
                     wait=0.2, stdout_offset=0)["result"]
-    assert 0.15 <= time.monotonic() - start < 0.55
-    assert job["state"] == "running" and job["envelope"] is None
+    assert (job["job_id"], 0.2, False) in recorded_waits  # waited its 0.2 s; the gate held the job
+    assert job["state"] in ("queued", "running") and job["envelope"] is None
     assert job["stdout"]["text"] in ("", "a\n")
-    later = c.call("get_job", {"job_id": job["job_id"], "wait": 5, "stdout_offset": job["stdout"]["offset"]})
+    h.gate.set()
+    later = c.call("get_job", {"job_id": job["job_id"], "wait": 60, "stdout_offset": job["stdout"]["offset"]})
     assert later["result"]["envelope"]["result"] == "late"
     assert job["stdout"]["text"] + later["result"]["stdout"]["text"] == "a\n"
 

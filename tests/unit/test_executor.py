@@ -1,5 +1,9 @@
 """Executor with a real Interrupter and OutputCapture (no fd capture, no bpy). Jobs run on a
-helper thread that plays Blender's main thread, so asynchronous exceptions never reach pytest."""
+helper thread that plays Blender's main thread, so asynchronous exceptions never reach pytest.
+
+A job that must still be running while the test looks at it waits on ``gate`` (an Event in its
+namespace) until the test opens it, rather than sleeping for a guessed time. The waits for a
+job's end are hang guards (60 s): they run out only when it never ends."""
 
 import contextlib
 import json
@@ -29,13 +33,14 @@ class Env:
         self.interrupter = Interrupter(self.thread.ident, resend_interval=0.1)
         self.registry = JobRegistry()
         self.executor = Executor(self.capture, self.interrupter, self.registry, scene_probe, max_result_bytes)
-        self.namespace = {"__name__": "__main__"}
+        self.gate = threading.Event()
+        self.namespace = {"__name__": "__main__", "gate": self.gate}
 
     def job(self, code, timeout=5.0, **options):
         options.setdefault("namespace", self.namespace)
         return self.registry.create(code, "sync", timeout, options)
 
-    def run(self, code, timeout=5.0, wait=10.0, **options):
+    def run(self, code, timeout=5.0, wait=60.0, **options):
         job = self.job(code, timeout, **options)
         self.queue.submit(lambda: self.executor.run(job))
         assert job.wait(wait), "job did not finish"
@@ -44,18 +49,19 @@ class Env:
         return job
 
     def close(self):
+        self.gate.set()
         self.queue.request_stop()
         self.thread.join(5)
         self.interrupter.close()
 
 
-def wait_running(env, job, timeout=5.0):
-    """Until the job's own code runs (the interrupter knows it)."""
+def wait_running(env, job, timeout=60.0):
+    """Until the job's own code runs (the interrupter knows it; its output is captured from
+    before that). ``timeout`` is a hang guard."""
     deadline = time.monotonic() + timeout
     while not env.interrupter.running(job):
         assert time.monotonic() < deadline, "job did not start"
         time.sleep(0.005)
-    time.sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -79,7 +85,7 @@ def test_success_envelope():
     assert e["error"] is None and e["traceback"] is None
     assert e["metadata"]["job_id"] == job.id
     assert isinstance(e["metadata"]["memory_before"], int) and isinstance(e["metadata"]["memory_after"], int)
-    assert 0 < e["duration"] < 5
+    assert isinstance(e["duration"], float)
     assert job.state == FINISHED and job.status == "success" and job.system_exit is None
     assert env.registry.running() == []
 
@@ -117,16 +123,15 @@ def test_syntax_error_envelope():
 
 def test_timeout_envelope_keeps_partial_output():
     with make_env() as env:
-        start = time.monotonic()
+        # The loop never ends on its own: a finished job is one the timeout stopped.
         job = env.run("print('started')\nwhile True:\n    pass", timeout=0.3)
-        elapsed = time.monotonic() - start
     e = job.envelope
     assert e["status"] == "timeout"
     assert e["error"]["code"] == "timeout" and e["error"]["type"] == "ExecutionTimeout"
     assert "0.3 s" in e["error"]["message"]
     assert e["error"]["line"] in (2, 3)
     assert e["output"]["stdout"] == "started\n"
-    assert 0.25 <= e["duration"] < 3 and elapsed < 5
+    assert isinstance(e["duration"], float)
     assert "ExecutionTimeout" in e["traceback"]
 
 
@@ -173,11 +178,11 @@ def test_cancel_while_running():
     with make_env() as env:
         job = env.job("while True: pass", timeout=30)
         env.queue.submit(lambda: env.executor.run(job))
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60  # a hang guard
         while not env.interrupter.cancel(job):  # running once the interrupter knows it
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        assert job.wait(5)
+        assert job.wait(60)
     e = job.envelope
     assert e["status"] == "cancelled"
     assert e["error"]["code"] == "cancelled" and e["error"]["type"] == "ExecutionCancelled"
@@ -188,7 +193,7 @@ def test_cancel_requested_before_the_code_started_stops_it_at_once():
         job = env.job("while True: pass", timeout=30)
         job.cancel_requested = True
         env.queue.submit(lambda: env.executor.run(job))
-        assert job.wait(5)
+        assert job.wait(60)
     assert job.envelope["status"] == "cancelled"
 
 
@@ -196,7 +201,7 @@ def test_job_cancelled_while_queued_is_not_run():
     with make_env() as env:
         job = env.job("ran = True")
         assert env.registry.cancel_if_queued(job, cancelled_before_start(job))
-        env.queue.submit(lambda: env.executor.run(job)).done.wait(5)
+        assert env.queue.submit(lambda: env.executor.run(job)).done.wait(60)
         assert "ran" not in env.namespace
     assert job.envelope["status"] == "cancelled"
     assert job.envelope["error"]["message"] == "job was cancelled before it started"
@@ -291,14 +296,17 @@ def test_failing_scene_probe_never_loses_the_reply():
 
 def test_job_output_is_visible_while_the_job_runs():
     with make_env() as env:
-        job = env.job("import time\nprint('partial', flush=True)\ntime.sleep(0.3)")
+        job = env.job("print('partial', flush=True)\ngate.wait()\nprint('end')", timeout=60)
         env.queue.submit(lambda: env.executor.run(job))
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60  # a hang guard
         while not (job.output is not None and job.output.stdout.getvalue()):
             assert time.monotonic() < deadline
             time.sleep(0.01)
         assert job.output.as_dict()["stdout"] == "partial\n"
-        assert job.wait(5)
+        assert not job.is_done()  # seen while it runs: it waits for the gate
+        env.gate.set()
+        assert job.wait(60)
+    assert job.envelope["output"]["stdout"] == "partial\nend\n"
 
 
 def test_envelope_helpers():
@@ -320,22 +328,24 @@ def test_exit_code_mapping(code, expected):
 
 def test_print_from_another_thread_during_a_job_is_not_in_its_output(capsys):
     with make_env() as env:
-        job = env.job("import time\nprint('job')\ntime.sleep(0.3)\nprint('job end')")
+        job = env.job("print('job')\ngate.wait()\nprint('job end')", timeout=60)
         env.queue.submit(lambda: env.executor.run(job))
         wait_running(env, job)
-        print("test thread output")
-        assert job.wait(5)
+        print("test thread output")  # while the job runs: it waits for the gate
+        env.gate.set()
+        assert job.wait(60)
     assert job.envelope["output"]["stdout"] == "job\njob end\n"
     assert "test thread output" in capsys.readouterr().out
 
 
 def test_root_logger_records_from_other_threads_are_not_captured():
     with make_env() as env:
-        job = env.job("import time\ntime.sleep(0.3)")
+        job = env.job("gate.wait()", timeout=60)
         env.queue.submit(lambda: env.executor.run(job))
         wait_running(env, job)
-        logging.getLogger("outsider").error("not the job's")
-        assert job.wait(5)
+        logging.getLogger("outsider").error("not the job's")  # while the job runs
+        env.gate.set()
+        assert job.wait(60)
     assert job.envelope["output"]["logs"] == []
 
 

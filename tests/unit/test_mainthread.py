@@ -1,8 +1,9 @@
 import threading
-import time
+import types
 
 import pytest
 
+from bld_remote_mcp.engine import mainthread
 from bld_remote_mcp.engine.mainthread import MainThreadCall, MainThreadQueue
 
 
@@ -44,15 +45,22 @@ def test_run_pending_runs_everything_in_order():
     assert q.run_pending() is True  # empty queue: nothing to do
 
 
-def test_run_pending_respects_its_time_slice():
+def test_run_pending_respects_its_time_slice(monkeypatch):
+    # Each call takes exactly 0.05 s of the queue's clock: a fake one, so the count is exact.
+    now = [1000.0]
+    monkeypatch.setattr(mainthread, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+
+    def call():
+        now[0] += 0.05
+
     q = MainThreadQueue()
-    for _ in range(4):
-        q.submit(lambda: time.sleep(0.05))
+    for _ in range(6):
+        q.submit(call)
     assert q.run_pending(max_seconds=0.01) is True
-    assert q.qsize() == 3  # one call ran, then the slice was over
+    assert q.qsize() == 5  # one call ran, then the slice was over
     assert q.run_pending(max_seconds=0.12) is True
-    assert q.qsize() in (0, 1)
-    q.run_pending()
+    assert q.qsize() == 2  # after 0.05 and 0.10 s the slice goes on; the third call, ending at 0.15 s, ends it
+    assert q.run_pending() is True
     assert q.qsize() == 0
 
 
@@ -122,24 +130,29 @@ def test_serve_forever_runs_calls_queued_before_the_stop():
 
 def test_serve_forever_wakes_at_once_for_a_queued_call():
     q = MainThreadQueue()
-    t = threading.Thread(target=q.serve_forever, kwargs={"wake_interval": 10})
+    # Woken only by calls: a loop that waited for its wake interval would take an hour.
+    t = threading.Thread(target=q.serve_forever, kwargs={"wake_interval": 3600}, daemon=True)
     t.start()
     try:
-        time.sleep(0.05)
-        start = time.monotonic()
-        call = q.submit(lambda: None)
-        assert call.done.wait(5)
-        assert time.monotonic() - start < 1.0
+        for _ in range(2):  # the second comes while the loop is back waiting after the first
+            call = q.submit(lambda: None)
+            assert call.done.wait(60)  # a hang guard, not a measurement
     finally:
         q.request_stop()
-        t.join(5)
+        t.join(60)
+    assert not t.is_alive()
 
 
 def test_serve_forever_returns_when_should_stop_says_so():
     q = MainThreadQueue()
     flag = threading.Event()
-    threading.Timer(0.1, flag.set).start()
-    start = time.monotonic()
-    assert q.serve_forever(should_stop=flag.is_set, wake_interval=0.02) == 0
-    assert time.monotonic() - start < 2.0
-    assert q.stop_code is None
+    result = {}
+    t = threading.Thread(target=lambda: result.update(code=q.serve_forever(should_stop=flag.is_set,
+                                                                            wake_interval=0.02)), daemon=True)
+    t.start()
+    ran = q.submit(lambda: "served")
+    assert ran.done.wait(60) and ran.result == "served"  # serving, not stopped yet
+    flag.set()
+    t.join(60)  # a hang guard: it returns at its next wake once the flag is up
+    assert not t.is_alive()
+    assert result["code"] == 0 and q.stop_code is None

@@ -1,7 +1,9 @@
 """Service end to end in plain Python: a real server, queue, executor and capture.
 
 Most tests use ``make_service``, whose "Blender main thread" is a helper thread (so interrupts
-never reach pytest); one test serves on the real main thread to cover the SIGUSR1 path.
+never reach pytest); one test serves on the real main thread to cover the SIGUSR1 path. Jobs
+that must hold the main thread wait on the harness's ``gate`` (conftest.py), opened by the test
+once it has seen what it checks: nothing here depends on how long anything takes.
 """
 
 import os
@@ -34,7 +36,7 @@ def test_status_reports_the_service(make_service):
     c.execute("y = 1", session="shared")
     s = c.call("status")["result"]
     assert s["running"] is True and s["mode"] == "background" and s["port"] == h.port
-    assert s["pid"] == os.getpid() and s["uptime"] >= 0
+    assert s["pid"] == os.getpid() and isinstance(s["uptime"], float)
     assert s["connections"] == 1 and s["queue_length"] == 0
     assert s["jobs"] == {"queued": 0, "running": 0, "finished": 2}
     assert s["sessions"] == {"connections": 1, "named": ["shared"]}
@@ -42,17 +44,18 @@ def test_status_reports_the_service(make_service):
 
 
 def test_sync_execute_success_error_and_timeout(make_service):
-    c = make_service().client()
+    # A grace longer than any run: the timeout reply then comes from the job itself having ended
+    # (not "stuck"), which shows the loop was stopped; left alone it never ends.
+    c = make_service(stuck_grace=3600).client()
     ok = c.execute("print('out')\n2 ** 10")
     assert ok["status"] == "success" and ok["result"] == 1024 and ok["output"]["stdout"] == "out\n"
     assert set(ok) == {"id", "status", "result", "output", "duration", "error", "traceback", "metadata"}
     err = c.execute("print('partial')\n{}['k']")
     assert err["status"] == "error" and err["error"]["type"] == "KeyError" and err["error"]["line"] == 2
     assert err["output"]["stdout"] == "partial\n" and "KeyError" in err["traceback"]
-    start = time.monotonic()
     slow = c.execute("while True:\n    pass", timeout=0.3)
     assert slow["status"] == "timeout" and slow["error"]["code"] == "timeout"
-    assert time.monotonic() - start < 3
+    assert slow["error"]["type"] == "ExecutionTimeout" and "stuck" not in slow["error"]
     assert c.execute("'still alive'")["result"] == "still alive"
 
 
@@ -72,32 +75,36 @@ def without_tracer():
 
 
 def test_code_stuck_in_a_long_call_gets_a_stuck_timeout_and_finishes_later(without_tracer, make_service):
-    # The helper "main thread" has no SIGUSR1 handler: time.sleep cannot be broken, like a render.
+    # The helper "main thread" has no SIGUSR1 handler: blocked in C on the gate, the code cannot
+    # be broken into, like a render. It stays there until the test opens the gate.
     h = make_service(stuck_grace=0.2)
     c = h.client()
-    start = time.monotonic()
-    reply = c.execute("print('before sleep')\nimport time\ntime.sleep(1.5)\nprint('after')", timeout=0.2)
-    elapsed = time.monotonic() - start
-    assert 0.35 <= elapsed < 1.3  # timeout + grace, well before the sleep ends
+    reply = c.execute("print('before the call')\ngate.wait()\nprint('after')", timeout=0.2)
+    job_id = reply["metadata"]["job_id"]
+    # Answered while the code is still stuck: the gate is closed, so the job cannot have ended.
+    assert not h.gate.is_set() and h.service.jobs.get(job_id).state == "running"
     assert reply["status"] == "timeout"
     assert reply["error"]["stuck"] is True and reply["error"]["code"] == "timeout"
     assert reply["metadata"]["still_running"] is True
-    assert reply["output"]["stdout"] == "before sleep\n"  # partial output of the running job
-    job_id = reply["metadata"]["job_id"]
+    assert reply["output"]["stdout"] == "before the call\n"  # partial output of the running job
     assert c.call("ping")["status"] == "success"  # control commands still answer
-    job = c.call("get_job", {"job_id": job_id, "wait": 5})["result"]
+    assert c.call("get_job", {"job_id": job_id})["result"]["state"] == "running"
+    h.gate.set()  # the long call returns
+    job = c.call("get_job", {"job_id": job_id, "wait": 60})["result"]
     assert job["state"] == "finished" and job["status"] == "timeout"
-    assert "after" not in job["envelope"]["output"]["stdout"]  # interrupted as soon as the sleep returned
+    assert "after" not in job["envelope"]["output"]["stdout"]  # interrupted as soon as the call returned
 
 
 def test_sync_job_that_never_starts_is_cancelled(make_service):
     h = make_service()
     c = h.client()
-    blocker = c.execute("import time\ntime.sleep(0.6)", execution_mode="async", timeout=5)["result"]["job_id"]
+    # The blocker holds the main thread until the gate opens, after the sync call was answered.
+    blocker = c.execute("gate.wait()", execution_mode="async", timeout=60)["result"]["job_id"]
     reply = c.execute("never_started = True", timeout=0.2)
     assert reply["status"] == "timeout"
     assert reply["error"]["code"] == "busy" and "never started" in reply["error"]["message"]
-    assert c.call("get_job", {"job_id": blocker, "wait": 5})["result"]["status"] == "success"
+    h.gate.set()
+    assert c.call("get_job", {"job_id": blocker, "wait": 60})["result"]["status"] == "success"
     assert c.execute("never_started")["error"]["type"] == "NameError"
     job = c.call("get_job", {"job_id": reply["metadata"]["job_id"]})["result"]
     assert job["state"] == "finished" and job["started"] is None
@@ -125,11 +132,18 @@ def test_main_thread_commands_run_on_the_main_thread(make_service, main_thread_p
 def test_busy_main_thread_gives_busy_and_the_abandoned_call_never_runs(make_service, main_thread_probe):
     h = make_service(default_timeout=0.2)
     c = h.client()
-    blocker = c.execute("import time\ntime.sleep(0.6)", execution_mode="async", timeout=5)["result"]["job_id"]
+    # The blocker holds the main thread until the gate opens, after the probe was answered.
+    blocker = c.execute("gate.wait()", execution_mode="async", timeout=60)["result"]["job_id"]
     reply = h.client().call("t_probe")
     assert reply["status"] == "error" and reply["error"]["code"] == "busy"
     assert "within 0.2 s" in reply["error"]["message"]
-    c.call("get_job", {"job_id": blocker, "wait": 5})
+    h.gate.set()
+    c.call("get_job", {"job_id": blocker, "wait": 60})
+    # Everything queued before this marker has been run or skipped once it has run.
+    assert h.service.queue.submit(lambda: None).done.wait(60)
+    assert main_thread_probe == []  # the abandoned call never ran
+    # The 0.2 s limit made the busy reply above; the next probe must not race it on a slow machine.
+    h.service.settings.default_timeout = 60.0
     assert c.call("t_probe")["result"] == "probed"  # the queue moved past the abandoned call
     assert len(main_thread_probe) == 1
 
@@ -137,8 +151,9 @@ def test_busy_main_thread_gives_busy_and_the_abandoned_call_never_runs(make_serv
 def test_async_system_exit_shuts_the_service_down_with_its_code(make_service):
     h = make_service()
     c = h.client()
-    c.execute("import time", execution_mode="async")
-    assert c.execute("time.sleep(0.2)\nraise SystemExit(4)", execution_mode="async")["status"] == "success"
+    # The code exits once the test has its reply and opens the gate.
+    assert c.execute("gate.wait()\nraise SystemExit(4)", execution_mode="async", timeout=60)["status"] == "success"
+    h.gate.set()
     assert h.wait_loop_done() == 4
     assert h.service.exit_code == 4
     assert c.read_until_closed() == b""
@@ -174,11 +189,15 @@ def test_sync_system_exit_replies_first_then_shuts_down(make_service):
 def test_after_a_shutdown_request_new_requests_are_refused_and_queued_work_still_runs(make_service):
     h = make_service()
     c = h.client()
-    blocker = c.execute("import time\ntime.sleep(0.4)\n'first'", execution_mode="async")["result"]["job_id"]
+    # The blocker holds the main thread until the gate opens: `second` is still queued when the
+    # shutdown is requested.
+    blocker = c.execute("gate.wait()\n'first'", execution_mode="async", timeout=60)["result"]["job_id"]
     queued = c.execute("'second'", execution_mode="async")["result"]["job_id"]
     assert c.call("shutdown", {"exit_code": 2})["status"] == "success"
     refused = c.execute("refused_ran = True")
     assert refused["status"] == "error" and refused["error"]["code"] == "shutting_down"
+    assert h.service.jobs.get(queued).state == "queued"
+    h.gate.set()
     assert h.wait_loop_done() == 2
     jobs = h.service.jobs
     assert jobs.get(blocker).envelope["result"] == "first"
@@ -195,13 +214,17 @@ def test_request_shutdown_only_once(make_service):
 
 def test_gui_mode_shutdown_quits_blender_on_the_main_thread(make_service):
     quit_calls = []
-    h = make_service(service_kwargs={"mode": "gui", "quit_app": lambda: quit_calls.append(threading.get_ident())})
+    quit_called = threading.Event()
+
+    def quit_app():
+        quit_calls.append(threading.get_ident())
+        quit_called.set()
+
+    h = make_service(service_kwargs={"mode": "gui", "quit_app": quit_app})
     c = h.client()
     reply = c.call("shutdown")
     assert reply["result"] == {"message": "shutting down", "exit_code": 0}
-    deadline = time.monotonic() + 5
-    while not quit_calls and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert quit_called.wait(60)  # a hang guard: fails only if Blender is never told to quit
     assert quit_calls == [h.thread.ident]
     assert not h.loop_done.is_set()  # in the GUI, Blender's own loop goes on until it quits
 
@@ -212,24 +235,23 @@ def test_gui_mode_server_shutdown_keeps_blender_open(make_service):
     c = h.client()
     assert c.call("server_shutdown")["result"] == {"message": "Server shutdown initiated"}
     assert c.read_until_closed() == b""
-    time.sleep(0.2)
+    # A quit would have been queued with the stop (service.request_shutdown): once a marker
+    # queued after it has run, it would have run too.
+    assert h.service.queue.submit(lambda: None).done.wait(60)
     assert quit_calls == [] and h.service.exit_code == 0
     assert not h.loop_done.is_set()
 
 
-def test_cancel_job_method(make_service):
+def test_cancel_job_method(make_service, poll):
     h = make_service()
     c = h.client()
     running = c.execute("while True:\n    pass", execution_mode="async", timeout=30)["result"]["job_id"]
     queued = c.execute("queued_ran = True", execution_mode="async")["result"]["job_id"]
     jobs = h.service.jobs
     assert h.service.cancel_job(jobs.get(queued)) is True
-    deadline = time.monotonic() + 5
-    while not h.service.interrupter.running(jobs.get(running)):  # the code itself has started
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    assert poll(lambda: h.service.interrupter.running(jobs.get(running)))  # the code itself has started
     assert h.service.cancel_job(jobs.get(running)) is True
-    assert jobs.get(running).wait(5)
+    assert jobs.get(running).wait(60)
     assert jobs.get(running).status == "cancelled" and jobs.get(queued).status == "cancelled"
     assert h.service.cancel_job(jobs.get(running)) is False
     assert c.execute("queued_ran")["error"]["type"] == "NameError"
@@ -250,7 +272,8 @@ def test_stop_is_idempotent_and_restores_stdout(make_service):
 def test_serving_on_the_real_main_thread(connect):
     """The production layout: jobs run on the main thread, SIGUSR1 breaks a blocking sleep."""
     old_handler = signal.getsignal(signal.SIGUSR1)
-    service = Service(config.Settings(port=0, stuck_grace=3.0, auth=False), mode="background", blender_version="test",
+    # A generous grace: the sleep is broken long before, or the reply says "stuck".
+    service = Service(config.Settings(port=0, stuck_grace=30.0, auth=False), mode="background", blender_version="test",
                       addon_version="0", main_thread_ident=threading.main_thread().ident, capture_fds=False)
     results = {}
     try:
@@ -260,9 +283,11 @@ def test_serving_on_the_real_main_thread(connect):
         def client():
             try:
                 c = connect(port)
-                start = time.monotonic()
-                results["sleep"] = c.execute("import time\ntime.sleep(10)", timeout=0.3)
-                results["elapsed"] = time.monotonic() - start
+                # `slept` gets the sleep's return value only if the sleep ran to its end: between
+                # the two C calls (map, append) no Python code runs that an interrupt could stop.
+                results["sleep"] = c.execute(
+                    "import time\nslept = []\nlist(map(slept.append, map(time.sleep, [60])))", timeout=0.3)
+                results["slept"] = c.execute("slept")
                 results["loop"] = c.execute("while True:\n    pass", timeout=0.2)
                 results["after"] = c.execute("'fine'")
                 results["shutdown"] = c.call("shutdown", {"exit_code": 7})
@@ -273,7 +298,7 @@ def test_serving_on_the_real_main_thread(connect):
         thread = threading.Thread(target=client)
         thread.start()
         code = service.queue.serve_forever(wake_interval=0.05)
-        thread.join(10)
+        thread.join(60)
     finally:
         service.stop()
         signal.signal(signal.SIGUSR1, old_handler)
@@ -281,22 +306,26 @@ def test_serving_on_the_real_main_thread(connect):
     assert code == 7
     sleep = results["sleep"]
     assert sleep["status"] == "timeout" and "stuck" not in sleep["error"]
-    assert results["elapsed"] < 2.5
+    assert results["slept"]["result"] == [], "the signal broke the sleep: it did not run to its end"
     assert results["loop"]["status"] == "timeout"
     assert results["after"]["result"] == "fine"
     assert results["shutdown"]["result"] == {"message": "shutting down", "exit_code": 7}
 
 
 class SlowProbe:
-    """A scene probe whose snapshot takes a while (a big scene): the job is 'running' meanwhile."""
+    """A scene probe whose first snapshot lasts until the test releases it (a big scene): the job
+    is 'running' meanwhile, and its code has not started."""
 
     def __init__(self):
         self.calls = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
 
     def take(self):
         self.calls += 1
         if self.calls == 1:
-            time.sleep(0.4)
+            self.entered.set()
+            assert self.release.wait(60)
         return None
 
     def compare(self, before, after):
@@ -304,15 +333,16 @@ class SlowProbe:
 
 
 def test_cancel_during_job_setup_is_reported_as_accepted(make_service):
-    h = make_service(service_kwargs={"scene_probe": SlowProbe()})
+    probe = SlowProbe()
+    h = make_service(service_kwargs={"scene_probe": probe})
     c = h.client()
     job_id = c.execute("while True:\n    pass", execution_mode="async", timeout=30)["result"]["job_id"]
     job = h.service.jobs.get(job_id)
-    deadline = time.monotonic() + 5
-    while job.state == "queued":
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    time.sleep(0.1)  # inside the slow snapshot, before the code starts
-    accepted = h.service.cancel_job(job)
-    assert job.wait(5) and job.status == "cancelled"
+    try:
+        assert probe.entered.wait(60)  # inside the slow snapshot, before the code starts
+        assert job.state == "running" and not h.service.interrupter.running(job)
+        accepted = h.service.cancel_job(job)
+    finally:
+        probe.release.set()
+    assert job.wait(60) and job.status == "cancelled"
     assert accepted is True
