@@ -240,14 +240,15 @@ pub struct DemoArgs {
     pub preview: PathBuf,
 }
 
-/// Serve Blender to an MCP client (Claude Desktop, Cursor, …) over stdio.
+/// Serve Blender to MCP clients: one over stdio (Claude Desktop, Cursor, …), or any number over
+/// Streamable HTTP with --http.
 ///
 /// Starts without a Blender and connects on the first tool call: to --port, BLD_REMOTE_PORT,
 /// the config file's port, or the only Blender started by `bld-remote start`. stdout carries
 /// only MCP messages; logs go to stderr.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  bld-remote mcp\n  bld-remote mcp --port 6688\n  bld-remote mcp --spawn --blender /opt/blender-4.2/blender\n  Claude Desktop: {\"mcpServers\": {\"blender\": {\"command\": \"bld-remote\", \"args\": [\"mcp\", \"--spawn\"]}}}\n  (MCP clients do not pass your shell's environment on: pick a Blender with --blender, the\n  config file's `blender`, or BLENDER_PATH in the client config's \"env\")"
+    after_help = "Examples:\n  bld-remote mcp\n  bld-remote mcp --port 6688\n  bld-remote mcp --spawn --http 127.0.0.1:8765\n  bld-remote mcp --spawn --blender /opt/blender-4.2/blender\n  Claude Desktop: {\"mcpServers\": {\"blender\": {\"command\": \"bld-remote\", \"args\": [\"mcp\", \"--spawn\"]}}}\n  (MCP clients do not pass your shell's environment on: pick a Blender with --blender, the\n  config file's `blender`, or BLENDER_PATH in the client config's \"env\")"
 )]
 pub struct McpArgs {
     /// Port of the Blender to use [default: the only running instance, else 6688]
@@ -273,6 +274,31 @@ pub struct McpArgs {
         default_value = "restart"
     )]
     pub on_stuck: OnStuck,
+    /// Serve MCP Streamable HTTP at http://ADDR/mcp instead of stdio (ADDR: IP:PORT or
+    /// localhost:PORT; port 0 picks a free one). Clients send `Authorization: Bearer <token>`:
+    /// the token is BLD_REMOTE_HTTP_TOKEN, else made at start and written 0600 to the state dir
+    /// (the path, URL and a client config are printed on stderr)
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Allow --http to bind an address that is not loopback (never without a token). Plain
+    /// HTTP: put a TLS reverse proxy in front
+    #[arg(long, requires = "http")]
+    pub allow_remote: bool,
+    /// Also accept this `Host` header (name or name:port), e.g. the name clients reach a remote
+    /// bind by [default: localhost, 127.0.0.1 and [::1] with the bound port]
+    #[arg(long, value_name = "HOST", requires = "http")]
+    pub allow_host: Vec<String>,
+    /// Also accept requests with this `Origin` (scheme://host:port) [default: http:// with
+    /// localhost, 127.0.0.1 and [::1] and the bound port; requests without Origin pass]
+    #[arg(long, value_name = "ORIGIN", requires = "http")]
+    pub allow_origin: Vec<String>,
+    /// No bearer token over HTTP: any local process (and any web page that gets past the Host
+    /// and Origin checks) can run code in Blender. Refused with a non-loopback bind
+    #[arg(long, requires = "http")]
+    pub no_auth: bool,
+    /// How long a stopping HTTP server (SIGTERM, SIGINT) lets calls in flight finish
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, requires = "http")]
+    pub drain_timeout: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -312,6 +338,18 @@ mod tests {
         let err =
             Cli::try_parse_from(["bld-remote", "start", "--gui", "--background"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn http_options_need_http() {
+        for flag in ["--allow-remote", "--no-auth"] {
+            let err = Cli::try_parse_from(["bld-remote", "mcp", flag]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        }
+        assert!(
+            Cli::try_parse_from(["bld-remote", "mcp", "--http", "127.0.0.1:0", "--no-auth"])
+                .is_ok()
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ impl BlenderMcp {
         Ok(match self.call_control(command, server_wait).await {
             Ok(value) => {
                 let result = json_result(value);
-                match self.supervisor.clients().await {
+                match self.clients().await {
                     Ok(clients) => self.finish(&clients, Ok(result)).await,
                     Err(_) => result,
                 }
@@ -34,7 +34,7 @@ impl BlenderMcp {
         command: Command,
         server_wait: f64,
     ) -> Result<Value, CallToolResult> {
-        let clients = self.supervisor.clients().await.map_err(tool_error)?;
+        let clients = self.clients().await.map_err(tool_error)?;
         let limit = call_limit(server_wait, clients.control.options().call_timeout);
         match clients.control.call_with_timeout(&command, limit).await {
             Ok(value) => Ok(value),
@@ -44,7 +44,7 @@ impl BlenderMcp {
 
     /// A command that must run in this session's namespace (the exec connection).
     pub(super) async fn on_exec(&self, command: Command) -> Outcome {
-        let clients = match self.supervisor.clients().await {
+        let clients = match self.clients().await {
             Ok(clients) => clients,
             Err(err) => return Ok(tool_error(err)),
         };
@@ -60,7 +60,7 @@ impl BlenderMcp {
         outcome: Result<CallToolResult, ClientError>,
     ) -> CallToolResult {
         match outcome {
-            Ok(result) => match self.supervisor.note_new_blender(clients).await {
+            Ok(result) => match self.supervisor.note_new_blender(self.link(), clients).await {
                 Some(note) => flag_new_blender(result, &note),
                 None => result,
             },

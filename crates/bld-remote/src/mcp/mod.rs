@@ -1,10 +1,13 @@
-//! `bld-remote mcp`: an MCP server over stdio (rmcp). stdout carries only MCP messages; logs go
-//! to stderr.
+//! `bld-remote mcp`: an MCP server (rmcp) over stdio, or over Streamable HTTP with `--http`
+//! (`http/`). Over stdio, stdout carries only MCP messages; logs go to stderr, always.
 
 mod args;
 mod blender_calls;
 mod budget;
 mod execution;
+mod http;
+mod in_flight;
+mod link;
 mod resources;
 mod schema;
 #[cfg(test)]
@@ -34,8 +37,25 @@ pub async fn run(app: App, args: McpArgs) -> Result<u8> {
         blender: args.blender,
         restart_stuck: args.on_stuck == crate::cli::OnStuck::Restart,
     };
+    let state_dir = app.paths.state_dir.clone();
     let supervisor = Arc::new(supervisor::BlenderSupervisor::new(Arc::new(app), options));
-    let service = server::BlenderMcp::new(Arc::clone(&supervisor))
+    if let Some(listen) = args.http {
+        let options = http::HttpOptions {
+            listen,
+            allow_remote: args.allow_remote,
+            allow_hosts: args.allow_host,
+            allow_origins: args.allow_origin,
+            no_auth: args.no_auth,
+            drain_timeout: std::time::Duration::try_from_secs_f64(args.drain_timeout)
+                .context("--drain-timeout: a number of seconds")?,
+        };
+        let served = http::serve(Arc::clone(&supervisor), &state_dir, options, stop_signals).await;
+        // A Blender started by --spawn is stopped however serving ended.
+        supervisor.shutdown().await;
+        served?;
+        return Ok(exit::SUCCESS);
+    }
+    let service = server::BlenderMcp::new(Arc::clone(&supervisor), Default::default())
         .serve(stdio::transport())
         .await
         .context("starting the MCP session on stdio")?;

@@ -1,8 +1,10 @@
 //! The MCP server of one session: its capabilities, `tools/list` and `tools/call` from the
 //! table of tools (`tools/`), and its resources (`resources.rs`).
 
+use super::in_flight::InFlight;
+use super::link::Link;
 use super::resources;
-use super::supervisor::BlenderSupervisor;
+use super::supervisor::{BlenderSupervisor, Clients};
 use super::tools;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ListResourceTemplatesResult,
@@ -13,10 +15,14 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use std::sync::Arc;
 
-/// The server of one MCP session; cheap to clone (the supervisor is shared).
+/// The server of one MCP session; cheap to clone (clones are the same session). The supervisor
+/// and the count of calls in flight are shared by all sessions of the process; the link (its
+/// exec connection, so its Python namespace) is this session's.
 #[derive(Clone)]
 pub struct BlenderMcp {
     pub(super) supervisor: Arc<BlenderSupervisor>,
+    link: Arc<Link>,
+    calls: Arc<InFlight>,
 }
 
 const INSTRUCTIONS: &str = "Tools to work in a running Blender. execute_code runs Python with bpy; \
@@ -24,8 +30,23 @@ variables persist between calls of this session. Use get_scene_info / get_object
 get_viewport_screenshot to see.";
 
 impl BlenderMcp {
-    pub fn new(supervisor: Arc<BlenderSupervisor>) -> BlenderMcp {
-        BlenderMcp { supervisor }
+    /// A new session.
+    pub fn new(supervisor: Arc<BlenderSupervisor>, calls: Arc<InFlight>) -> BlenderMcp {
+        BlenderMcp {
+            supervisor,
+            link: Arc::new(Link::new()),
+            calls,
+        }
+    }
+
+    /// This session's clients for the Blender to talk to, resolving (or spawning) it first if
+    /// needed.
+    pub(super) async fn clients(&self) -> Result<Clients, String> {
+        Ok(self.link.clients(self.supervisor.target().await?))
+    }
+
+    pub(super) fn link(&self) -> &Link {
+        &self.link
     }
 }
 
@@ -79,6 +100,7 @@ impl ServerHandler for BlenderMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         tracing::debug!(tool = %request.name, "call");
+        let _in_flight = self.calls.enter();
         let Some(tool) = tools::find(&request.name) else {
             return Err(ErrorData::invalid_params(
                 format!("unknown tool `{}`", request.name),

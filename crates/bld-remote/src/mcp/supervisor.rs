@@ -1,24 +1,31 @@
-//! The Blender an MCP session uses, supervised. It is found (or started) lazily: the server
-//! starts without a Blender and finds one when a tool is called. Two connections: one runs this
-//! MCP session's code (its namespace in Blender belongs to this session), the other carries
-//! everything else, so `check_connection_status` or `cancel_job` answer while code runs (a
-//! connection handles its requests in order).
+//! The Blender the MCP server uses, supervised. It is found (or started) lazily: the server
+//! starts without a Blender and finds one when a tool is called.
+//!
+//! One supervisor per server process, shared by all of its MCP sessions (one over stdio; any
+//! number over HTTP): they all use the same Blender, and there is one `--spawn` child. Each
+//! session has two connections to it: its own exec connection runs that session's code (the
+//! addon keeps one Python namespace per connection, so sessions never see each other's
+//! variables; [`super::link::Link`]), and the supervisor's control connection, shared by the
+//! sessions, carries everything else, so `check_connection_status` or `cancel_job` answer while
+//! code runs (a connection handles its requests in order).
 //!
 //! With `--spawn`, a Blender is started when none answers (as a child of this server, so that
 //! its exit status says how it ended), restarted when it has died by the next call or is stuck
-//! in a C call past a timeout (`--on-stuck restart`), and stopped when the session ends. Only a
-//! Blender this session started is ever stopped or killed.
+//! in a C call past a timeout (`--on-stuck restart`), and stopped when the server ends. Only a
+//! Blender this server started is ever stopped or killed.
 //!
 //! The supervisor also keeps the agent's picture true: which Blender answered last (a new one
-//! means the scene and variables from before are gone), and how each earlier one ended, so that
-//! a failed call and a later `get_job` for one of its jobs can say what happened.
+//! means the scene and variables from before are gone; each session is told once, through its
+//! link), and how each earlier one ended, so that a failed call and a later `get_job` for one of
+//! its jobs can say what happened.
 
+use super::link::Link;
 use crate::app::App;
 use crate::exit_report::{self, Ending};
 use crate::instances::Record;
 use crate::launcher;
 use crate::stopper;
-use bld_remote_client::{Client, ClientError};
+use bld_remote_client::{Client, ClientError, ClientOptions};
 use bld_remote_protocol::BlenderMode;
 use bld_remote_protocol::Hello;
 use std::path::PathBuf;
@@ -30,6 +37,8 @@ use std::time::Duration;
 /// how it ended.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 
+/// What one call uses: this session's exec client, the shared control client, and where they
+/// go.
 #[derive(Clone)]
 pub struct Clients {
     pub exec: Client,
@@ -54,17 +63,27 @@ pub struct BlenderSupervisor {
     app: Arc<App>,
     options: SupervisorOptions,
     current: tokio::sync::Mutex<State>,
-    /// The exec client's connection count when the answering Blender was last looked at: while
-    /// it is the same, so is the Blender (no lock, no lookup on the hot path of every call).
-    seen_connections: std::sync::atomic::AtomicU64,
+}
+
+/// The Blender the sessions talk to now: the shared control client and the options each
+/// session's exec client is made with. A new target (another generation) means new clients.
+#[derive(Clone)]
+pub struct Target {
+    pub control: Client,
+    pub options: ClientOptions,
+    pub host: String,
+    pub port: u16,
+    pub generation: u64,
 }
 
 #[derive(Default)]
 struct State {
-    clients: Option<Clients>,
+    target: Option<Target>,
+    /// Targets made so far (the next one's generation).
+    generations: u64,
     /// The Blender this session started (with `--spawn`).
     spawned: Option<Spawned>,
-    /// The Blender that answered last: (instance id, pid).
+    /// The Blender that answered last, any session: (instance id, pid).
     last_seen: Option<(String, u32)>,
     /// Blenders this session talked to that are gone, and how each ended.
     gone: Vec<Gone>,
@@ -109,12 +128,11 @@ impl BlenderSupervisor {
             app,
             options,
             current: tokio::sync::Mutex::new(State::default()),
-            seen_connections: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
     }
 
-    /// The clients for the Blender to talk to, resolving (or spawning) it on first use.
-    pub async fn clients(&self) -> Result<Clients, String> {
+    /// The Blender to talk to, resolving (or spawning) it on first use.
+    pub async fn target(&self) -> Result<Target, String> {
         let mut state = self.current.lock().await;
         if let Some(spawned) = state.spawned.as_ref() {
             if spawned.has_ended() {
@@ -144,11 +162,11 @@ impl BlenderSupervisor {
                 wait_port_closed(&record.host, record.port, Duration::from_secs(5)).await;
                 self.app.registry.remove(record.port, record.pid);
                 state.spawned = None;
-                state.clients = None;
+                state.target = None;
             }
         }
-        if let Some(clients) = &state.clients {
-            return Ok(clients.clone());
+        if let Some(target) = &state.target {
+            return Ok(target.clone());
         }
         let (host, port) = match state.spawned.as_ref() {
             // The Blender this session started (on a port it picked, with `--port 0`).
@@ -168,17 +186,16 @@ impl BlenderSupervisor {
                 (host, port)
             };
         let options = self.app.client_options(host.clone(), port);
-        // New clients count their connections from zero: look at the next answer afresh.
-        self.seen_connections
-            .store(u64::MAX, std::sync::atomic::Ordering::Release);
-        let clients = Clients {
-            exec: Client::new(options.clone()),
-            control: Client::new(options),
+        state.generations += 1;
+        let target = Target {
+            control: Client::new(options.clone()),
+            options,
             host,
             port,
+            generation: state.generations,
         };
-        state.clients = Some(clients.clone());
-        Ok(clients)
+        state.target = Some(target.clone());
+        Ok(target)
     }
 
     /// After "nothing listening", or a peer that is not a Blender to trust, look for a Blender
@@ -188,24 +205,22 @@ impl BlenderSupervisor {
         let unfixed = self.options.port.is_none() && self.app.config.port.is_none();
         let look_again = matches!(err, ClientError::NotListening { .. }) || err.is_untrusted_peer();
         if look_again && (unfixed || self.options.spawn) {
-            self.current.lock().await.clients = None;
+            self.current.lock().await.target = None;
         }
     }
 
     /// The Blender that answered `clients` right now, if it is another than the one that
-    /// answered before in this session: then the agent's scene and variables are gone, and it
-    /// must be told (the text to tell it).
-    pub async fn note_new_blender(&self, clients: &Clients) -> Option<String> {
-        use std::sync::atomic::Ordering;
-        let connections = clients.exec.connection_count();
-        if self.seen_connections.swap(connections, Ordering::AcqRel) == connections {
+    /// answered this session (`link`) before: then the session's scene and variables are gone,
+    /// and it must be told (the text to tell it).
+    pub async fn note_new_blender(&self, link: &Link, clients: &Clients) -> Option<String> {
+        if !link.connection_changed(&clients.exec) {
             return None;
         }
         let hello = clients.exec.server().await.ok()?;
         let id = instance_of(&hello);
         let mut state = self.current.lock().await;
-        let previous = state.last_seen.replace((id.clone(), hello.pid));
-        match previous {
+        state.last_seen = Some((id.clone(), hello.pid));
+        match link.saw(id.clone(), hello.pid) {
             Some((before, pid)) if before != id => {
                 let why = state
                     .gone
@@ -309,7 +324,7 @@ impl BlenderSupervisor {
             .as_ref()
             .filter(|spawned| spawned.record.port == clients.port)
         else {
-            state.clients = None;
+            state.target = None;
             return;
         };
         let ending = spawned.wait_ending(Duration::from_secs(10)).await;
@@ -320,7 +335,7 @@ impl BlenderSupervisor {
                 report: format!("{report} (sys.exit in the agent's code)"),
             });
         }
-        state.clients = None;
+        state.target = None;
     }
 
     /// Code outlived its timeout inside a C call on the Blender at `port`. If this session
@@ -334,7 +349,7 @@ impl BlenderSupervisor {
         let spawned = state
             .spawned
             .take_if(|spawned| spawned.record.port == port)?;
-        state.clients = None;
+        state.target = None;
         let record = &spawned.record;
         let outcome = stopper::stop(record, Duration::from_secs(1)).await;
         self.app.registry.remove(record.port, record.pid);

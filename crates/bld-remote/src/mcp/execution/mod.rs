@@ -36,7 +36,7 @@ use tokio::time::Instant;
 
 /// Runs `args` as `execute_code` asked (see the module doc).
 pub async fn execute(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Context) -> Outcome {
-    let clients = match server.supervisor.clients().await {
+    let clients = match server.clients().await {
         Ok(clients) => clients,
         Err(err) => return Ok(tool_error(err)),
     };

@@ -22,7 +22,7 @@ impl Tool for CheckConnectionStatus {
 
     /// Never a tool error: "not connected" is an answer to the question.
     async fn call(server: &BlenderMcp, _: NoArgs, _: &Context) -> Outcome {
-        let clients = match server.supervisor.clients().await {
+        let clients = match server.clients().await {
             Ok(clients) => clients,
             Err(err) => return Ok(json_result(json!({"connected": false, "error": err}))),
         };
