@@ -1,0 +1,331 @@
+//! `bld-remote mcp --http` driven by rmcp's own Streamable HTTP client (reqwest) against real
+//! Blender: tools/list and execute_code, a namespace per HTTP session, a wrong token refused,
+//! SIGTERM draining a call in flight and stopping the Blender `--spawn` started. The Python
+//! SDK's HTTP client, and the refusals proven with marker files, are in
+//! tests/e2e/test_mcp_http.py.
+
+mod common;
+
+use common::*;
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Bound on waiting for a line the server prints (a safety net, not a timing assertion).
+const LINE_LIMIT: Duration = Duration::from_secs(120);
+
+/// A running `bld-remote mcp --http 127.0.0.1:0 …`: its URL and token (read from the file it
+/// names on stderr), and its stderr lines as they come.
+struct HttpServer {
+    child: Child,
+    url: String,
+    token: String,
+    token_file: std::path::PathBuf,
+    lines: mpsc::Receiver<String>,
+    /// Every stderr line so far.
+    seen: Vec<String>,
+}
+
+impl HttpServer {
+    fn start(env: &Env, args: &[&str]) -> HttpServer {
+        let mut all = vec!["mcp", "--http", "127.0.0.1:0"];
+        all.extend(args);
+        let mut child = env
+            .command(&all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (send, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = HttpServer {
+            child,
+            url: String::new(),
+            token: String::new(),
+            token_file: Default::default(),
+            lines,
+            seen: Vec::new(),
+        };
+        let listening = server.wait_line("listening on ");
+        server.url = listening
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned();
+        let token_line = server.wait_line("token file: ");
+        server.token_file = token_line
+            .split("token file: ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .into();
+        server.token = std::fs::read_to_string(&server.token_file)
+            .unwrap()
+            .trim()
+            .to_owned();
+        server.wait_line("client config: ");
+        server
+    }
+
+    /// The next stderr line containing `needle` (lines before it are kept in `seen`).
+    fn wait_line(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(LINE_LIMIT) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(err) => panic!("{needle:?} not printed ({err}); stderr:\n{}", self.stderr()),
+            }
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.seen.join("\n")
+    }
+
+    /// Sends SIGTERM and waits for the exit (bounded); the exit code and the rest of stderr.
+    fn terminate(&mut self) -> i32 {
+        // SAFETY: kill(2) on the pid of our own child, not yet reaped.
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) },
+            0
+        );
+        let status = wait_exit(&mut self.child, Duration::from_secs(120));
+        self.seen.extend(self.lines.try_iter());
+        status
+    }
+
+    async fn client(&self, token: &str) -> Result<RunningService<rmcp::RoleClient, ()>, String> {
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str())
+            .auth_header(token.to_owned());
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .map_err(|err| err.to_string())
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bld-remote did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn call(name: &'static str, arguments: Value) -> CallToolRequestParams {
+    CallToolRequestParams::new(name).with_arguments(arguments.as_object().unwrap().clone())
+}
+
+async fn execute(client: &RunningService<rmcp::RoleClient, ()>, code: &str) -> Value {
+    let result = client
+        .call_tool(call("execute_code", json!({"code": code})))
+        .await
+        .unwrap();
+    result.structured_content.unwrap()
+}
+
+/// A bind that is not loopback is refused before anything is bound or started: no token file,
+/// no Blender (with --spawn it would have started one on its first call, never reached).
+#[test]
+fn http_refuses_a_non_loopback_bind_without_allow_remote_or_without_a_token() {
+    let env = Env::new();
+    for (args, says) in [
+        (
+            vec!["mcp", "--spawn", "--http", "0.0.0.0:0"],
+            "--allow-remote",
+        ),
+        (
+            vec![
+                "mcp",
+                "--spawn",
+                "--http",
+                "0.0.0.0:0",
+                "--allow-remote",
+                "--no-auth",
+            ],
+            "never served without a token",
+        ),
+    ] {
+        let run = env.run(&args);
+        assert_ne!(run.code, 0, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("listening on"), "{}", run.stderr);
+    }
+    assert!(
+        !env.path("state/http").exists(),
+        "no token file was written"
+    );
+    let records = std::fs::read_dir(env.path("state/instances"))
+        .map(|dir| dir.count())
+        .unwrap_or(0);
+    assert_eq!(records, 0, "no Blender was started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
+async fn rmcp_http_client_lists_tools_and_runs_code_a_namespace_per_session() {
+    let env = Env::new();
+    let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
+    let mut server = HttpServer::start(&env, &["--port", &port.to_string()]);
+    let token_mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(&server.token_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(token_mode, 0o600);
+
+    let first = server.client(&server.token).await.unwrap();
+    let tools = first.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|tool| tool.name.as_ref()).collect();
+    for name in [
+        "execute_code",
+        "get_scene_info",
+        "get_viewport_screenshot",
+        "check_connection_status",
+        "reset_session",
+        "get_job",
+    ] {
+        assert!(names.contains(&name), "{name} listed: {names:?}");
+    }
+
+    let answer = execute(&first, "x = 6\nx * 7").await;
+    assert_eq!(
+        (answer["status"].as_str(), answer["result"].as_i64()),
+        (Some("success"), Some(42))
+    );
+    let scene = first
+        .call_tool(call("get_scene_info", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(scene.is_error, Some(false));
+
+    // A second HTTP session: the same Blender, its own namespace.
+    let second = server.client(&server.token).await.unwrap();
+    let unseen = execute(&second, "x").await;
+    assert_eq!(unseen["status"], "error", "{unseen}");
+    assert_eq!(unseen["error"]["type"], "NameError");
+    let same_blender = execute(&second, "import os\nos.getpid()").await;
+    let pid_first = execute(&first, "import os\nos.getpid()").await;
+    assert_eq!(same_blender["result"], pid_first["result"]);
+    assert_eq!(execute(&first, "x + 1").await["result"], 7);
+
+    // A wrong token: the client cannot even initialize (rmcp's client says a 401 so).
+    let refused = server
+        .client("wrong-token-0123456789")
+        .await
+        .expect_err("a wrong token is refused");
+    assert!(
+        refused.contains("Auth required") || refused.contains("401"),
+        "{refused}"
+    );
+
+    first.cancel().await.unwrap();
+    second.cancel().await.unwrap();
+    assert_eq!(server.terminate(), 0, "{}", server.stderr());
+    assert!(
+        !server.stderr().contains(&server.token),
+        "the token is never printed"
+    );
+    assert!(
+        !server.token_file.exists(),
+        "the token file is removed at exit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
+async fn sigterm_lets_a_call_in_flight_finish_then_stops_the_spawned_blender() {
+    let env = Env::new();
+    let blender_port = free_port();
+    let mut server = HttpServer::start(&env, &["--spawn", "--port", &blender_port.to_string()]);
+    let client = server.client(&server.token).await.unwrap();
+    let started = env.path("started");
+    let release = env.path("release");
+    let code = format!(
+        "import os, time\nopen({started:?}, 'w').close()\nwhile not os.path.exists({release:?}):\n    time.sleep(0.02)\n'finished'",
+        started = started.display().to_string(),
+        release = release.display().to_string(),
+    );
+    let in_flight = tokio::spawn(async move {
+        let result = client
+            .call_tool(call("execute_code", json!({"code": code, "timeout": 300})))
+            .await;
+        (client, result)
+    });
+    // The call runs in Blender (the spawned one: its record names its pid).
+    while !started.exists() {
+        assert!(!in_flight.is_finished(), "the call ended before it started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(
+            env.path("state/instances")
+                .join(format!("{blender_port}.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let blender_pid = record["pid"].as_u64().unwrap();
+
+    // SIGTERM while it runs: the server says it is draining, and waits for the call.
+    // SAFETY: kill(2) on the pid of our own child.
+    assert_eq!(
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let draining = tokio::task::block_in_place(|| server.wait_line("SIGTERM: stopping"));
+    assert!(draining.contains("1 call(s) in flight"), "{draining}");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "still serving the call"
+    );
+    std::fs::write(&release, "").unwrap();
+
+    let (client, result) = in_flight.await.unwrap();
+    let result = result.expect("the call in flight gets its reply");
+    assert_eq!(result.is_error, Some(false), "{:?}", result.content);
+    assert_eq!(result.structured_content.unwrap()["result"], "finished");
+    drop(client);
+    let code = wait_exit(&mut server.child, Duration::from_secs(120));
+    server.seen.extend(server.lines.try_iter());
+    assert_eq!(code, 0, "{}", server.stderr());
+    assert!(
+        wait_dead(blender_pid, Duration::from_secs(60)),
+        "the Blender --spawn started is stopped with the server"
+    );
+}
