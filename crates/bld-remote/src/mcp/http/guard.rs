@@ -131,14 +131,15 @@ impl Guard {
         })
     }
 
-    /// `Ok` when the request may go on to rmcp; else the response that refuses it.
-    pub fn admit(&self, headers: &HeaderMap) -> Result<(), Response> {
+    /// `Ok` when the request may go on to rmcp; else why it is refused.
+    pub fn admit(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         self.check_host(headers)
-            .map_err(|why| refuse(StatusCode::FORBIDDEN, why, None))?;
+            .map_err(|why| Refusal::new(StatusCode::FORBIDDEN, why, None))?;
         self.check_origin(headers)
-            .map_err(|why| refuse(StatusCode::FORBIDDEN, why, None))?;
-        self.check_token(headers)
-            .map_err(|(why, challenge)| refuse(StatusCode::UNAUTHORIZED, why, Some(challenge)))
+            .map_err(|why| Refusal::new(StatusCode::FORBIDDEN, why, None))?;
+        self.check_token(headers).map_err(|(why, challenge)| {
+            Refusal::new(StatusCode::UNAUTHORIZED, why, Some(challenge))
+        })
     }
 
     fn check_host(&self, headers: &HeaderMap) -> Result<(), &'static str> {
@@ -211,22 +212,42 @@ impl Guard {
     }
 }
 
-fn refuse(status: StatusCode, why: &'static str, challenge: Option<&'static str>) -> Response {
-    let mut response = (status, format!("{why}\n")).into_response();
-    if let Some(challenge) = challenge {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(challenge),
-        );
+/// A refused request: its status, the one-line reason sent back, and for 401 the challenge.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    why: &'static str,
+    challenge: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, why: &'static str, challenge: Option<&'static str>) -> Refusal {
+        Refusal {
+            status,
+            why,
+            challenge,
+        }
     }
-    response
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, format!("{}\n", self.why)).into_response();
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
+    }
 }
 
 /// The middleware: [`Guard::admit`], then rmcp.
 pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     match guard.admit(request.headers()) {
         Ok(()) => next.run(request).await,
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -254,7 +275,7 @@ mod tests {
     fn status(guard: &Guard, pairs: &[(&'static str, &str)]) -> StatusCode {
         match guard.admit(&headers(pairs)) {
             Ok(()) => StatusCode::OK,
-            Err(response) => response.status(),
+            Err(refused) => refused.into_response().status(),
         }
     }
 
@@ -346,7 +367,7 @@ mod tests {
             Some("Basic MDEyMzQ1Njc4OWFiY2RlZg=="),
             Some(TOKEN),
         ] {
-            let refused = with(auth).expect_err("refused");
+            let refused = with(auth).expect_err("refused").into_response();
             assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
             let challenge = refused.headers()[header::WWW_AUTHENTICATE]
                 .to_str()

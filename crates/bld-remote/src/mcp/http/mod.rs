@@ -140,6 +140,13 @@ pub async fn serve(
         token_file.as_ref().map(|file| file.0.as_path()),
         options.no_auth,
     );
+    if !bound.ip().is_loopback() {
+        eprintln!(
+            "bld-remote mcp: not loopback: plain HTTP; requests must name one of these hosts \
+             (add the one clients use with --allow-host): {}",
+            hosts.join(", ")
+        );
+    }
 
     let (stop_accepting, accepting_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
