@@ -296,6 +296,12 @@ pub struct McpArgs {
     /// and Origin checks) can run code in Blender. Refused with a non-loopback bind
     #[arg(long, requires = "http")]
     pub no_auth: bool,
+    /// An HTTP session that has seen no request, reply or notification for this long is closed,
+    /// and its Python namespace with it (a client that vanished without closing its session
+    /// would otherwise hold a connection to Blender forever). A single call longer than this
+    /// ends its session too: raise it for long renders
+    #[arg(long, value_name = "SECS", default_value_t = 3600.0, requires = "http")]
+    pub session_idle_timeout: f64,
     /// How long a stopping HTTP server (SIGTERM, SIGINT) lets calls in flight finish
     #[arg(long, value_name = "SECS", default_value_t = 30.0, requires = "http")]
     pub drain_timeout: f64,

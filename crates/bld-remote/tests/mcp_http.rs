@@ -329,3 +329,43 @@ async fn sigterm_lets_a_call_in_flight_finish_then_stops_the_spawned_blender() {
         "the Blender --spawn started is stopped with the server"
     );
 }
+
+/// A session nobody uses for `--session-idle-timeout` is closed, and its exec connection (its
+/// namespace) with it: Blender's connection count goes back to what it was. (Synchronised on
+/// that count, not on a clock.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
+async fn an_idle_http_session_is_closed_with_its_connection_to_blender() {
+    let env = Env::new();
+    let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
+    let blender = bld_remote_client::Client::connect(env.client_options(port))
+        .await
+        .unwrap();
+    let before = blender.status().await.unwrap().connections;
+    let server = HttpServer::start(
+        &env,
+        &["--port", &port.to_string(), "--session-idle-timeout", "1"],
+    );
+    let client = server.client(&server.token).await.unwrap();
+    assert_eq!(execute(&client, "kept = 1\nkept").await["result"], 1);
+    // While the session lives, its exec connection is open (the control one opens only for
+    // the tools that use it: none here).
+    let during = blender.status().await.unwrap().connections;
+    assert!(during > before, "{during} > {before}");
+    while blender.status().await.unwrap().connections >= during {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The client's next call finds its session gone (rmcp's client then starts a new one):
+    // the variable went with the old one.
+    let after = client
+        .call_tool(call("execute_code", json!({"code": "kept"})))
+        .await;
+    match after {
+        Ok(result) => assert_eq!(
+            result.structured_content.as_ref().unwrap()["error"]["type"],
+            "NameError",
+            "{result:?}"
+        ),
+        Err(err) => assert!(err.to_string().contains("ession"), "{err}"),
+    }
+}

@@ -46,6 +46,8 @@ pub async fn run(app: App, args: McpArgs) -> Result<u8> {
             allow_hosts: args.allow_host,
             allow_origins: args.allow_origin,
             no_auth: args.no_auth,
+            session_idle_timeout: std::time::Duration::try_from_secs_f64(args.session_idle_timeout)
+                .context("--session-idle-timeout: a number of seconds")?,
             drain_timeout: std::time::Duration::try_from_secs_f64(args.drain_timeout)
                 .context("--drain-timeout: a number of seconds")?,
         };

@@ -36,6 +36,8 @@ pub struct HttpOptions {
     pub allow_hosts: Vec<String>,
     pub allow_origins: Vec<String>,
     pub no_auth: bool,
+    /// rmcp's session keep-alive: a session with no event for this long is closed.
+    pub session_idle_timeout: Duration,
     pub drain_timeout: Duration,
 }
 
@@ -123,12 +125,14 @@ pub async fn serve(
         .with_allowed_origins(origins.clone());
     let close_sessions = config.cancellation_token.clone();
     let calls = Arc::new(InFlight::default());
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(options.session_idle_timeout);
     let service = StreamableHttpService::new(
         {
             let (supervisor, calls) = (Arc::clone(&supervisor), Arc::clone(&calls));
             move || Ok(BlenderMcp::new(Arc::clone(&supervisor), Arc::clone(&calls)))
         },
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(sessions),
         config,
     );
     let router = axum::Router::new()
