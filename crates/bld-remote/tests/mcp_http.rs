@@ -121,6 +121,19 @@ impl HttpServer {
             .await
             .map_err(|err| err.to_string())
     }
+
+    async fn client_with<H: rmcp::ClientHandler>(
+        &self,
+        handler: H,
+        token: &str,
+    ) -> Result<RunningService<rmcp::RoleClient, H>, String> {
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str())
+            .auth_header(token.to_owned());
+        handler
+            .serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .map_err(|err| err.to_string())
+    }
 }
 
 impl Drop for HttpServer {
@@ -148,7 +161,10 @@ fn call(name: &'static str, arguments: Value) -> CallToolRequestParams {
     CallToolRequestParams::new(name).with_arguments(arguments.as_object().unwrap().clone())
 }
 
-async fn execute(client: &RunningService<rmcp::RoleClient, ()>, code: &str) -> Value {
+async fn execute<H: rmcp::ClientHandler>(
+    client: &RunningService<rmcp::RoleClient, H>,
+    code: &str,
+) -> Value {
     let result = client
         .call_tool(call("execute_code", json!({"code": code})))
         .await
@@ -368,4 +384,72 @@ async fn an_idle_http_session_is_closed_with_its_connection_to_blender() {
         ),
         Err(err) => assert!(err.to_string().contains("ession"), "{err}"),
     }
+}
+
+/// What the code prints, as the progress notifications carry it.
+#[derive(Clone, Default)]
+struct ProgressLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl rmcp::ClientHandler for ProgressLog {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(params.message.unwrap_or_default());
+    }
+}
+
+/// Over HTTP as over stdio: prints arrive as progress notifications (on the call's SSE
+/// stream), and cancelling the request stops the code in Blender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
+async fn rmcp_http_client_gets_prints_as_progress_and_cancelling_stops_the_code() {
+    let env = Env::new();
+    let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
+    let server = HttpServer::start(&env, &["--port", &port.to_string()]);
+    let progress = ProgressLog::default();
+    let client = server
+        .client_with(progress.clone(), &server.token)
+        .await
+        .unwrap();
+    // rmcp's client sends a progress token with every request.
+    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::Request::new(call(
+        "execute_code",
+        json!({"code": "import time\nfor i in range(600):\n    print('tick', i)\n    time.sleep(0.1)"}),
+    )));
+    let handle = client
+        .send_cancellable_request(request, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    let safety = std::time::Instant::now() + LINE_LIMIT;
+    while !progress.0.lock().unwrap().concat().contains("tick 3\n") {
+        assert!(std::time::Instant::now() < safety, "no progress arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = progress.0.lock().unwrap().concat();
+    assert!(
+        seen.starts_with("tick 0\ntick 1\n"),
+        "the prints in order, each once: {seen:?}"
+    );
+    handle.cancel(Some("enough".into())).await.unwrap();
+    // The loop stopped in Blender: the next call runs, and the job is listed as cancelled.
+    assert_eq!(execute(&client, "6 * 7").await["result"], 42);
+    let listed = client
+        .call_tool(call("list_jobs", json!({})))
+        .await
+        .unwrap()
+        .structured_content
+        .unwrap();
+    let statuses: Vec<&str> = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|job| job["status"].as_str())
+        .collect();
+    assert!(statuses.contains(&"cancelled"), "{listed}");
+    client.cancel().await.unwrap();
 }
