@@ -214,6 +214,9 @@ fn http_refuses_a_non_loopback_bind_without_allow_remote_or_without_a_token() {
 async fn rmcp_http_client_lists_tools_and_runs_code_a_namespace_per_session() {
     let env = Env::new();
     let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
+    let blender = bld_remote_client::Client::connect(env.client_options(port))
+        .await
+        .unwrap();
     let mut server = HttpServer::start(&env, &["--port", &port.to_string()]);
     let token_mode = {
         use std::os::unix::fs::PermissionsExt;
@@ -270,8 +273,15 @@ async fn rmcp_http_client_lists_tools_and_runs_code_a_namespace_per_session() {
         "{refused}"
     );
 
+    // Both sessions' exec connections and the shared control one (get_scene_info) are open;
+    // a client that ends its session (rmcp's client sends DELETE) closes its exec connection,
+    // and its namespace with it.
+    let during = blender.status().await.unwrap().connections;
     first.cancel().await.unwrap();
     second.cancel().await.unwrap();
+    while blender.status().await.unwrap().connections > during - 2 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(server.terminate(), 0, "{}", server.stderr());
     assert!(
         !server.stderr().contains(&server.token),
