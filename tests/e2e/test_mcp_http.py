@@ -216,13 +216,14 @@ def test_refused_requests_run_nothing(bg, tmp_path):
         for number, (what, refusal, expected) in enumerate(refusals):
             refused_marker = tmp_path / f"refused-{number}"
             control_marker = tmp_path / f"control-{number}"
-            status, headers, text = raw.execute(writes(refused_marker), **refusal)
-            assert status == expected, f"{what}: {status} {text}"
-            if expected == 401:
-                assert headers["WWW-Authenticate"].startswith("Bearer"), what
+            refused = raw.execute(writes(refused_marker), **refusal)
             # The same session, with the right headers, runs code: once that call has returned,
             # the refused one would have run before it.
             status, _, text = raw.execute(writes(control_marker))
             assert status == 200 and '"isError":false' in text, f"{what}: control: {status} {text}"
             assert control_marker.read_text() == "ran", what
             assert not refused_marker.exists(), f"{what}: the refused code ran"
+            status, headers, text = refused
+            assert status == expected, f"{what}: {status} {text}"
+            if expected == 401:
+                assert headers["WWW-Authenticate"].startswith("Bearer"), what
