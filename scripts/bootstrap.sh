@@ -52,11 +52,18 @@ bpy_venv() { # venv-dir python bpy-version
 bpy_venv .venv-bpy42 "$PYTHON" 4.2.23
 bpy_venv .venv-bpy45 "$PYTHON" 4.5.15
 # bpy 5.1+ needs Python 3.13: pyenv's on these machines, else one on PATH.
-PYTHON313=${PYTHON313:-$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3 2>/dev/null | sort -V | tail -1)}
+PYTHON313=${PYTHON313:-$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3 2>/dev/null | sort -V | tail -1 || true)}
 PYTHON313=${PYTHON313:-$(command -v python3.13 || true)}
+PYTHON313=${PYTHON313:-$(ls -d .deps/python/cpython-3.13*/bin/python3 2>/dev/null | sort -V | tail -1 || true)}
 if [ -z "$PYTHON313" ]; then
-  echo "bootstrap: no Python 3.13 (for bpy 5.3): install one (pyenv install 3.13) or set PYTHON313" >&2
-  exit 1
+  # None here (Debian 12 packages only 3.11): uv (from PyPI) installs a standalone CPython 3.13
+  # into .deps/python, private to this checkout. It downloads it from GitHub
+  # (python-build-standalone): without that access, install one and set PYTHON313.
+  echo "bootstrap: no Python 3.13 (for bpy 5.3): installing one with uv into .deps/python" >&2
+  .venv/bin/pip install -q uv
+  UV_PYTHON_INSTALL_DIR="$PWD/.deps/python" .venv/bin/uv python install 3.13 \
+    || { echo "bootstrap: uv could not install Python 3.13: install one (pyenv install 3.13) or set PYTHON313" >&2; exit 1; }
+  PYTHON313=$(ls -d .deps/python/cpython-3.13*/bin/python3 2>/dev/null | sort -V | tail -1 || true)
 fi
 bpy_venv .venv-bpy53 "$PYTHON313" 5.3.0
 
