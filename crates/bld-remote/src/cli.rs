@@ -302,6 +302,10 @@ pub struct McpArgs {
     /// ends its session too: raise it for long renders
     #[arg(long, value_name = "SECS", default_value_t = 3600.0, requires = "http")]
     pub session_idle_timeout: f64,
+    /// A session handle (new_session) unused for this long expires: Blender forgets its Python
+    /// variables, and a call naming it is told so. A handle with a call running never expires
+    #[arg(long, value_name = "SECS", default_value_t = 3600.0)]
+    pub handle_idle_timeout: f64,
     /// How long a stopping HTTP server (SIGTERM, SIGINT) lets calls in flight finish
     #[arg(long, value_name = "SECS", default_value_t = 30.0, requires = "http")]
     pub drain_timeout: f64,

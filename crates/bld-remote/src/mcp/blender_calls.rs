@@ -15,9 +15,20 @@ use serde_json::{Value, json};
 impl BlenderMcp {
     /// A control command whose `result` is the tool's structured result.
     pub(super) async fn control(&self, command: Command, server_wait: f64) -> Outcome {
+        self.control_mapped(command, server_wait, |value| value)
+            .await
+    }
+
+    /// [`Self::control`], with the `result` passed through `map` first.
+    pub(super) async fn control_mapped(
+        &self,
+        command: Command,
+        server_wait: f64,
+        map: impl FnOnce(Value) -> Value,
+    ) -> Outcome {
         Ok(match self.call_control(command, server_wait).await {
             Ok(value) => {
-                let result = json_result(value);
+                let result = json_result(map(value));
                 match self.clients().await {
                     Ok(clients) => self.finish(&clients, Ok(result)).await,
                     Err(_) => result,

@@ -56,6 +56,15 @@ impl Link {
         }
     }
 
+    /// The exec client, if this link ever made one (its namespace may exist in Blender).
+    pub fn exec_client(&self) -> Option<Client> {
+        self.exec
+            .lock()
+            .expect("exec lock")
+            .as_ref()
+            .map(|(_, client)| client.clone())
+    }
+
     /// Whether `exec` is on another connection than when this was last asked (then the Blender
     /// answering may be another one).
     pub fn connection_changed(&self, exec: &Client) -> bool {

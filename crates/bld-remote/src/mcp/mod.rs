@@ -13,6 +13,7 @@ mod schema;
 #[cfg(test)]
 mod scripted_addon;
 mod server;
+mod session_handles;
 mod stdio;
 mod supervisor;
 #[cfg(test)]
@@ -39,6 +40,13 @@ pub async fn run(app: App, args: McpArgs) -> Result<u8> {
     };
     let state_dir = app.paths.state_dir.clone();
     let supervisor = Arc::new(supervisor::BlenderSupervisor::new(Arc::new(app), options));
+    let handles = Arc::new(session_handles::SessionHandles::new(
+        std::time::Duration::try_from_secs_f64(args.handle_idle_timeout)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .context("--handle-idle-timeout: a positive number of seconds")?,
+    ));
+    let reaper = tokio::spawn(session_handles::reap(Arc::clone(&handles)));
     if let Some(listen) = args.http {
         let options = http::HttpOptions {
             listen,
@@ -51,13 +59,21 @@ pub async fn run(app: App, args: McpArgs) -> Result<u8> {
             drain_timeout: std::time::Duration::try_from_secs_f64(args.drain_timeout)
                 .context("--drain-timeout: a number of seconds")?,
         };
-        let served = http::serve(Arc::clone(&supervisor), &state_dir, options, stop_signals).await;
+        let served = http::serve(
+            Arc::clone(&supervisor),
+            Arc::clone(&handles),
+            &state_dir,
+            options,
+            stop_signals,
+        )
+        .await;
+        reaper.abort();
         // A Blender started by --spawn is stopped however serving ended.
         supervisor.shutdown().await;
         served?;
         return Ok(exit::SUCCESS);
     }
-    let service = server::BlenderMcp::new(Arc::clone(&supervisor), Default::default())
+    let service = server::BlenderMcp::new(Arc::clone(&supervisor), Default::default(), handles)
         .serve(stdio::transport())
         .await
         .context("starting the MCP session on stdio")?;
@@ -67,6 +83,7 @@ pub async fn run(app: App, args: McpArgs) -> Result<u8> {
         reason = service.waiting() => tracing::debug!(?reason, "MCP session ended"),
         signal = stop_signals.recv() => tracing::info!(signal, "stopping the MCP server"),
     }
+    reaper.abort();
     supervisor.shutdown().await;
     Ok(exit::SUCCESS)
 }

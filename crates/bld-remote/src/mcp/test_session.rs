@@ -94,7 +94,7 @@ fn serve(addon: &ScriptedAddon, restart_stuck: bool, end: DuplexStream) -> tempf
     };
     let supervisor = Arc::new(BlenderSupervisor::new(Arc::new(app), options));
     tokio::spawn(async move {
-        let running = BlenderMcp::new(supervisor, Default::default())
+        let running = BlenderMcp::new(supervisor, Default::default(), Default::default())
             .serve(end)
             .await
             .expect("the MCP session starts");

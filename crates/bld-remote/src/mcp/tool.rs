@@ -102,6 +102,13 @@ pub const SET: Hints = Hints {
     idempotent: true,
     open_world: false,
 };
+/// Makes something new inside bld-remote, touching nothing that exists (a session handle).
+pub const CREATE: Hints = Hints {
+    read_only: false,
+    destructive: false,
+    idempotent: false,
+    open_world: false,
+};
 /// Changes something without destroying anything (stopping a job).
 pub const SAFE_SET: Hints = Hints {
     read_only: false,

@@ -43,9 +43,15 @@ pub async fn execute(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Conte
     let mut params = ExecuteCode::new(args.code);
     params.timeout = args.timeout;
     params.checkpoint = args.checkpoint;
+    // A handle's namespace is the addon's named namespace of that name: it outlives a
+    // reconnect of the handle's exec connection.
+    params.session = server.handle().map(|handle| handle.name.clone());
     let timeout = args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
     if args.mode == Some(Mode::Async) {
-        let outcome = clients.exec.submit(params).await.map(submitted_result);
+        let outcome = clients.exec.submit(params).await.map(|submitted| {
+            server.started_job(&submitted.job_id);
+            submitted_result(submitted)
+        });
         return Ok(server.finish(&clients, outcome).await);
     }
     // Submit and wait in one request: a quick call is answered by its first reply. A longer one
@@ -64,6 +70,7 @@ pub async fn execute(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Conte
         Ok(view) => view,
         Err(err) => return Ok(server.failure(err, Some(&clients)).await),
     };
+    server.started_job(&first.summary.job_id);
     let mut offset = 0;
     notify_stdout(context, progress.as_ref(), &mut first, &mut offset).await;
     if let Some(envelope) = first.envelope {

@@ -16,6 +16,7 @@ pub mod token;
 
 use super::in_flight::InFlight;
 use super::server::BlenderMcp;
+use super::session_handles::SessionHandles;
 use super::supervisor::BlenderSupervisor;
 use crate::signals::StopSignals;
 use anyhow::{Context, Result, bail};
@@ -82,6 +83,7 @@ pub fn check_bind(addr: SocketAddr, allow_remote: bool, no_auth: bool) -> Result
 /// Serves until SIGTERM or SIGINT, then drains and stops (module doc).
 pub async fn serve(
     supervisor: Arc<BlenderSupervisor>,
+    handles: Arc<SessionHandles>,
     state_dir: &Path,
     options: HttpOptions,
     mut stop_signals: StopSignals,
@@ -130,7 +132,15 @@ pub async fn serve(
     let service = StreamableHttpService::new(
         {
             let (supervisor, calls) = (Arc::clone(&supervisor), Arc::clone(&calls));
-            move || Ok(BlenderMcp::new(Arc::clone(&supervisor), Arc::clone(&calls)))
+            // Called per session (2025-11-25) and per request (2026-07-28, stateless): the
+            // handles are the process's, so a handle works across both.
+            move || {
+                Ok(BlenderMcp::new(
+                    Arc::clone(&supervisor),
+                    Arc::clone(&calls),
+                    Arc::clone(&handles),
+                ))
+            }
         },
         Arc::new(sessions),
         config,

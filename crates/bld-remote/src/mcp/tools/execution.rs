@@ -19,7 +19,11 @@ impl Tool for ExecuteCode {
 
     async fn call(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Context) -> Outcome {
         args::check_range("timeout", args.timeout, 0.001, MAX_TIMEOUT_SECS)?;
-        execution::execute(server, args, context).await
+        let (server, _in_use) = match server.in_session(args.session.as_deref()) {
+            Ok(view) => view,
+            Err(refused) => return Ok(refused),
+        };
+        execution::execute(&server, args, context).await
     }
 }
 
@@ -39,6 +43,9 @@ pub struct ExecuteCodeArgs {
     /// Save a copy of the .blend first (risky code).
     #[serde(default)]
     pub checkpoint: Option<bool>,
+    /// From new_session: run in its namespace.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -82,6 +89,7 @@ mod tests {
                 "mode: unknown variant `later`",
             ),
             (json!({"code": "x", "colour": 1}), "unknown field `colour`"),
+            (json!({"code": "x", "session": 7}), "session: invalid type"),
         ] {
             let err = decode::<ExecuteCodeArgs>(args(value.clone())).unwrap_err();
             assert!(err.message.contains(expected), "{value}: {}", err.message);

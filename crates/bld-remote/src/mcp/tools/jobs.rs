@@ -1,13 +1,37 @@
-//! Jobs: follow one (`get_job`), stop one (`cancel_job`), list them (`list_jobs`).
+//! Jobs: follow one (`get_job`), stop one (`cancel_job`), list them (`list_jobs`). Job ids are
+//! unique per Blender, so these work on any job; with `session`, only on the jobs started with
+//! that handle (a list of one agent's jobs, and a slip of another agent's id is refused).
 
-use crate::mcp::args::{self, NoArgs};
+use super::session::SessionArgs;
+use crate::mcp::args;
 use crate::mcp::server::BlenderMcp;
+use crate::mcp::session_handles::InUse;
 use crate::mcp::tool::{BlenderObject, Context, Hints, Outcome, READ, SAFE_SET, Tool};
-use crate::mcp::tool_result::{job_result, json_result};
+use crate::mcp::tool_result::{job_result, json_result, tool_error};
 use bld_remote_protocol::timeline::MAX_WAIT_SECS;
 use bld_remote_protocol::{Command, JobView};
+use rmcp::model::CallToolResult;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::Value;
+
+/// The server as `session` sees it, refusing a job that handle did not start.
+fn for_job(
+    server: &BlenderMcp,
+    session: Option<&str>,
+    job_id: &str,
+) -> Result<(BlenderMcp, Option<InUse>), CallToolResult> {
+    let (view, in_use) = server.in_session(session)?;
+    if let Some(handle) = view.handle()
+        && !handle.has_job(job_id)
+    {
+        return Err(tool_error(format!(
+            "job {job_id} was not started in session {}: leave out `session` to reach any job",
+            handle.name
+        )));
+    }
+    Ok((view, in_use))
+}
 
 pub struct GetJob;
 
@@ -20,6 +44,10 @@ impl Tool for GetJob {
 
     async fn call(server: &BlenderMcp, args: GetJobArgs, _: &Context) -> Outcome {
         args::check_range("wait", args.wait, 0.0, MAX_WAIT_SECS)?;
+        let (server, _in_use) = match for_job(server, args.session.as_deref(), &args.job_id) {
+            Ok(view) => view,
+            Err(refused) => return Ok(refused),
+        };
         let command = Command::GetJob {
             job_id: args.job_id,
             wait: args.wait,
@@ -49,6 +77,9 @@ pub struct GetJobArgs {
     /// Its stdout from this character on (a cut result says where).
     #[serde(default)]
     pub stdout_offset: Option<u64>,
+    /// From new_session.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 pub struct CancelJob;
@@ -61,6 +92,10 @@ impl Tool for CancelJob {
     type Output = BlenderObject;
 
     async fn call(server: &BlenderMcp, args: JobIdArgs, _: &Context) -> Outcome {
+        let (server, _in_use) = match for_job(server, args.session.as_deref(), &args.job_id) {
+            Ok(view) => view,
+            Err(refused) => return Ok(refused),
+        };
         server
             .control(
                 Command::CancelJob {
@@ -77,18 +112,39 @@ impl Tool for CancelJob {
 pub struct JobIdArgs {
     /// A job id such as `job-7`.
     pub job_id: String,
+    /// From new_session.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 pub struct ListJobs;
 
 impl Tool for ListJobs {
     const NAME: &'static str = "list_jobs";
-    const DESCRIPTION: &'static str = "Recent jobs and their states.";
+    const DESCRIPTION: &'static str = "Recent jobs and their states (of `session` only, with it).";
     const HINTS: Hints = READ;
-    type Args = NoArgs;
+    type Args = SessionArgs;
     type Output = BlenderObject;
 
-    async fn call(server: &BlenderMcp, _: NoArgs, _: &Context) -> Outcome {
-        server.control(Command::ListJobs, 0.0).await
+    async fn call(server: &BlenderMcp, args: SessionArgs, _: &Context) -> Outcome {
+        let (server, _in_use) = match server.in_session(args.session.as_deref()) {
+            Ok(view) => view,
+            Err(refused) => return Ok(refused),
+        };
+        let Some(handle) = server.handle().cloned() else {
+            return server.control(Command::ListJobs, 0.0).await;
+        };
+        server
+            .control_mapped(Command::ListJobs, 0.0, |mut listed| {
+                if let Some(Value::Array(jobs)) = listed.get_mut("jobs") {
+                    jobs.retain(|job| {
+                        job.get("job_id")
+                            .and_then(Value::as_str)
+                            .is_some_and(|id| handle.has_job(id))
+                    });
+                }
+                listed
+            })
+            .await
     }
 }

@@ -14,7 +14,7 @@ use super::tool::Entry;
 use rmcp::model;
 
 /// Every tool, in the order `tools/list` gives them.
-static ALL: [Entry; 12] = [
+static ALL: [Entry; 13] = [
     Entry::of::<execution::ExecuteCode>(),
     Entry::of::<jobs::GetJob>(),
     Entry::of::<jobs::CancelJob>(),
@@ -23,6 +23,7 @@ static ALL: [Entry; 12] = [
     Entry::of::<scene::GetObjectInfo>(),
     Entry::of::<scene::GetViewportScreenshot>(),
     Entry::of::<session::CheckConnectionStatus>(),
+    Entry::of::<session::NewSession>(),
     Entry::of::<session::ResetSession>(),
     Entry::of::<persist::PutPersistData>(),
     Entry::of::<persist::GetPersistData>(),
