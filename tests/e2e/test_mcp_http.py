@@ -6,6 +6,7 @@ marker file, and the marker is not there after a call that did run (same session
 rmcp's own HTTP client, SIGTERM's drain and the non-loopback bind refusal are in
 crates/bld-remote/tests/mcp_http.rs."""
 
+import asyncio
 import contextlib
 import http.client
 import json
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from mcp import ClientSession
+from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
@@ -227,3 +229,127 @@ def test_refused_requests_run_nothing(bg, tmp_path):
             assert status == expected, f"{what}: {status} {text}"
             if expected == 401:
                 assert headers["WWW-Authenticate"].startswith("Bearer"), what
+
+
+@contextlib.asynccontextmanager
+async def sdk_client(server, mode):
+    """The official SDK's high-level `Client`: `mode="auto"` probes `server/discover` and speaks
+    the 2026-07-28 era (stateless: no initialize, no session id); `"legacy"` initializes
+    (2025-11-25 era, `Mcp-Session-Id`)."""
+    headers = {"Authorization": f"Bearer {server.token}"}
+    async with create_mcp_http_client(headers=headers) as http:
+        async with Client(streamable_http_client(server.url, http_client=http), mode=mode) as client:
+            yield client
+
+
+async def call(client, tool, arguments):
+    result = await client.call_tool(tool, arguments)
+    return result, result.structured_content
+
+
+def blender_namespaces(bg):
+    """The named namespaces Blender holds now (`status`, docs/protocol.md §4)."""
+    with bg.client() as wire:
+        return set(wire.call("status")["result"]["sessions"]["named"])
+
+
+def test_both_protocol_eras_and_session_handles(bg, tmp_path):
+    """2026-07-28 requests are served one by one (no session), so variables live in a session
+    handle's namespace: one handle shares it, across eras; separate handles are isolated; a
+    handle's jobs are its own."""
+    async def body(server):
+        async with sdk_client(server, "auto") as modern, sdk_client(server, "auto") as other, \
+                sdk_client(server, "legacy") as legacy:
+            assert modern.session.protocol_version == "2026-07-28"
+            assert legacy.session.protocol_version != "2026-07-28"
+            names = {tool.name for tool in (await modern.list_tools()).tools}
+            assert {"execute_code", "new_session", "reset_session", "get_job"} <= names
+
+            # No handle, no session: each stateless request has a namespace of its own.
+            _, first = await call(modern, "execute_code", {"code": "kept = 1"})
+            assert first["status"] == "success"
+            lost, lost_s = await call(modern, "execute_code", {"code": "kept"})
+            assert lost.is_error and lost_s["error"]["type"] == "NameError"
+
+            _, made = await call(modern, "new_session", {})
+            mine = made["session"]
+            assert mine.startswith("s-") and made["idle_timeout_s"] == 3600
+            _, theirs_made = await call(other, "new_session", {})
+            theirs = theirs_made["session"]
+            assert theirs != mine
+
+            _, ran = await call(modern, "execute_code", {"code": "x = 41", "session": mine})
+            assert ran["status"] == "success"
+            _, again = await call(modern, "execute_code", {"code": "x + 1", "session": mine})
+            assert again["result"] == 42, "a handle keeps variables between stateless requests"
+            assert mine in blender_namespaces(bg), "the handle names the namespace in Blender"
+
+            isolated, isolated_s = await call(other, "execute_code", {"code": "x", "session": theirs})
+            assert isolated.is_error and isolated_s["error"]["type"] == "NameError", \
+                "another handle has its own namespace"
+            _, shared = await call(other, "execute_code", {"code": "x * 2", "session": mine})
+            assert shared["result"] == 82, "whoever passes a handle shares its namespace"
+            _, across = await call(legacy, "execute_code", {"code": "x - 1", "session": mine})
+            assert across["result"] == 40, "a handle works from a 2025-era session too"
+            plain, plain_s = await call(legacy, "execute_code", {"code": "x"})
+            assert plain.is_error and plain_s["error"]["type"] == "NameError", \
+                "without a handle, a 2025-era session keeps its own namespace"
+
+            # Jobs: a handle lists the jobs started with it, and refuses another's id.
+            _, submitted = await call(modern, "execute_code",
+                                      {"code": "'later'", "mode": "async", "session": mine})
+            job = submitted["job_id"]
+            _, view = await call(modern, "get_job", {"job_id": job, "wait": 30, "session": mine})
+            assert view["result"] == "later"
+            _, listed = await call(modern, "list_jobs", {"session": mine})
+            mine_jobs = {entry["job_id"] for entry in listed["jobs"]}
+            assert job in mine_jobs and len(mine_jobs) == 5, listed
+            _, everyone = await call(modern, "list_jobs", {})
+            assert mine_jobs < {entry["job_id"] for entry in everyone["jobs"]}
+            refused, _ = await call(other, "get_job", {"job_id": job, "session": theirs})
+            assert refused.is_error and f"job {job} was not started in session {theirs}" in text_of(refused)
+            refused, _ = await call(other, "cancel_job", {"job_id": job, "session": theirs})
+            assert refused.is_error and "was not started in session" in text_of(refused)
+
+            _, reset = await call(other, "reset_session", {"session": mine})
+            assert reset["existed"] is True and reset["session"] == mine
+            gone, gone_s = await call(modern, "execute_code", {"code": "x", "session": mine})
+            assert gone.is_error and gone_s["error"]["type"] == "NameError"
+
+            for bad, told in [("s-0123456789abcdef01234567", "no session s-0123456789abcdef01234567"),
+                              ("main", 'not "main"')]:
+                unknown, _ = await call(modern, "execute_code", {"code": "1", "session": bad})
+                assert unknown.is_error and told in text_of(unknown), text_of(unknown)
+
+            status = (await modern.call_tool("check_connection_status", {})).structured_content
+            assert status["connected"] is True and status["session_handles"] == 2
+
+    with http_server(bg, tmp_path) as server:
+        run(body(server))
+
+
+def test_an_idle_handle_expires_says_so_and_blender_forgets_it(bg, tmp_path):
+    idle = 3  # s: generous beside the milliseconds between two calls of one test
+
+    async def body(server):
+        async with sdk_client(server, "auto") as client:
+            _, made = await call(client, "new_session", {})
+            handle = made["session"]
+            assert made["idle_timeout_s"] == idle
+            _, ran = await call(client, "execute_code", {"code": "y = 1", "session": handle})
+            assert ran["status"] == "success"
+            assert handle in blender_namespaces(bg)
+            # The event: the reaper has had Blender drop the namespace. (The bound is a hang
+            # guard, far above the idle time.)
+            deadline = time.monotonic() + LINE_LIMIT
+            while handle in blender_namespaces(bg):
+                assert time.monotonic() < deadline, "the expired handle's namespace was never dropped"
+                await asyncio.sleep(0.2)
+            expired, _ = await call(client, "execute_code", {"code": "y", "session": handle})
+            assert expired.is_error
+            assert f"session {handle} expired after {idle} s" in text_of(expired), text_of(expired)
+            _, fresh = await call(client, "new_session", {})
+            assert fresh["session"] != handle
+
+    with http_server(bg, tmp_path, ["--handle-idle-timeout", str(idle)]) as server:
+        run(body(server))

@@ -87,6 +87,22 @@ def test_each_mcp_session_has_its_own_namespace(port_args, tmp_path):
     run(body())
 
 
+def test_over_stdio_a_session_handle_is_a_namespace_beside_the_process_one(port_args, tmp_path):
+    async def body():
+        async with session(port_args, tmp_path) as client:
+            await client.call_tool("execute_code", {"code": "where = 'process'"})
+            handle = (await client.call_tool("new_session", {})).structured_content["session"]
+            inside = await client.call_tool("execute_code", {"code": "where", "session": handle})
+            assert inside.structured_content["error"]["type"] == "NameError"
+            await client.call_tool("execute_code", {"code": "where = 'handle'", "session": handle})
+            outside = await client.call_tool("execute_code", {"code": "where"})
+            assert outside.structured_content["result"] == "process", "no handle: today's namespace"
+            await client.call_tool("reset_session", {"session": handle})
+            assert (await client.call_tool("execute_code", {"code": "where"})).structured_content["result"] \
+                == "process", "resetting the handle leaves the process namespace alone"
+    run(body())
+
+
 def test_errors_and_timeouts_are_tool_errors_with_details(port_args, tmp_path):
     async def body():
         async with session(port_args, tmp_path) as client:
