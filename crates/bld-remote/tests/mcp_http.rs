@@ -463,3 +463,140 @@ async fn rmcp_http_client_gets_prints_as_progress_and_cancelling_stops_the_code(
     assert!(statuses.contains(&"cancelled"), "{listed}");
     client.cancel().await.unwrap();
 }
+
+/// Session handles through rmcp's client: a handle made in one HTTP session is a namespace that
+/// another session can share, that a third one (its own handle) cannot see, and that outlives
+/// the HTTP session that made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
+async fn session_handles_are_shared_by_whoever_passes_them_and_outlive_the_http_session() {
+    let env = Env::new();
+    let port = env.start_detached(&[])["port"].as_u64().unwrap() as u16;
+    let mut server = HttpServer::start(&env, &["--port", &port.to_string()]);
+    let in_handle =
+        |code: &str, handle: &str| call("execute_code", json!({"code": code, "session": handle}));
+
+    let maker = server.client(&server.token).await.unwrap();
+    let made = maker
+        .call_tool(call("new_session", json!({})))
+        .await
+        .unwrap()
+        .structured_content
+        .unwrap();
+    let shared = made["session"].as_str().unwrap().to_owned();
+    let ran = maker
+        .call_tool(in_handle("total = 10", &shared))
+        .await
+        .unwrap();
+    assert_eq!(ran.is_error, Some(false), "{ran:?}");
+    maker.cancel().await.unwrap();
+
+    let sharer = server.client(&server.token).await.unwrap();
+    let outsider = server.client(&server.token).await.unwrap();
+    let own = outsider
+        .call_tool(call("new_session", json!({})))
+        .await
+        .unwrap()
+        .structured_content
+        .unwrap()["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let seen = sharer
+        .call_tool(in_handle("total + 5", &shared))
+        .await
+        .unwrap()
+        .structured_content
+        .unwrap();
+    assert_eq!(
+        seen["result"], 15,
+        "the handle outlived its maker's session: {seen}"
+    );
+    let unseen = outsider
+        .call_tool(in_handle("total", &own))
+        .await
+        .unwrap()
+        .structured_content
+        .unwrap();
+    assert_eq!(unseen["error"]["type"], "NameError", "{unseen}");
+    assert_eq!(
+        execute(&sharer, "total").await["error"]["type"],
+        "NameError",
+        "without the handle, a session's own namespace"
+    );
+    sharer.cancel().await.unwrap();
+    outsider.cancel().await.unwrap();
+    assert_eq!(server.terminate(), 0, "{}", server.stderr());
+}
+
+/// Blender killed (SIGKILL) in the middle of a call over HTTP: the call fails at once saying
+/// so (not at its 600 s timeout), and the next call, through the same session handle, gets a
+/// respawned Blender and is told the variables from before are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
+async fn blender_killed_mid_call_over_http_fails_the_call_and_the_next_one_respawns() {
+    let env = Env::new();
+    let blender_port = free_port();
+    let mut server = HttpServer::start(&env, &["--spawn", "--port", &blender_port.to_string()]);
+    let client = server.client(&server.token).await.unwrap();
+    let handle = client
+        .call_tool(call("new_session", json!({})))
+        .await
+        .unwrap()
+        .structured_content
+        .unwrap()["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = env.path("started");
+    let code = format!(
+        "import time\nbefore = 1\nopen({started:?}, 'w').close()\ntime.sleep(600)",
+        started = started.display().to_string(),
+    );
+    let in_flight = tokio::spawn({
+        let arguments = json!({"code": code, "timeout": 600, "session": handle});
+        async move {
+            let result = client.call_tool(call("execute_code", arguments)).await;
+            (client, result)
+        }
+    });
+    while !started.exists() {
+        assert!(!in_flight.is_finished(), "the call ended before it started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(
+            env.path("state/instances")
+                .join(format!("{blender_port}.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let blender_pid = record["pid"].as_u64().unwrap() as i32;
+    // SAFETY: kill(2) on the Blender this test's server spawned.
+    assert_eq!(unsafe { libc::kill(blender_pid, libc::SIGKILL) }, 0);
+
+    let (client, failed) = in_flight.await.unwrap();
+    let failed = failed.expect("a tool result, not a transport error");
+    assert_eq!(failed.is_error, Some(true));
+    let said = format!("{:?}", failed.content);
+    assert!(said.contains("killed (SIGKILL)"), "{said}");
+
+    let next = client
+        .call_tool(call(
+            "execute_code",
+            json!({"code": "'before' in globals()", "session": handle}),
+        ))
+        .await
+        .unwrap();
+    let next_content = next.structured_content.clone().unwrap();
+    assert_eq!(next_content["result"], false, "{next_content}");
+    assert!(
+        next_content["metadata"]["new_blender"]
+            .as_str()
+            .is_some_and(|note| note.contains("variables from before are gone")),
+        "{next_content}"
+    );
+    drop(client);
+    assert_eq!(server.terminate(), 0, "{}", server.stderr());
+}

@@ -70,11 +70,29 @@ impl BlenderMcp {
         clients: &Clients,
         outcome: Result<CallToolResult, ClientError>,
     ) -> CallToolResult {
+        self.finish_noted(clients, outcome, None).await
+    }
+
+    /// [`Self::finish`] for a call that looked at the answering Blender before it started
+    /// (`noted`: what that found). A long call does, so that a Blender that dies during this
+    /// link's first call is still known to be "the one before" to the next call.
+    pub(super) async fn finish_noted(
+        &self,
+        clients: &Clients,
+        outcome: Result<CallToolResult, ClientError>,
+        noted: Option<String>,
+    ) -> CallToolResult {
         match outcome {
-            Ok(result) => match self.supervisor.note_new_blender(self.link(), clients).await {
-                Some(note) => flag_new_blender(result, &note),
-                None => result,
-            },
+            Ok(result) => {
+                let note = match noted {
+                    Some(note) => Some(note),
+                    None => self.supervisor.note_new_blender(self.link(), clients).await,
+                };
+                match note {
+                    Some(note) => flag_new_blender(result, &note),
+                    None => result,
+                }
+            }
             Err(err) => self.failure(err, Some(clients)).await,
         }
     }
@@ -86,8 +104,11 @@ impl BlenderMcp {
         &self,
         clients: &Clients,
         envelope: &Envelope,
+        noted: Option<String>,
     ) -> CallToolResult {
-        let result = self.finish(clients, Ok(envelope_result(envelope))).await;
+        let result = self
+            .finish_noted(clients, Ok(envelope_result(envelope)), noted)
+            .await;
         if envelope
             .metadata
             .get("system_exit")

@@ -47,12 +47,19 @@ pub async fn execute(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Conte
     // reconnect of the handle's exec connection.
     params.session = server.handle().map(|handle| handle.name.clone());
     let timeout = args.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
+    // Which Blender answers, looked at before the code runs: should it die during the call,
+    // the next call of this session still knows it was "the one before" (a link's first call
+    // would otherwise never have seen it).
+    let noted = server
+        .supervisor
+        .note_new_blender(server.link(), &clients)
+        .await;
     if args.mode == Some(Mode::Async) {
         let outcome = clients.exec.submit(params).await.map(|submitted| {
             server.started_job(&submitted.job_id);
             submitted_result(submitted)
         });
-        return Ok(server.finish(&clients, outcome).await);
+        return Ok(server.finish_noted(&clients, outcome, noted).await);
     }
     // Submit and wait in one request: a quick call is answered by its first reply. A longer one
     // has its job id after FIRST_WAIT_SECS, and is followed (and cancellable) from there. Not
@@ -74,12 +81,14 @@ pub async fn execute(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Conte
     let mut offset = 0;
     notify_stdout(context, progress.as_ref(), &mut first, &mut offset).await;
     if let Some(envelope) = first.envelope {
-        return Ok(server.finish_envelope(&clients, &envelope).await);
+        return Ok(server.finish_envelope(&clients, &envelope, noted).await);
     }
     let job_id = first.summary.job_id;
     let outcome = tokio::select! {
         outcome = follow_job(&clients, &job_id, timeout, offset, context) => match outcome {
-            Ok(Some(envelope)) => return Ok(server.finish_envelope(&clients, &envelope).await),
+            Ok(Some(envelope)) => {
+                return Ok(server.finish_envelope(&clients, &envelope, noted).await);
+            }
             Ok(None) => Ok(stuck(server, &clients, &job_id, timeout).await),
             Err(err) => Err(err),
         },
@@ -92,7 +101,7 @@ pub async fn execute(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Conte
             })
         }
     };
-    Ok(server.finish(&clients, outcome).await)
+    Ok(server.finish_noted(&clients, outcome, noted).await)
 }
 
 /// The job outlived its timeout plus the grace period: it sits in a C call Python cannot
