@@ -77,15 +77,19 @@ if ! cargo tarpaulin --version 2>/dev/null | grep -qF "$TARPAULIN_VERSION"; then
   echo "bootstrap: installing cargo-tarpaulin $TARPAULIN_VERSION from crates.io (a few minutes)" >&2
   cargo install --quiet --locked cargo-tarpaulin --version "$TARPAULIN_VERSION"
 fi
-# The MCP Inspector CLI (npm), a third MCP client the tests drive `bld-remote mcp` with.
-INSPECTOR_VERSION=0.15.0
-if [ ! -x .deps/inspector/node_modules/.bin/mcp-inspector ]; then
+# The MCP Inspector CLI (npm), a third MCP client the tests drive `bld-remote mcp` with (stdio
+# and Streamable HTTP; --header, for the bearer token, came in 0.16). 0.16.8 says it wants Node
+# 22 but its CLI runs on Node 20, which Debian 12 has; 0.17+ does not.
+INSPECTOR_VERSION=0.16.8
+INSPECTOR_PACKAGE=.deps/inspector/node_modules/@modelcontextprotocol/inspector/package.json
+if ! grep -qF "\"version\": \"$INSPECTOR_VERSION\"" "$INSPECTOR_PACKAGE" 2>/dev/null; then
   if command -v npm >/dev/null 2>&1; then
     echo "bootstrap: installing @modelcontextprotocol/inspector@$INSPECTOR_VERSION into .deps/inspector" >&2
+    rm -rf .deps/inspector
     mkdir -p .deps/inspector
     npm install --silent --no-audit --no-fund --prefix .deps/inspector "@modelcontextprotocol/inspector@$INSPECTOR_VERSION" >/dev/null
   else
-    echo "bootstrap: npm not found; the MCP Inspector test will fail (install Node.js 18+)" >&2
+    echo "bootstrap: npm not found; the MCP Inspector tests will fail (install Node.js 20+)" >&2
   fi
 fi
 echo "bootstrap: ready" >&2

@@ -353,3 +353,105 @@ def test_an_idle_handle_expires_says_so_and_blender_forgets_it(bg, tmp_path):
 
     with http_server(bg, tmp_path, ["--handle-idle-timeout", str(idle)]) as server:
         run(body(server))
+
+
+def test_2026_clients_get_prints_as_progress_and_cancelling_stops_the_code(bg, tmp_path):
+    """The 2026-07-28 era has no client notifications: progress comes on the request's own SSE
+    stream, and a client cancels by dropping that stream, which cancels the job in Blender."""
+    async def body(server):
+        async with sdk_client(server, "auto") as client:
+            assert client.session.protocol_version == "2026-07-28"
+            handle = (await client.call_tool("new_session", {})).structured_content["session"]
+            ticks = []
+            third_tick = asyncio.Event()
+
+            async def on_progress(progress, total, message):
+                ticks.append(message or "")
+                if "tick 3\n" in "".join(ticks):
+                    third_tick.set()
+
+            loop = "import time\nfor i in range(600):\n    print('tick', i)\n    time.sleep(0.1)"
+            call_task = asyncio.create_task(client.call_tool(
+                "execute_code", {"code": loop, "timeout": 300, "session": handle},
+                progress_callback=on_progress))
+            await asyncio.wait_for(third_tick.wait(), LINE_LIMIT)
+            assert "".join(ticks).startswith("tick 0\ntick 1\n"), ticks
+            call_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call_task
+
+            # The event: Blender lists the handle's job as cancelled (the bound is a hang guard).
+            deadline = time.monotonic() + LINE_LIMIT
+            while True:
+                jobs = (await client.call_tool("list_jobs", {"session": handle})).structured_content["jobs"]
+                if [job.get("status") for job in jobs] == ["cancelled"]:
+                    break
+                assert time.monotonic() < deadline, f"the loop was not cancelled: {jobs}"
+                await asyncio.sleep(0.1)
+            after = await client.call_tool("execute_code", {"code": "i", "session": handle})
+            assert after.structured_content["result"] < 599, "the loop stopped early"
+
+    with http_server(bg, tmp_path) as server:
+        run(body(server))
+
+
+INSPECTOR = Path(__file__).resolve().parents[2] / ".deps" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
+
+
+def inspector(server, method, *args, token=None):
+    """One run of the MCP Inspector CLI against the HTTP server (a new MCP session each time)."""
+    assert INSPECTOR.exists(), "run scripts/bootstrap.sh (installs the MCP Inspector CLI with npm)"
+    done = subprocess.run(
+        [str(INSPECTOR), "--cli", server.url, "--transport", "http",
+         "--header", f"Authorization: Bearer {token or server.token}", "--method", method, *args],
+        capture_output=True, text=True, timeout=LINE_LIMIT)
+    return done
+
+
+def inspector_call(server, tool, **arguments):
+    args = ["--tool-name", tool]
+    for key, value in arguments.items():
+        args += ["--tool-arg", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
+    done = inspector(server, "tools/call", *args)
+    assert done.returncode == 0, f"{tool}: {done.stderr}"
+    return json.loads(done.stdout)
+
+
+def test_mcp_inspector_cli_over_http_runs_every_tool(bg, tmp_path):
+    """The MCP Inspector's CLI (a client we did not write) in HTTP mode, every tool once. Each run
+    is its own HTTP session: a session handle carries the variables from one to the next."""
+    with http_server(bg, tmp_path) as server:
+        listed = inspector(server, "tools/list")
+        assert listed.returncode == 0, listed.stderr
+        names = [tool["name"] for tool in json.loads(listed.stdout)["tools"]]
+        handle = inspector_call(server, "new_session")["structuredContent"]["session"]
+        ran = inspector_call(server, "execute_code", code="kept = 6 * 7", session=handle)
+        assert ran["isError"] is False, ran
+        again = inspector_call(server, "execute_code", code="kept", session=handle)
+        assert again["structuredContent"]["result"] == 42, "the handle outlived the first run's session"
+        job = inspector_call(server, "execute_code", code="'later'", mode="async",
+                             session=handle)["structuredContent"]["job_id"]
+        called = {
+            "get_job": inspector_call(server, "get_job", job_id=job, wait=30, session=handle),
+            "list_jobs": inspector_call(server, "list_jobs", session=handle),
+            "cancel_job": inspector_call(server, "cancel_job", job_id=job),
+            "get_scene_info": inspector_call(server, "get_scene_info", limit=2),
+            "get_object_info": inspector_call(server, "get_object_info", object_name="Cube"),
+            "get_viewport_screenshot": inspector_call(server, "get_viewport_screenshot", max_size=32),
+            "check_connection_status": inspector_call(server, "check_connection_status"),
+            "put_persist_data": inspector_call(server, "put_persist_data", key="insp", data={"n": 1}),
+            "get_persist_data": inspector_call(server, "get_persist_data", key="insp"),
+            "remove_persist_data": inspector_call(server, "remove_persist_data", key="insp"),
+            "reset_session": inspector_call(server, "reset_session", session=handle),
+        }
+        assert set(names) == set(called) | {"new_session", "execute_code"}, names
+        for tool, result in called.items():
+            assert result.get("isError") is not True, f"{tool}: {result}"
+        assert called["get_job"]["structuredContent"]["result"] == "later"
+        assert job in {entry["job_id"] for entry in called["list_jobs"]["structuredContent"]["jobs"]}
+        assert called["get_persist_data"]["structuredContent"]["data"] == {"n": 1}
+        assert any(block["type"] == "image" for block in called["get_viewport_screenshot"]["content"])
+        assert called["reset_session"]["structuredContent"]["existed"] is True
+
+        refused = inspector(server, "tools/list", token="wrong-token-0123456789abcdef")
+        assert refused.returncode != 0 and "Unauthorized" in refused.stdout + refused.stderr
