@@ -92,4 +92,30 @@ if ! grep -qF "\"version\": \"$INSPECTOR_VERSION\"" "$INSPECTOR_PACKAGE" 2>/dev/
     echo "bootstrap: npm not found; the MCP Inspector tests will fail (install Node.js 20+)" >&2
   fi
 fi
+# The MCP conformance suite (npm), whose server scenarios run against `bld-remote mcp --http`. It
+# needs Node 22 (fs.globSync); Debian 12 has 20, so a Node 22 binary comes from the npm registry
+# too (the node-linux-<arch> package), into .deps/node22, used for this suite only.
+CONFORMANCE_VERSION=0.1.16
+NODE22_VERSION=22.23.5
+if [ ! -x .deps/node22/node_modules/.bin/node ] && command -v npm >/dev/null 2>&1; then
+  case "$(uname -m)" in
+    x86_64) node_arch=x64 ;;
+    aarch64 | arm64) node_arch=arm64 ;;
+    *) node_arch="" ;;
+  esac
+  if [ -n "$node_arch" ]; then
+    echo "bootstrap: installing Node $NODE22_VERSION (npm: node-linux-$node_arch) into .deps/node22" >&2
+    mkdir -p .deps/node22
+    npm install --silent --no-audit --no-fund --prefix .deps/node22 "node-linux-$node_arch@$NODE22_VERSION" >/dev/null
+    ln -sf "../node-linux-$node_arch/bin/node" .deps/node22/node_modules/.bin/node
+  fi
+fi
+CONFORMANCE_PACKAGE=.deps/conformance/node_modules/@modelcontextprotocol/conformance/package.json
+if ! grep -qF "\"version\": \"$CONFORMANCE_VERSION\"" "$CONFORMANCE_PACKAGE" 2>/dev/null \
+    && command -v npm >/dev/null 2>&1; then
+  echo "bootstrap: installing @modelcontextprotocol/conformance@$CONFORMANCE_VERSION into .deps/conformance" >&2
+  rm -rf .deps/conformance
+  mkdir -p .deps/conformance
+  npm install --silent --no-audit --no-fund --prefix .deps/conformance "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" >/dev/null
+fi
 echo "bootstrap: ready" >&2

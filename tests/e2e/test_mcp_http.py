@@ -38,7 +38,7 @@ def binary():
 class HttpServer:
     """`bld-remote mcp --http 127.0.0.1:0 <args>`: its URL and token, from what it prints on stderr."""
 
-    def __init__(self, args, state_dir, env):
+    def __init__(self, args, state_dir, env, token=True):
         environment = dict(os.environ)
         for key in ("BLD_REMOTE_PORT", "BLD_REMOTE_HOST", "BLD_REMOTE_HTTP_TOKEN"):
             environment.pop(key, None)
@@ -52,8 +52,11 @@ class HttpServer:
         self.seen = []
         threading.Thread(target=self._read, daemon=True).start()
         self.url = self.wait_line("listening on ").split("listening on ", 1)[1].strip()
-        self.token_file = Path(self.wait_line("token file: ").split("token file: ", 1)[1].strip())
-        self.token = self.token_file.read_text().strip()
+        if token:
+            self.token_file = Path(self.wait_line("token file: ").split("token file: ", 1)[1].strip())
+            self.token = self.token_file.read_text().strip()
+        else:
+            self.token_file = self.token = None
         self.wait_line("client config: ")
         self.host, self.port = urlsplit(self.url).hostname, urlsplit(self.url).port
 
