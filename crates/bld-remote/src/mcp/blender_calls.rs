@@ -70,30 +70,28 @@ impl BlenderMcp {
         clients: &Clients,
         outcome: Result<CallToolResult, ClientError>,
     ) -> CallToolResult {
-        self.finish_noted(clients, outcome, None).await
+        let note = match outcome {
+            Ok(_) => self.supervisor.note_new_blender(self.link(), clients).await,
+            Err(_) => None,
+        };
+        self.finish_noted(clients, outcome, note).await
     }
 
     /// [`Self::finish`] for a call that looked at the answering Blender before it started
-    /// (`noted`: what that found). A long call does, so that a Blender that dies during this
-    /// link's first call is still known to be "the one before" to the next call.
+    /// (`note`: what that found). A long call does, so that a Blender that dies during this
+    /// link's first call is still known to be "the one before" to the next call. It does not
+    /// look again afterwards: a call that outlived its Blender (stuck, then restarted) ran on
+    /// the old one, and it is the next call that is told about the new one.
     pub(super) async fn finish_noted(
         &self,
         clients: &Clients,
         outcome: Result<CallToolResult, ClientError>,
-        noted: Option<String>,
+        note: Option<String>,
     ) -> CallToolResult {
-        match outcome {
-            Ok(result) => {
-                let note = match noted {
-                    Some(note) => Some(note),
-                    None => self.supervisor.note_new_blender(self.link(), clients).await,
-                };
-                match note {
-                    Some(note) => flag_new_blender(result, &note),
-                    None => result,
-                }
-            }
-            Err(err) => self.failure(err, Some(clients)).await,
+        match (outcome, note) {
+            (Ok(result), Some(note)) => flag_new_blender(result, &note),
+            (Ok(result), None) => result,
+            (Err(err), _) => self.failure(err, Some(clients)).await,
         }
     }
 
