@@ -33,6 +33,8 @@ class Plan:
         self.calls = 100 if quick else 2000           # our round trips per latency row
         self.legacy_calls = 20 if quick else 200       # 1.3.3 round trips (50 ms each)
         self.mcp_calls = 50 if quick else 1000
+        self.http_clients = 50                          # the soak: 50 clients, own handles
+        self.http_seconds = 2.0 if quick else 60.0
         self.legacy_mcp_calls = 10 if quick else 100
         self.gui_calls = 50 if quick else 500
         self.clients = (1, 5) if quick else (1, 5, 20, 50)
@@ -87,7 +89,12 @@ def measure_ours_background(plan, results):
         lat["bld-remote · Rust client"], _ = rust_clients.client_bench(ours.port, ours.state_dir, plan.calls)
         results["authentication"]["rust_client_connect"] = lat["bld-remote · Rust client"].pop("connect_ms")
         log("ours: MCP (rmcp client) latency")
-        lat["bld-remote · MCP stdio (rmcp client)"], _ = rust_clients.mcp_bench(ours.port, ours.state_dir, plan.mcp_calls)
+        lat["bld-remote · MCP stdio (rmcp client)"], results["mcp_stdio_concurrent"] = rust_clients.mcp_bench(
+            ours.port, ours.state_dir, plan.mcp_calls)
+        log(f"ours: MCP over HTTP (rmcp client): latency, 5 clients, {plan.http_clients} clients mixed "
+            f"for {plan.http_seconds:.0f} s")
+        lat["bld-remote · MCP HTTP (rmcp client)"], results["http"] = rust_clients.http_bench(
+            ours.port, ours.state_dir, plan.mcp_calls, plan.http_clients, plan.http_seconds)
         log("ours: MCP (Python SDK client) latency")
         lat["bld-remote · MCP stdio (Python SDK)"] = latency.mcp_latency(
             str(rust_clients.BLD_REMOTE), ["mcp", "--port", str(ours.port)],

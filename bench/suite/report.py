@@ -15,6 +15,7 @@ PLOTS = "benchmarks"  # the plots' folder, next to benchmarks.md (docs/benchmark
 OUR_TCP = "bld-remote · raw TCP (v1)"
 OUR_MCP = "bld-remote · MCP stdio (rmcp client)"
 OUR_MCP_PY = "bld-remote · MCP stdio (Python SDK)"
+OUR_MCP_HTTP = "bld-remote · MCP HTTP (rmcp client)"
 THEIR_TCP = "blender-remote 1.3.3 · raw TCP"
 THEIR_MCP = "blender-remote 1.3.3 · MCP stdio (Python SDK)"
 THEIR_MCP_RMCP = "blender-remote 1.3.3 · MCP stdio (rmcp client)"
@@ -40,6 +41,15 @@ def targets(r):
     py_ratio = ratio(_p50(bg, THEIR_MCP), _p50(bg, OUR_MCP_PY))
     rows.append(("≥ 100x lower p50 than blender-remote 1.3.3 (MCP stdio, same Python SDK client)", f"{py_ratio}x",
                  py_ratio is not None and py_ratio >= 100))
+    http = _p50(bg, OUR_MCP_HTTP)
+    rows.append(("background trivial call p50 < 1 ms (MCP Streamable HTTP on loopback, rmcp client)",
+                 f"{http} ms", http is not None and http < 1))
+    mixed = (r.get("http") or {}).get("mixed")
+    rows.append((f"{(mixed or {}).get('clients', 50)} HTTP clients with their own session handles, mixed calls: "
+                 "0 errors, 0 misrouted",
+                 "not run" if mixed is None else
+                 f"{mixed['errors']} errors, {mixed['misrouted']} misrouted in {mixed['calls']:,} calls",
+                 mixed is not None and mixed["calls"] > 0 and mixed["errors"] == 0 and mixed["misrouted"] == 0))
     fifty = next((row for row in r["concurrency"].get(OURS, []) if row["clients"] == 50), None)
     rows.append(("50 concurrent clients, zero errors",
                  "not run" if fifty is None else f"{fifty['errors']} errors in {fifty['requests']:,} calls",
@@ -263,6 +273,7 @@ def markdown(r):
                              flood["under_flood"]["p50_ms"], flood["under_flood"]["p99_ms"],
                              flood["stranger_connections"])]), "",
                     f"p50 under the flood / alone: {flood['p50_ratio']}x.", ""]
+    out += http_section(r)
     out += ["## Concurrent clients", "",
             "N clients, one connection each, calling in a loop for the same time; errors counted.", "",
             f"![concurrency]({PLOTS}/concurrency.png)", ""]
@@ -319,6 +330,45 @@ def markdown(r):
 OUR_MCP_PING = "bld-remote · MCP ping, no Blender call (Python SDK)"
 
 
+def http_section(r):
+    """`bld-remote mcp --http` beside stdio: latency, throughput, the mixed soak and memory."""
+    http = r.get("http")
+    if not http:
+        return []
+    bg = r["latency"]["background"]
+    stdio5 = r.get("mcp_stdio_concurrent") or {}
+    five, mixed = http["concurrent"], http["mixed"]
+    return ["## MCP over Streamable HTTP", "",
+            "`bld-remote mcp --http 127.0.0.1:0` with a bearer token, driven by rmcp's Streamable HTTP client "
+            "(one MCP session per client, protocol 2025-11-25). Beside it, the same calls through stdio: there "
+            "each client is its own `bld-remote mcp` process; over HTTP all clients share one server. The "
+            "mixed soak gives every client its own session handle holding its own number and loops over "
+            "`me`, `print(me)` and `check_connection_status`; a reply with another client's number is "
+            "counted as misrouted. The server's RSS is sampled once a second.", "",
+            _table(["", "stdio", "HTTP"], [
+                ("trivial call p50 ms (1 client)", _p50(bg, OUR_MCP), _p50(bg, OUR_MCP_HTTP)),
+                ("trivial call p99 ms (1 client)", (bg.get(OUR_MCP) or {}).get("p99_ms"),
+                 (bg.get(OUR_MCP_HTTP) or {}).get("p99_ms")),
+                (f"{five['clients']} clients, `x = 1`, calls/s", stdio5.get("calls_per_second") and
+                 round(stdio5["calls_per_second"]), five["calls_per_second"]),
+                (f"{five['clients']} clients, errors", stdio5.get("errors"), five["errors"]),
+            ]), "",
+            _table(["mixed soak", "value"], [
+                ("clients (each with its own handle)", mixed["clients"]),
+                ("seconds", mixed["seconds"]),
+                ("calls answered", f"{mixed['calls']:,}"),
+                ("calls/s", f"{mixed['calls_per_second']:,}"),
+                ("errors", mixed["errors"]),
+                ("misrouted replies", mixed["misrouted"]),
+                ("server RSS MiB: first sample → last (peak)",
+                 f"{mixed['rss_start_mib']} → {mixed['rss_end_mib']} ({mixed['rss_peak_mib']})"),
+                ("server RSS MiB idle (no session)", http["rss_idle_mib"]),
+                (f"server RSS MiB with {mixed['clients']} sessions open", http["rss_with_sessions_mib"]),
+                ("per open session KiB ((with sessions − idle) / sessions)", http["per_session_kib"]),
+                ("server exit code after SIGTERM (drain)", http["exit_code"]),
+            ]), ""] + ([f"First error: `{mixed['first_error']}`", ""] if mixed.get("first_error") else [])
+
+
 def notes(r):
     """What the figures are made of, with this run's numbers where they apply."""
     bg, gui = r["latency"]["background"], r["latency"]["gui"]
@@ -372,6 +422,15 @@ def summary(r):
         for x in runs:
             lines.append(f"  {bridge:<22} {x['clients']:>3} clients {x['req_per_s']:>9} req/s  "
                          f"p99 {x.get('p99_ms')} ms  errors {x['errors']}")
+    http = r.get("http")
+    if http:
+        mixed, five, stdio5 = http["mixed"], http["concurrent"], r.get("mcp_stdio_concurrent") or {}
+        lines.append(f"  MCP HTTP {five['clients']} clients {five['calls_per_second']} calls/s (stdio: "
+                     f"{round(stdio5.get('calls_per_second') or 0)}); {mixed['clients']} clients mixed "
+                     f"{mixed['seconds']} s: {mixed['calls_per_second']} calls/s, {mixed['errors']} errors, "
+                     f"{mixed['misrouted']} misrouted, RSS {mixed['rss_start_mib']} → {mixed['rss_end_mib']} MiB "
+                     f"(peak {mixed['rss_peak_mib']}), idle {http['rss_idle_mib']} MiB, "
+                     f"{http['per_session_kib']} KiB per session")
     auth = r.get("authentication") or {}
     for name, v in (auth.get("connection_setup") or {}).items():
         lines.append(f"  open: {name:<58} p50 {v['p50_ms']:>9} ms  p99 {v['p99_ms']:>9} ms")

@@ -1,6 +1,7 @@
-"""The Rust side of the comparison: the tokio client (crates/bld-remote-client/examples/bench.rs)
-and MCP through rmcp's own client (crates/bld-remote/examples/bench_mcp.rs), run as release
-binaries that scripts/bench.sh builds. They find the instance's token in its state dir."""
+"""The Rust side of the comparison: the tokio client (crates/bld-remote-client/examples/bench.rs),
+MCP over stdio through rmcp's own client (crates/bld-remote/examples/bench_mcp.rs) and MCP over
+Streamable HTTP through rmcp's HTTP client (crates/bld-remote/examples/bench_mcp_http.rs), run as
+release binaries that scripts/bench.sh builds. They find the instance's token in its state dir."""
 
 import json
 import os
@@ -19,7 +20,7 @@ BLD_REMOTE = BUILD_DIR / "bld-remote"
 def build():
     profile = ["--release"] if PROFILE == "release" else []
     subprocess.run(["cargo", "build", *profile, "--quiet", "-p", "bld-remote", "-p", "bld-remote-client",
-                    "--bins", "--example", "bench", "--example", "bench_mcp"], cwd=REPO, check=True)
+                    "--bins", "--example", "bench", "--example", "bench_mcp", "--example", "bench_mcp_http"], cwd=REPO, check=True)
 
 
 def _run(cmd, state_dir, timeout=600):
@@ -59,3 +60,30 @@ def mcp_bench(port, state_dir, calls=1000, server=None):
     lat = report["latency_ms"]
     return {"n": lat["calls"], "p50_ms": round(lat["p50"], 4), "p95_ms": round(lat["p95"], 4),
             "p99_ms": round(lat["p99"], 4)}, report.get("concurrent")
+
+
+def http_bench(port, state_dir, calls=1000, clients=50, seconds=60.0):
+    """`bld-remote mcp --http` on loopback (started by the example, with a token of its own)
+    through rmcp's Streamable HTTP client: latency, 5-client throughput, and a mixed soak of
+    `clients` clients each with its own session handle, every reply checked for misrouting."""
+    report = _run([str(BUILD_DIR / "examples" / "bench_mcp_http"), "--bin", str(BLD_REMOTE), "--port", str(port),
+                   "--calls", str(calls), "--clients", str(clients), "--seconds", str(seconds)],
+                  state_dir, timeout=600 + seconds)
+    lat = report["latency_ms"]
+    mixed = report["mixed"]
+    rss = mixed["rss_mib"]
+    return {"n": lat["calls"], "p50_ms": round(lat["p50"], 4), "p95_ms": round(lat["p95"], 4),
+            "p99_ms": round(lat["p99"], 4)}, {
+        "concurrent": {"clients": report["concurrent"]["clients"],
+                       "calls_per_second": round(report["concurrent"]["calls_per_second"]),
+                       "errors": report["concurrent"]["errors"]},
+        "mixed": {"clients": mixed["clients"], "seconds": round(mixed["seconds"], 1),
+                  "calls": mixed["calls"], "calls_per_second": round(mixed["calls_per_second"]),
+                  "errors": mixed["errors"], "misrouted": mixed["misrouted"], "first_error": mixed["first_error"],
+                  "rss_start_mib": round(rss["start"], 1), "rss_end_mib": round(rss["end"], 1),
+                  "rss_peak_mib": round(rss["peak"], 1), "rss_samples": len(rss["samples"])},
+        "rss_idle_mib": round(report["rss_mib"]["idle"], 1),
+        "rss_with_sessions_mib": round(rss["with_sessions"], 1),
+        "per_session_kib": round(mixed["per_session_kib"], 1),
+        "exit_code": report["exit_code"],
+    }

@@ -19,7 +19,8 @@ def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     # Debug builds: the test suite has them already; the figures are not the point here.
     subprocess.run(["cargo", "build", "--quiet", "-p", "bld-remote", "-p", "bld-remote-client", "--bins",
-                    "--example", "bench", "--example", "bench_mcp"], cwd=REPO, check=True, timeout=900)
+                    "--example", "bench", "--example", "bench_mcp", "--example", "bench_mcp_http"],
+                   cwd=REPO, check=True, timeout=900)
     env = dict(os.environ, BLD_BENCH_PROFILE="debug")
     done = subprocess.run([sys.executable, "-m", "bench.suite", "--quick", "--no-build", "--out-dir", str(out)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -33,7 +34,7 @@ def test_every_latency_path_of_both_bridges_was_measured(quick_run):
     assert set(background) == {
         "bld-remote · raw TCP (v1)", "bld-remote · Rust client", "bld-remote · MCP stdio (rmcp client)",
         "bld-remote · MCP stdio (Python SDK)", "bld-remote · MCP ping, no Blender call (Python SDK)",
-        "bld-remote · raw TCP (1.3.3 format)",
+        "bld-remote · MCP HTTP (rmcp client)", "bld-remote · raw TCP (1.3.3 format)",
         "bld-remote · 1.3.3 Python API", "bld-remote · 1.3.3 MCP server (Python SDK)",
         "blender-remote 1.3.3 · raw TCP", "blender-remote 1.3.3 · Python API",
         "blender-remote 1.3.3 · MCP stdio (Python SDK)", "blender-remote 1.3.3 · MCP stdio (rmcp client)",
@@ -90,6 +91,24 @@ def test_reply_sizes_are_within_the_budget(quick_run):
         assert row["text_chars"] < 9000 and row["structured_chars"] < 20000, (name, row)
 
 
+def test_http_rows_are_complete_and_every_reply_went_to_its_client(quick_run):
+    _out, results, stdout = quick_run
+    http = results["http"]
+    mixed = http["mixed"]
+    # 50 clients, each with its own handle: every reply checked against its own number.
+    assert mixed["clients"] == 50 and mixed["calls"] > 0, mixed
+    assert mixed["errors"] == 0 and mixed["misrouted"] == 0, mixed
+    assert mixed["first_error"] is None and mixed["rss_samples"] >= 1, mixed
+    assert http["concurrent"]["clients"] == 5 and http["concurrent"]["errors"] == 0, http
+    for key in ("rss_idle_mib", "rss_with_sessions_mib", "per_session_kib"):
+        assert isinstance(http[key], (int, float)), key
+    for key in ("rss_start_mib", "rss_end_mib", "rss_peak_mib", "calls_per_second"):
+        assert isinstance(mixed[key], (int, float)), key
+    assert http["exit_code"] == 0  # SIGTERM: drained and exited cleanly
+    assert results["mcp_stdio_concurrent"]["clients"] == 5 and results["mcp_stdio_concurrent"]["errors"] == 0
+    assert "MCP HTTP 5 clients" in stdout and "misrouted" in stdout
+
+
 def test_authentication_rows_are_complete(quick_run):
     _out, results, stdout = quick_run
     auth = results["authentication"]
@@ -110,6 +129,7 @@ def test_report_and_plots_are_written_and_targets_printed(quick_run):
         data = (out / "benchmarks" / f"{png}.png").read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 10_000
     assert "targets:" in stdout and "background trivial call p50 < 0.5 ms (raw TCP)" in stdout
+    assert "## MCP over Streamable HTTP" in text and "misrouted replies" in text
 
 
 def test_no_blender_is_left_running(quick_run):

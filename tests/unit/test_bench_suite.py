@@ -64,6 +64,7 @@ def _results():
                      "mcp_python_sdk": "1.0"},
         "latency": {
             "background": {report.OUR_TCP: dict(lat), report.OUR_MCP: dict(lat, p50_ms=0.5), report.OUR_MCP_PY: dict(lat),
+                           report.OUR_MCP_HTTP: dict(lat, p50_ms=0.6),
                            report.THEIR_TCP: slow, report.THEIR_MCP: slow, report.THEIR_MCP_RMCP: dict(slow)},
             "gui": {report.OUR_TCP: dict(lat, p50_ms=5.2), report.THEIR_TCP: dict(slow, p50_ms=10.0)},
         },
@@ -86,6 +87,12 @@ def _results():
         "memory": {"bare_idle_mib": 226.0, "ours_idle_mib": 230.0, "theirs_idle_mib": 229.0,
                    "ours_overhead_mib": 4.5, "ours_overhead_runs_mib": [4.1, 4.5, 5.0],
                    "ours_under_load_mib": 231.0, "theirs_under_load_mib": 230.0},
+        "mcp_stdio_concurrent": {"clients": 5, "calls_per_second": 3000.4, "errors": 0},
+        "http": {"concurrent": {"clients": 5, "calls_per_second": 2500, "errors": 0},
+                 "mixed": {"clients": 50, "seconds": 60.0, "calls": 120000, "calls_per_second": 2000, "errors": 0,
+                           "misrouted": 0, "first_error": None, "rss_start_mib": 20.0, "rss_end_mib": 20.5,
+                           "rss_peak_mib": 21.0, "rss_samples": 60},
+                 "rss_idle_mib": 12.0, "rss_with_sessions_mib": 14.0, "per_session_kib": 41.0, "exit_code": 0},
     }
 
 
@@ -98,6 +105,8 @@ def test_targets_met_and_missed():
     bad["concurrency"][report.OURS][-1]["errors"] = 3
     bad["payload"][report.OURS]["result"]["50 MB"]["max_s"] = 1.2
     bad["memory"]["ours_overhead_mib"] = 12.0
+    bad["latency"]["background"][report.OUR_MCP_HTTP]["p50_ms"] = 1.2
+    bad["http"]["mixed"]["misrouted"] = 1
     missed = {what for what, _measured, met in report.targets(bad) if not met}
     assert missed == {
         "background trivial call p50 < 0.5 ms (raw TCP)",
@@ -106,6 +115,8 @@ def test_targets_met_and_missed():
         "50 concurrent clients, zero errors",
         "50 MB result end to end < 1 s",
         "idle addon overhead < 10 MB RSS (measured inside one Blender)",
+        "background trivial call p50 < 1 ms (MCP Streamable HTTP on loopback, rmcp client)",
+        "50 HTTP clients with their own session handles, mixed calls: 0 errors, 0 misrouted",
     }
 
 
@@ -116,6 +127,10 @@ def test_a_quick_run_without_the_big_cases_misses_those_targets_instead_of_passi
     rows = {what: (measured, met) for what, measured, met in report.targets(quick)}
     assert rows["50 concurrent clients, zero errors"] == ("not run", False)
     assert rows["50 MB result end to end < 1 s"] == ("not run", False)
+    del quick["http"]
+    rows = {what: (measured, met) for what, measured, met in report.targets(quick)}
+    assert rows["50 HTTP clients with their own session handles, mixed calls: 0 errors, 0 misrouted"] == (
+        "not run", False)
 
 
 def _png_size(path):
@@ -129,8 +144,12 @@ def test_report_writes_markdown_and_distinct_plots(tmp_path):
     report.write(results, tmp_path)
     text = (tmp_path / "benchmarks.md").read_text()
     for heading in ("## Targets", "## Trivial round trip", "## Concurrent clients", "## Payload scaling",
-                    "## Realistic work", "## Memory"):
+                    "## Realistic work", "## Memory", "## MCP over Streamable HTTP"):
         assert heading in text
+    # HTTP beside stdio, and the soak's counts and memory as measured.
+    assert "| trivial call p50 ms (1 client) | 0.5 | 0.6 |" in text
+    assert "| 5 clients, `x = 1`, calls/s | 3000 | 2500 |" in text
+    assert "| misrouted replies | 0 |" in text and "| 20.0 → 20.5 (21.0) |" in text
     assert "Blender 3.4.1" in text and "abc1234" in text and "2026-11-28" in text
     assert "failed: TimeoutError: timed out" in text and "failed: RuntimeError: workload failed" in text
     pngs = sorted((tmp_path / report.PLOTS).glob("*.png"))
