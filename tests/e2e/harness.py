@@ -246,7 +246,18 @@ class Instance:
 
     def client(self, timeout=60):
         """A connection, authenticated with the instance's token when it has one."""
+        if not self.alive():
+            # A shared instance that died earlier in the run: say so, with why, instead of a
+            # bare "connection refused" in every test that uses it afterwards.
+            raise HarnessError(self.death_report())
         return Client(self.port, timeout=timeout, token=self.token)
+
+    def death_report(self):
+        """What is known about why this Blender exited: code, crash report, output tails."""
+        crash = "\n".join(f"--- {path.name} ---\n{_tail(path, 60)}"
+                          for path in sorted((self.root / "tmp").glob("*.crash.txt")))
+        return (f"{self.name} (pid {self.pid}) exited with {self.proc.poll()}\n{crash or 'no crash report'}\n"
+                f"--- output ---\n{self.output()}")
 
     def output(self):
         return _tail(self.stdout_path, 400) + "\n" + _tail(self.stderr_path, 400)
@@ -282,6 +293,9 @@ class Instance:
         self._cleanup()
 
     def _cleanup(self):
+        # Blender writes its crash report into TMPDIR (our root): keep it with the logs.
+        for report in (self.root / "tmp").glob("*.crash.txt"):
+            shutil.copy(report, self.log_dir / report.name)
         if self.xvfb is not None:
             self.xvfb.stop()
             self.xvfb = None
