@@ -360,8 +360,10 @@ def http_section(r):
                 ("calls/s", f"{mixed['calls_per_second']:,}"),
                 ("errors", mixed["errors"]),
                 ("misrouted replies", mixed["misrouted"]),
-                ("server RSS MiB: first sample → last (peak)",
-                 f"{mixed['rss_start_mib']} → {mixed['rss_end_mib']} ({mixed['rss_peak_mib']})"),
+                ("server RSS MiB: first sample → after 5 s of warm-up → last (peak)",
+                 f"{mixed['rss_start_mib']} → {mixed.get('rss_after_warmup_mib')} → {mixed['rss_end_mib']} "
+                 f"({mixed['rss_peak_mib']})"),
+                ("server RSS MiB every 10 s", mixed.get("rss_every_10s_mib")),
                 ("server RSS MiB idle (no session)", http["rss_idle_mib"]),
                 (f"server RSS MiB with {mixed['clients']} sessions open", http["rss_with_sessions_mib"]),
                 ("per open session KiB ((with sessions − idle) / sessions)", http["per_session_kib"]),
@@ -428,7 +430,8 @@ def summary(r):
         lines.append(f"  MCP HTTP {five['clients']} clients {five['calls_per_second']} calls/s (stdio: "
                      f"{round(stdio5.get('calls_per_second') or 0)}); {mixed['clients']} clients mixed "
                      f"{mixed['seconds']} s: {mixed['calls_per_second']} calls/s, {mixed['errors']} errors, "
-                     f"{mixed['misrouted']} misrouted, RSS {mixed['rss_start_mib']} → {mixed['rss_end_mib']} MiB "
+                     f"{mixed['misrouted']} misrouted, RSS {mixed['rss_start_mib']} → {mixed.get('rss_after_warmup_mib')} "
+                     f"(5 s) → {mixed['rss_end_mib']} MiB "
                      f"(peak {mixed['rss_peak_mib']}), idle {http['rss_idle_mib']} MiB, "
                      f"{http['per_session_kib']} KiB per session")
     auth = r.get("authentication") or {}

@@ -62,6 +62,9 @@ def mcp_bench(port, state_dir, calls=1000, server=None):
             "p99_ms": round(lat["p99"], 4)}, report.get("concurrent")
 
 
+WARMUP_SAMPLES = 5  # RSS is sampled once a second during the mixed soak
+
+
 def http_bench(port, state_dir, calls=1000, clients=50, seconds=60.0):
     """`bld-remote mcp --http` on loopback (started by the example, with a token of its own)
     through rmcp's Streamable HTTP client: latency, 5-client throughput, and a mixed soak of
@@ -81,7 +84,11 @@ def http_bench(port, state_dir, calls=1000, clients=50, seconds=60.0):
                   "calls": mixed["calls"], "calls_per_second": round(mixed["calls_per_second"]),
                   "errors": mixed["errors"], "misrouted": mixed["misrouted"], "first_error": mixed["first_error"],
                   "rss_start_mib": round(rss["start"], 1), "rss_end_mib": round(rss["end"], 1),
-                  "rss_peak_mib": round(rss["peak"], 1), "rss_samples": len(rss["samples"])},
+                  "rss_peak_mib": round(rss["peak"], 1), "rss_samples": len(rss["samples"]),
+                  # The first seconds are warm-up (every handle's exec connection and namespace,
+                  # buffers at their working size); flat means flat after that.
+                  "rss_after_warmup_mib": round(rss["samples"][min(WARMUP_SAMPLES, len(rss["samples"]) - 1)], 1),
+                  "rss_every_10s_mib": [round(x, 1) for x in rss["samples"][::10]]},
         "rss_idle_mib": round(report["rss_mib"]["idle"], 1),
         "rss_with_sessions_mib": round(rss["with_sessions"], 1),
         "per_session_kib": round(mixed["per_session_kib"], 1),

@@ -102,7 +102,7 @@ def test_http_rows_are_complete_and_every_reply_went_to_its_client(quick_run):
     assert http["concurrent"]["clients"] == 5 and http["concurrent"]["errors"] == 0, http
     for key in ("rss_idle_mib", "rss_with_sessions_mib", "per_session_kib"):
         assert isinstance(http[key], (int, float)), key
-    for key in ("rss_start_mib", "rss_end_mib", "rss_peak_mib", "calls_per_second"):
+    for key in ("rss_start_mib", "rss_after_warmup_mib", "rss_end_mib", "rss_peak_mib", "calls_per_second"):
         assert isinstance(mixed[key], (int, float)), key
     assert http["exit_code"] == 0  # SIGTERM: drained and exited cleanly
     assert results["mcp_stdio_concurrent"]["clients"] == 5 and results["mcp_stdio_concurrent"]["errors"] == 0

@@ -91,7 +91,8 @@ def _results():
         "http": {"concurrent": {"clients": 5, "calls_per_second": 2500, "errors": 0},
                  "mixed": {"clients": 50, "seconds": 60.0, "calls": 120000, "calls_per_second": 2000, "errors": 0,
                            "misrouted": 0, "first_error": None, "rss_start_mib": 20.0, "rss_end_mib": 20.5,
-                           "rss_peak_mib": 21.0, "rss_samples": 60},
+                           "rss_peak_mib": 21.0, "rss_samples": 60,
+                           "rss_after_warmup_mib": 20.4, "rss_every_10s_mib": [20.0, 20.4, 20.5]},
                  "rss_idle_mib": 12.0, "rss_with_sessions_mib": 14.0, "per_session_kib": 41.0, "exit_code": 0},
     }
 
@@ -149,7 +150,7 @@ def test_report_writes_markdown_and_distinct_plots(tmp_path):
     # HTTP beside stdio, and the soak's counts and memory as measured.
     assert "| trivial call p50 ms (1 client) | 0.5 | 0.6 |" in text
     assert "| 5 clients, `x = 1`, calls/s | 3000 | 2500 |" in text
-    assert "| misrouted replies | 0 |" in text and "| 20.0 → 20.5 (21.0) |" in text
+    assert "| misrouted replies | 0 |" in text and "| 20.0 → 20.4 → 20.5 (21.0) |" in text
     assert "Blender 3.4.1" in text and "abc1234" in text and "2026-11-28" in text
     assert "failed: TimeoutError: timed out" in text and "failed: RuntimeError: workload failed" in text
     pngs = sorted((tmp_path / report.PLOTS).glob("*.png"))
