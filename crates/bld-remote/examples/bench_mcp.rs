@@ -7,13 +7,11 @@
 //! or, for another stdio MCP server with an `execute_code` tool taking `code`:
 //! `… --example bench_mcp -- --calls 100 -- python -m blender_remote.mcp_server --blender-port 6688`
 
-use rmcp::ServiceExt;
-use rmcp::model::CallToolRequestParams;
-use rmcp::transport::TokioChildProcess;
-use std::time::{Duration, Instant};
+mod mcp_bench;
 
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
-type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
+use mcp_bench::{Client, Res};
+use rmcp::ServiceExt;
+use rmcp::transport::TokioChildProcess;
 
 /// The MCP server to measure: `bld-remote mcp --port P` by default, or any stdio MCP server
 /// given after `--` (so another bridge's server is measured by this same client).
@@ -31,40 +29,23 @@ async fn connect(server: &Server) -> Res<Client> {
     Ok(().serve(TokioChildProcess::new(command)?).await?)
 }
 
-async fn call(client: &Client) -> Res<()> {
-    let args = serde_json::json!({"code": "x = 1"})
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let result = client
-        .call_tool(CallToolRequestParams::new("execute_code").with_arguments(args))
-        .await?;
-    if result.is_error == Some(true) {
-        return Err(format!("tool error: {:?}", result.content).into());
-    }
-    Ok(())
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
 fn main() -> Res<()> {
-    // Latency on a single-threaded runtime (no cross-thread wake-ups in the client, the same
-    // for every server measured); the concurrent phase on two workers.
-    let current = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let multi = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let (current, multi) = mcp_bench::runtimes()?;
     let (server, calls, out) = parse_args()?;
-    let (p50, p95, p99) = current.block_on(measure_latency(&server, calls))?;
-    let (rate, errors) = multi.block_on(measure_concurrent(&server))?;
+    let latency = current.block_on(async {
+        mcp_bench::measure_latency(connect(&server).await?, calls, "MCP stdio").await
+    })?;
+    // 5 clients: 5 `bld-remote mcp` processes.
+    let concurrent = multi.block_on(async {
+        let mut clients = Vec::new();
+        for _ in 0..5 {
+            clients.push(connect(&server).await?);
+        }
+        mcp_bench::measure_concurrent(clients, 3.0, "MCP stdio").await
+    })?;
     if let Some(out) = out {
-        let report = serde_json::json!({"benchmark": "mcp_execute_code", "latency_ms": {"p50": p50, "p95": p95, "p99": p99, "calls": calls},
-            "concurrent": {"clients": 5, "calls_per_second": rate, "errors": errors}});
+        let report = serde_json::json!({"benchmark": "mcp_execute_code", "latency_ms": latency,
+            "concurrent": concurrent});
         std::fs::write(&out, serde_json::to_vec_pretty(&report)?)?;
         println!("written to {out}");
     }
@@ -98,60 +79,4 @@ fn parse_args() -> Res<(Server, usize, Option<String>)> {
         args: vec!["mcp".into(), "--port".into(), port.to_string()],
     });
     Ok((server, calls, out))
-}
-
-async fn measure_latency(server: &Server, calls: usize) -> Res<(f64, f64, f64)> {
-    let client = connect(server).await?;
-    for _ in 0..calls.min(100) {
-        call(&client).await?;
-    }
-    let mut samples = Vec::new();
-    for _ in 0..calls {
-        let started = Instant::now();
-        call(&client).await?;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    samples.sort_by(f64::total_cmp);
-    let (p50, p95, p99) = (
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.95),
-        percentile(&samples, 0.99),
-    );
-    println!(
-        "MCP tools/call execute_code `x = 1`, 1 client, {calls} calls: p50 {p50:.3} ms  p95 {p95:.3} ms  p99 {p99:.3} ms"
-    );
-    client.cancel().await?;
-    Ok((p50, p95, p99))
-}
-
-async fn measure_concurrent(server: &Server) -> Res<(f64, u64)> {
-    let mut clients = Vec::new();
-    for _ in 0..5 {
-        clients.push(connect(server).await?);
-    }
-    let length = Duration::from_secs(3);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for client in clients {
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut errors) = (0u64, 0u64);
-            while started.elapsed() < length {
-                match call(&client).await {
-                    Ok(()) => ok += 1,
-                    Err(_) => errors += 1,
-                }
-            }
-            let _ = client.cancel().await;
-            (ok, errors)
-        }));
-    }
-    let (mut ok, mut errors) = (0, 0);
-    for task in tasks {
-        let (o, e) = task.await?;
-        ok += o;
-        errors += e;
-    }
-    let rate = ok as f64 / started.elapsed().as_secs_f64();
-    println!("5 concurrent MCP clients: {rate:.0} calls/s, {errors} errors");
-    Ok((rate, errors))
 }

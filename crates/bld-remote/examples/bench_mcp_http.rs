@@ -12,8 +12,10 @@
 //! Run by the benchmark suite (`./scripts/bench.sh`, bench/suite/); by hand:
 //! `cargo run --release -p bld-remote --example bench_mcp_http -- --bin target/release/bld-remote --port 6688`
 
+mod mcp_bench;
+
+use mcp_bench::{Client, Res, call};
 use rmcp::ServiceExt;
-use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
@@ -22,9 +24,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
-type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 
 struct Options {
     bin: String,
@@ -105,43 +104,28 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// A tool call's structured result; a tool error is an error.
-async fn call(client: &Client, tool: &'static str, arguments: Value) -> Res<Value> {
-    let arguments = arguments.as_object().cloned().unwrap_or_default();
-    let result = client
-        .call_tool(CallToolRequestParams::new(tool).with_arguments(arguments))
-        .await?;
-    if result.is_error == Some(true) {
-        return Err(format!("tool error: {:?}", result.content).into());
-    }
-    Ok(result.structured_content.unwrap_or(Value::Null))
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
-}
-
 fn main() -> Res<()> {
     let options = parse_args()?;
-    // Latency on a single-threaded runtime, as bench_mcp does for stdio; the concurrent phases
-    // on two workers.
-    let current = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let multi = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let (current, multi) = mcp_bench::runtimes()?;
     let server = HttpServer::start(&options)?;
     let idle = server.rss_mib();
-    let latency = current.block_on(measure_latency(&server, options.calls))?;
-    let (rate5, errors5) = multi.block_on(measure_concurrent(&server, 5, 3.0))?;
+    let latency = current.block_on(async {
+        mcp_bench::measure_latency(server.client().await?, options.calls, "MCP HTTP").await
+    })?;
+    // 5 clients, as bench_mcp's stdio figure: here 5 sessions of one server.
+    let concurrent = multi.block_on(async {
+        let mut clients = Vec::new();
+        for _ in 0..5 {
+            clients.push(server.client().await?);
+        }
+        mcp_bench::measure_concurrent(clients, 3.0, "MCP HTTP").await
+    })?;
     let mixed = multi.block_on(measure_mixed(&server, &options, idle))?;
     let exit_code = server.stop()?;
     let report = json!({
         "benchmark": "mcp_http",
         "latency_ms": latency,
-        "concurrent": {"clients": 5, "calls_per_second": rate5, "errors": errors5},
+        "concurrent": concurrent,
         "mixed": mixed,
         "rss_mib": {"idle": idle},
         "exit_code": exit_code,
@@ -176,63 +160,6 @@ fn parse_args() -> Res<Options> {
         }
     }
     Ok(options)
-}
-
-async fn measure_latency(server: &HttpServer, calls: usize) -> Res<Value> {
-    let client = server.client().await?;
-    let trivial = || call(&client, "execute_code", json!({"code": "x = 1"}));
-    for _ in 0..calls.min(100) {
-        trivial().await?;
-    }
-    let mut samples = Vec::with_capacity(calls);
-    for _ in 0..calls {
-        let started = Instant::now();
-        trivial().await?;
-        samples.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    samples.sort_by(f64::total_cmp);
-    let (p50, p95, p99) = (
-        percentile(&samples, 0.5),
-        percentile(&samples, 0.95),
-        percentile(&samples, 0.99),
-    );
-    println!(
-        "MCP over HTTP, execute_code `x = 1`, 1 client, {calls} calls: p50 {p50:.3} ms  p95 {p95:.3} ms  p99 {p99:.3} ms"
-    );
-    client.cancel().await?;
-    Ok(json!({"p50": p50, "p95": p95, "p99": p99, "calls": calls}))
-}
-
-async fn measure_concurrent(server: &HttpServer, clients: usize, seconds: f64) -> Res<(f64, u64)> {
-    let mut connected = Vec::new();
-    for _ in 0..clients {
-        connected.push(server.client().await?);
-    }
-    let length = Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for client in connected {
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut errors) = (0u64, 0u64);
-            while started.elapsed() < length {
-                match call(&client, "execute_code", json!({"code": "x = 1"})).await {
-                    Ok(_) => ok += 1,
-                    Err(_) => errors += 1,
-                }
-            }
-            let _ = client.cancel().await;
-            (ok, errors)
-        }));
-    }
-    let (mut ok, mut errors) = (0, 0);
-    for task in tasks {
-        let (o, e) = task.await?;
-        ok += o;
-        errors += e;
-    }
-    let rate = ok as f64 / started.elapsed().as_secs_f64();
-    println!("{clients} concurrent MCP HTTP clients, `x = 1`: {rate:.0} calls/s, {errors} errors");
-    Ok((rate, errors))
 }
 
 /// What one client of the mixed soak counted.
