@@ -41,14 +41,19 @@ def _run(cmd, state_dir, timeout=600):
         os.unlink(path)
 
 
+def _latency_row(lat):
+    """A latency row of the report from an example's `latency_ms` (milliseconds)."""
+    return {"n": lat["calls"], "p50_ms": round(lat["p50"], 4), "p95_ms": round(lat["p95"], 4),
+            "p99_ms": round(lat["p99"], 4)}
+
+
 def client_bench(port, state_dir, calls=2000, clients=(), seconds=3.0):
     """Latency of the Rust client on one connection (and throughput for `clients`)."""
     report = _run([str(BUILD_DIR / "examples" / "bench"), "--port", str(port), "--calls", str(calls),
                    "--clients", ",".join(map(str, clients)), "--seconds", str(seconds)], state_dir)
     lat = report["latency_ms"]
-    return {"n": lat["calls"], "p50_ms": round(lat["p50"], 4), "p95_ms": round(lat["p95"], 4),
-            "p99_ms": round(lat["p99"], 4), "max_ms": round(lat["max"], 4),
-            "connect_ms": report.get("connect_ms")}, report.get("throughput", [])
+    return dict(_latency_row(lat), max_ms=round(lat["max"], 4),
+                connect_ms=report.get("connect_ms")), report.get("throughput", [])
 
 
 def mcp_bench(port, state_dir, calls=1000, server=None):
@@ -57,9 +62,7 @@ def mcp_bench(port, state_dir, calls=1000, server=None):
     cmd = [str(BUILD_DIR / "examples" / "bench_mcp"), "--bin", str(BLD_REMOTE), "--port", str(port),
            "--calls", str(calls)]
     report = _run(cmd + (["--"] + server if server else []), state_dir)
-    lat = report["latency_ms"]
-    return {"n": lat["calls"], "p50_ms": round(lat["p50"], 4), "p95_ms": round(lat["p95"], 4),
-            "p99_ms": round(lat["p99"], 4)}, report.get("concurrent")
+    return _latency_row(report["latency_ms"]), report.get("concurrent")
 
 
 WARMUP_SAMPLES = 5  # RSS is sampled once a second during the mixed soak
@@ -72,11 +75,9 @@ def http_bench(port, state_dir, calls=1000, clients=50, seconds=60.0):
     report = _run([str(BUILD_DIR / "examples" / "bench_mcp_http"), "--bin", str(BLD_REMOTE), "--port", str(port),
                    "--calls", str(calls), "--clients", str(clients), "--seconds", str(seconds)],
                   state_dir, timeout=600 + seconds)
-    lat = report["latency_ms"]
     mixed = report["mixed"]
     rss = mixed["rss_mib"]
-    return {"n": lat["calls"], "p50_ms": round(lat["p50"], 4), "p95_ms": round(lat["p95"], 4),
-            "p99_ms": round(lat["p99"], 4)}, {
+    return _latency_row(report["latency_ms"]), {
         "concurrent": {"clients": report["concurrent"]["clients"],
                        "calls_per_second": round(report["concurrent"]["calls_per_second"]),
                        "errors": report["concurrent"]["errors"]},
