@@ -230,3 +230,21 @@ def test_at_the_count_limit_delivered_results_make_way_before_unfetched_ones():
     remaining = reg.all()
     assert unfetched in remaining, "the oldest, but nobody has its result yet"
     assert remaining == [unfetched, delivered[3], delivered[4]]
+
+
+def test_cancel_all_queued_finishes_only_the_jobs_not_started():
+    reg = JobRegistry(max_pending=10)
+    running, done, queued_a, queued_b = (make(reg) for _ in range(4))
+    reg.start(running)
+    reg.start(done)
+    reg.finish(done, env())
+    cancelled = reg.cancel_all_queued(lambda job: {"status": "cancelled", "job": job.id})
+    assert cancelled == [queued_a, queued_b]
+    for job in cancelled:
+        assert job.state == FINISHED and job.cancel_requested and job.envelope == {"status": "cancelled", "job": job.id}
+        assert reg.start(job) is False  # its turn on the main thread comes: it never runs
+    assert running.state == RUNNING and done.status == "success"
+    assert reg.cancel_all_queued(lambda job: env("cancelled")) == []
+    # They no longer count as pending: the slots are free again.
+    for _ in range(8):
+        make(reg)

@@ -38,8 +38,9 @@ def test_keys_and_clear():
     for key in ("b", "a", "c"):
         store.put(key, 1)
     assert store.keys() == ["b", "a", "c"]
-    store.clear()
+    assert store.clear() == 3  # how many were dropped (reset_blender reports it)
     assert store.keys() == [] and store.get("a") == (None, False)
+    assert store.clear() == 0
 
 
 def test_1_3_3_api_names():

@@ -100,3 +100,14 @@ def test_concurrent_first_use_creates_one_namespace():
     for t in threads:
         t.join()
     assert len({id(ns) for ns in seen}) == 1
+
+
+def test_clear_drops_every_namespace_and_counts_them():
+    store = SessionStore()
+    store.namespace(1)["x"] = 1
+    store.namespace(2)
+    store.namespace(1, "shared")["y"] = 2
+    assert store.clear() == 3
+    assert store.stats() == {"connections": 0, "named": []}
+    assert "x" not in store.namespace(1) and "y" not in store.namespace(3, "shared")
+    assert store.clear() == 2

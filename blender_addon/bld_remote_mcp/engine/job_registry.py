@@ -137,6 +137,15 @@ class JobRegistry:
             self._retire(job, envelope)
             return True
 
+    def cancel_all_queued(self, envelope_for):
+        """Finish every job that has not started, each with ``envelope_for(job)``. Returns them."""
+        with self._lock:
+            queued = [job for job in self._jobs.values() if job.state == QUEUED and not job.is_done()]
+            for job in queued:
+                job.cancel_requested = True
+                self._retire(job, envelope_for(job))
+            return queued
+
     def get(self, job_id):
         with self._lock:
             self._maybe_prune()

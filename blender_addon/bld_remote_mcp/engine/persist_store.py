@@ -31,8 +31,11 @@ class PersistStore:
             return list(self._data)
 
     def clear(self):
+        """Forget every key; returns how many there were."""
         with self._lock:
+            dropped = len(self._data)
             self._data.clear()
+            return dropped
 
     # 1.3.3's `bld_remote.persist` API names.
     put_data = put

@@ -35,6 +35,15 @@ class SessionStore:
             table, key = (self._named, session) if session else (self._connections, connection_id)
             return table.pop(key, None) is not None
 
+    def clear(self):
+        """Forget every namespace, the connections' and the named ones (``reset_blender``).
+        Returns how many there were."""
+        with self._lock:
+            dropped = len(self._connections) + len(self._named)
+            self._connections.clear()
+            self._named.clear()
+            return dropped
+
     def drop_connection(self, connection_id):
         with self._lock:
             self._connections.pop(connection_id, None)
