@@ -47,7 +47,9 @@ def register():
     for name, handler in _HANDLERS:
         handlers = getattr(bpy.app.handlers, name)
         if handler not in handlers:
-            handlers.append(handler)
+            # persistent: loading a file (reset_blender, or open_mainfile in agent code) drops
+            # every handler that is not, and renders after it would fail again.
+            handlers.append(bpy.app.handlers.persistent(handler))
 
 
 def unregister():
