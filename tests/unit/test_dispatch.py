@@ -2,6 +2,7 @@
 
 import threading
 import types
+from pathlib import Path
 
 import pytest
 
@@ -195,7 +196,32 @@ def test_commands_cannot_be_registered_twice():
 def test_the_command_table_is_complete():
     expected = {"ping", "hello", "status", "reset_session", "shutdown", "server_shutdown", "get_polyhaven_status",
                 "execute_code", "get_job", "cancel_job", "list_jobs", "put_persist_data", "get_persist_data",
-                "remove_persist_data", "get_scene_info", "get_object_info", "get_viewport_screenshot"}
+                "remove_persist_data", "get_scene_info", "get_object_info", "get_viewport_screenshot",
+                "reset_blender"}
     assert expected <= set(COMMANDS)
     assert COMMANDS["execute_code"].main_thread is False  # it queues its own job
     assert COMMANDS["get_scene_info"].main_thread is True
+    # Its refusals answer at once; it queues its own main-thread part.
+    assert COMMANDS["reset_blender"].main_thread is False
+
+
+def documented_commands():
+    """The command names of the table of docs/protocol.md §4, in its order."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## 4."):]
+    section = section[:section.index("\n## ", 1)]
+    rows = section[section.index("| command | thread | params | result |"):].splitlines()[2:]
+    names = []
+    for row in rows:
+        if not row.startswith("|"):
+            break
+        names.append(row.split("|")[1].strip().strip("`"))
+    return names
+
+
+def test_the_command_table_is_the_table_of_the_protocol_document():
+    """Every command the addon serves is documented in §4 and every documented one is served (the
+    Rust side holds its Command enum to the same table in crates/bld-remote-protocol/src/request.rs)."""
+    documented = documented_commands()
+    assert len(documented) >= 19 and len(set(documented)) == len(documented), documented
+    assert sorted(COMMANDS) == sorted(documented)

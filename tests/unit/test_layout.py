@@ -20,6 +20,7 @@ PURE_LAYERS = ("wire", "engine", "commands")
 BLENDER_FACING = frozenset((
     "keepalive.py",  # opens --blend with bpy.ops before serving
     "blender/api.py",
+    "blender/baseline.py",  # reset_blender's load, the open file's path for status
     "blender/compat.py",  # reads bpy.app.version
     "blender/gui_pump.py",
     "blender/panel.py",

@@ -156,3 +156,22 @@ def test_serve_forever_returns_when_should_stop_says_so():
     t.join(60)  # a hang guard: it returns at its next wake once the flag is up
     assert not t.is_alive()
     assert result["code"] == 0 and q.stop_code is None
+
+
+def test_after_each_runs_on_the_draining_thread_after_every_call_and_cannot_stop_the_pump():
+    seen = []
+    q = MainThreadQueue(after_each=lambda: seen.append(("after", threading.get_ident())))
+    q.submit(lambda: seen.append("one"))
+    q.submit(lambda: 1 / 0)  # a failing call is followed by the hook too
+    assert q.run_pending() is True
+    me = threading.get_ident()
+    assert seen == ["one", ("after", me), ("after", me)]
+
+    def broken():
+        raise RuntimeError("hook failed")
+
+    q.after_each = broken
+    later = q.submit(lambda: "still served")
+    q.submit(lambda: None)
+    assert q.run_pending() is True
+    assert later.result == "still served"

@@ -16,7 +16,7 @@ from ..engine import config
 from ..engine.persist_store import PersistStore
 from ..engine.service import Service
 from ..version import ADDON_VERSION
-from . import scene_state
+from . import baseline, scene_state
 
 log = logging.getLogger("bld_remote_mcp")
 
@@ -152,12 +152,16 @@ def start_mcp_service(port=None, host=None, token=None):
             quit_app=_quit_blender,
             undo_step=None if background else _push_undo_step,
             checkpoint=_save_checkpoint,
+            # reset_blender: headless workers only (a user's window keeps its scene).
+            load_baseline=baseline.load if background else None,
+            blend_file_probe=baseline.open_file,
         )
         try:
             service.start()
         except OSError as exc:
             raise RuntimeError(str(exc)) from exc
         _service = service
+    baseline.watch(service)
     if not background:
         from . import gui_pump
 
@@ -199,6 +203,7 @@ def stop_mcp_service():
         from . import render_guards
 
         render_guards.unregister()
+        baseline.unwatch()
 
 
 def is_mcp_service_up():

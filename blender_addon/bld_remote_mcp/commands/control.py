@@ -1,10 +1,11 @@
-"""Commands about the server itself: ping, hello, authenticate, status, sessions, shutdown, polyhaven."""
+"""Commands about the server itself: ping, hello, authenticate, status, sessions, reset_blender,
+shutdown, polyhaven."""
 
 import os
 import time
 
-from ..wire import auth, params
-from ..wire.replies import PROTOCOL_VERSION
+from ..wire import auth, errors, params
+from ..wire.replies import PROTOCOL_VERSION, CommandError
 from . import command
 
 
@@ -59,6 +60,30 @@ def reset_session(ctx, p):
     session = params.get(p, "session", (str,), None)
     existed = ctx.service.sessions.reset(ctx.connection.id, session)
     return {"reset": True, "existed": existed, "session": session}
+
+
+@command("reset_blender")
+def reset_blender(ctx, p):
+    """Headless workers only: back to a baseline scene with nothing left of earlier clients.
+
+    What needs no Blender is answered here at once (the param, the GUI refusal, a missing file);
+    the reset itself runs on the main thread (``Service.reset_blender``).
+    """
+    service = ctx.service
+    file = params.get(p, "file", (str,), None)
+    service.check_can_reset()
+    path = None
+    if file is not None:
+        if not file:
+            raise CommandError(errors.INVALID_PARAMS, "param 'file' must be the path of a .blend file, or null "
+                               "for Blender's factory startup scene", param="file")
+        path = os.path.abspath(file)
+        if not os.path.exists(path):
+            raise CommandError(errors.NOT_FOUND, f"no file at {path}; nothing was reset", file=path)
+        if not os.path.isfile(path):
+            raise CommandError(errors.INVALID_PARAMS, f"{path} is not a file; nothing was reset", param="file",
+                               file=path)
+    return service.call_on_main(lambda: service.reset_blender(path))
 
 
 @command("shutdown")

@@ -42,9 +42,12 @@ class MainThreadCall:
 
 
 class MainThreadQueue:
-    def __init__(self):
+    def __init__(self, after_each=None):
         self._queue = queue.SimpleQueue()
         self.stop_code = None
+        # Called on the main thread after every call run (the service refreshes what it keeps
+        # of Blender's state there, for the threads that may not touch bpy).
+        self.after_each = after_each
 
     def submit(self, fn):
         """Queue ``fn`` (no arguments) for the main thread; returns its MainThreadCall."""
@@ -65,6 +68,8 @@ class MainThreadQueue:
             return False
         try:
             item.run()
+            if self.after_each is not None:
+                self.after_each()
         except BaseException:  # a stray interrupt landing between jobs must not kill the pump
             log.exception("main-thread call failed outside its own error handling")
         return True

@@ -34,13 +34,19 @@ _PEER_CHECK_INTERVAL = 0.1  # how often a waiting sync call looks whether its ca
 class Service:
     def __init__(self, settings, mode, blender_version, addon_version, main_thread_ident, persist=None,
                  scene_probe=None, preload=None, quit_app=None, capture_fds=True, undo_step=None,
-                 checkpoint=None):
+                 checkpoint=None, load_baseline=None, blend_file_probe=None):
         commands.load()
         self.settings = settings
         self.mode = mode  # "background" | "gui"
         self.blender_version = blender_version
         self.addon_version = addon_version
-        self.queue = MainThreadQueue()
+        # Headless only: callable(path or None) loading that .blend, or Blender's factory startup
+        # scene, and returning the number of objects then (``reset_blender``); raises on failure.
+        self.load_baseline = load_baseline
+        # callable() -> the open .blend's path ("" unsaved); main thread only, like all of bpy.
+        self._blend_file_probe = blend_file_probe
+        self.blend_file = ""  # what the probe said last: read by `status` from any thread
+        self.queue = MainThreadQueue(after_each=self.refresh_blend_file)
         # Random per server: tells two Blenders on one port apart, and names this server's jobs.
         self.instance_id = secrets.token_hex(3)
         self.jobs = JobRegistry(settings.max_pending_jobs, settings.max_finished_jobs, settings.finished_job_ttl,
@@ -90,6 +96,7 @@ class Service:
             raise
         self.started_at = time.time()
         self.running = True
+        self.refresh_blend_file()
         return self.port
 
     def stop(self):
@@ -234,6 +241,85 @@ class Service:
         # Not yet inside its code (still compiling): the executor sees cancel_requested then.
         return self.interrupter.cancel(job) or not job.is_done()
 
+    # -- the open file and resets ------------------------------------------------------------
+    def refresh_blend_file(self):
+        """Main thread only: re-read the open .blend's path into ``blend_file``.
+
+        ``status`` answers on client threads, which must not touch bpy, so it reports this copy.
+        The main thread refreshes it after every call it runs (the main-thread queue's
+        ``after_each``): that sees every load and save made through this server, even by code
+        that removed Blender's handlers, for the price of reading one string. blender/baseline.py
+        also calls it from ``load_post``/``save_post`` handlers, which see what happens outside
+        any call: a GUI user's File > Open or Save, the file given on Blender's command line.
+        """
+        probe = self._blend_file_probe
+        if probe is None:
+            return
+        try:
+            self.blend_file = probe() or ""
+        except Exception:  # bpy.data is restricted while Blender registers addons: keep the last
+            log.debug("could not read the open file's path", exc_info=True)
+
+    def check_can_reset(self):
+        """``reset_blender`` is for headless workers only: refused in a Blender with a window."""
+        if self.mode != "background" or self.load_baseline is None:
+            raise CommandError(
+                errors.INVALID_REQUEST,
+                f"reset_blender is refused in this Blender (mode {self.mode}): it would throw away the "
+                "open scene and every client's variables. It is meant for headless workers that "
+                "bld-remote starts; here use reset_session, or open a file from execute_code",
+                mode=self.mode,
+            )
+
+    def reset_blender(self, path=None):
+        """Main thread only (``reset_blender``, docs/protocol.md §4): load the baseline, ``path``
+        or Blender's factory startup scene, then drop what agents left in this process: every
+        namespace (the connections' and the named sessions'), the persist store, and the jobs
+        that have not started.
+
+        The load comes first: Blender keeps the open file when it cannot read another (measured
+        on 3.4, 4.2, 4.5, 5.0 and 5.3), so a file that fails to open leaves everything as it was
+        and the caller is told nothing was reset, rather than variables dropped over the old scene.
+        """
+        self.check_can_reset()
+        running = self.jobs.running()
+        if running:
+            # Only code that pumps the queue itself (bld_remote.step() inside a job) gets here:
+            # never swap the file under code that is running.
+            raise CommandError(
+                errors.BUSY,
+                f"job {running[0].id} is running: reset_blender does not load a file under running code "
+                "(cancel it first)",
+            )
+        try:
+            objects = self.load_baseline(path)
+        except Exception as exc:
+            if path is None:
+                raise
+            reason = str(exc).strip()
+            reason = reason[len("Error: "):] if reason.startswith("Error: ") else reason
+            raise CommandError(
+                errors.INVALID_PARAMS,
+                f"Blender could not open {path} ({reason}); nothing was reset",
+                param="file",
+                file=path,
+            ) from exc
+        cancelled = self.jobs.cancel_all_queued(lambda job: cancelled_before_start(
+            job, errors.CANCELLED, "job was cancelled before it started: reset_blender reset this Blender"))
+        namespaces = self.sessions.clear()
+        persist_keys = self.persist.clear()
+        self.refresh_blend_file()
+        log.info("reset to %s: %d namespaces, %d persist keys and %d queued jobs dropped",
+                 path or "the factory startup scene", namespaces, persist_keys, len(cancelled))
+        return {
+            "reset": True,
+            "file": path,
+            "namespaces_dropped": namespaces,
+            "persist_keys_dropped": persist_keys,
+            "jobs_cancelled": len(cancelled),
+            "objects": objects,
+        }
+
     # -- status ------------------------------------------------------------------------------
     def status(self):
         jobs = self.jobs.all()
@@ -253,6 +339,7 @@ class Service:
             "jobs": {state: sum(1 for j in jobs if j.state == state) for state in ("queued", "running", "finished")},
             "sessions": self.sessions.stats(),
             "rss_bytes": rss_bytes(),
+            "blend_file": self.blend_file,
             "auth": self.token is not None,
             "guard": {"enabled": True, "allowed_dirs": list(self.guard.allowed_dirs), "refusals": self.guard.refusals}
             if self.guard is not None else {"enabled": False},
