@@ -23,8 +23,8 @@ pub use framing::{FrameError, LineDecoder, encode_command, encode_request};
 pub use reply::{ErrorObject, MalformedReply, PlainReply, Reply, ReplyStatus};
 pub use request::{Command, ExecuteCode, ExecutionMode, Request, RequestId, ScreenshotFormat};
 pub use results::{
-    BlenderMode, CaptureCamera, CaptureSource, Hello, JobState, JobSummary, JobView, JobsCount,
-    Screenshot, Status, StdoutSince, Submitted,
+    BlenderMode, BlenderReset, CaptureCamera, CaptureSource, Hello, JobState, JobSummary, JobView,
+    JobsCount, Screenshot, Status, StdoutSince, Submitted,
 };
 
 /// The protocol version this crate speaks; `hello` reports the server's.

@@ -87,6 +87,12 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session: Option<String>,
     },
+    /// Headless Blenders only: load `file` (a .blend; `None`: Blender's factory startup scene),
+    /// then drop every namespace, the persist store and the jobs not started (§4).
+    ResetBlender {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
+    },
     PutPersistData {
         key: String,
         data: Value,
@@ -148,6 +154,7 @@ impl Command {
             Command::CancelJob { .. } => "cancel_job",
             Command::ListJobs => "list_jobs",
             Command::ResetSession { .. } => "reset_session",
+            Command::ResetBlender { .. } => "reset_blender",
             Command::PutPersistData { .. } => "put_persist_data",
             Command::GetPersistData { .. } => "get_persist_data",
             Command::RemovePersistData { .. } => "remove_persist_data",
@@ -335,6 +342,13 @@ mod tests {
                 json!({"job_id": "job-2"}),
             ),
             (Command::ResetSession { session: None }, json!({})),
+            (Command::ResetBlender { file: None }, json!({})),
+            (
+                Command::ResetBlender {
+                    file: Some("/srv/baseline.blend".into()),
+                },
+                json!({"file": "/srv/baseline.blend"}),
+            ),
             (
                 Command::PutPersistData {
                     key: "k".into(),
@@ -389,6 +403,105 @@ mod tests {
             let json = round_trip(&Request::new(1, command));
             assert_eq!(json["type"], name);
             assert_eq!(json["params"], params, "{name}");
+        }
+    }
+
+    /// One of each command. The match has no wildcard, so a command added to the enum does not
+    /// compile until it is listed here too (and then it must be in the document's table).
+    fn every_command() -> Vec<Command> {
+        let all = vec![
+            Command::Ping,
+            Command::Hello { client_nonce: None },
+            Command::Authenticate {
+                client_proof: String::new(),
+            },
+            Command::Status,
+            Command::ExecuteCode(ExecuteCode::new("")),
+            Command::GetJob {
+                job_id: String::new(),
+                wait: None,
+                stdout_offset: None,
+            },
+            Command::CancelJob {
+                job_id: String::new(),
+            },
+            Command::ListJobs,
+            Command::ResetSession { session: None },
+            Command::ResetBlender { file: None },
+            Command::PutPersistData {
+                key: String::new(),
+                data: Value::Null,
+            },
+            Command::GetPersistData {
+                key: String::new(),
+                default: None,
+            },
+            Command::RemovePersistData { key: String::new() },
+            Command::Shutdown { exit_code: None },
+            Command::ServerShutdown,
+            Command::GetPolyhavenStatus,
+            Command::GetSceneInfo {
+                limit: None,
+                offset: None,
+            },
+            Command::GetObjectInfo {
+                object_name: String::new(),
+            },
+            Command::GetViewportScreenshot {
+                max_size: None,
+                format: None,
+                filepath: None,
+                view: None,
+                azimuth: None,
+                elevation: None,
+                shading: None,
+            },
+        ];
+        for command in &all {
+            match command {
+                Command::Ping
+                | Command::Hello { .. }
+                | Command::Authenticate { .. }
+                | Command::Status
+                | Command::ExecuteCode(_)
+                | Command::GetJob { .. }
+                | Command::CancelJob { .. }
+                | Command::ListJobs
+                | Command::ResetSession { .. }
+                | Command::ResetBlender { .. }
+                | Command::PutPersistData { .. }
+                | Command::GetPersistData { .. }
+                | Command::RemovePersistData { .. }
+                | Command::Shutdown { .. }
+                | Command::ServerShutdown
+                | Command::GetPolyhavenStatus
+                | Command::GetSceneInfo { .. }
+                | Command::GetObjectInfo { .. }
+                | Command::GetViewportScreenshot { .. } => {}
+            }
+        }
+        all
+    }
+
+    /// The commands are exactly the table of docs/protocol.md §4, in its order, and each one's
+    /// wire name is the one serde writes: a command added on either side without the other
+    /// fails here.
+    #[test]
+    fn the_commands_are_the_table_of_the_protocol_document() {
+        let rows = crate::protocol_doc::table(
+            crate::protocol_doc::section("## 4."),
+            &["command", "thread", "params", "result"],
+        );
+        let documented: Vec<&str> = rows
+            .iter()
+            .map(|row| crate::protocol_doc::unquote(row[0]))
+            .collect();
+        let commands = every_command();
+        let names: Vec<&str> = commands.iter().map(Command::name).collect();
+        assert_eq!(names, documented);
+        for command in &commands {
+            let json = serde_json::to_value(Request::new(1, command.clone())).unwrap();
+            assert_eq!(json["type"], command.name());
         }
     }
 

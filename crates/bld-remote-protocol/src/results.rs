@@ -98,6 +98,23 @@ pub struct Status {
     /// Whether token authentication is on.
     #[serde(default)]
     pub auth: Option<bool>,
+    /// The open .blend's absolute path, `""` when it was never saved (`None`: an addon from
+    /// before the field).
+    #[serde(default)]
+    pub blend_file: Option<String>,
+}
+
+/// `reset_blender`: what the reset dropped, and the scene it left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlenderReset {
+    pub reset: bool,
+    /// The .blend loaded (absolute), or `None` for Blender's factory startup scene.
+    pub file: Option<String>,
+    pub namespaces_dropped: u64,
+    pub persist_keys_dropped: u64,
+    pub jobs_cancelled: u64,
+    /// `len(bpy.data.objects)` once loaded.
+    pub objects: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,6 +261,36 @@ mod tests {
         assert_eq!(status.jobs.finished, 4);
         assert_eq!(status.mode, BlenderMode::Gui);
         assert_eq!(status.rss_bytes, None);
+        assert_eq!(status.blend_file, None, "an addon from before blend_file");
+    }
+
+    #[test]
+    fn status_names_the_open_file_and_reset_blender_what_it_dropped() {
+        let status: Status =
+            serde_json::from_value(json!({"running": true, "mode": "background", "port": 1,
+            "pid": 2, "blender_version": "3.4.1", "addon_version": "0.1.0", "uptime": 3.5,
+            "connections": 1, "queue_length": 0, "jobs": {"queued": 0, "running": 0, "finished": 0},
+            "blend_file": ""}))
+            .unwrap();
+        assert_eq!(status.blend_file.as_deref(), Some(""), "unsaved");
+        let reset: BlenderReset = serde_json::from_value(json!({"reset": true,
+            "file": "/srv/base.blend", "namespaces_dropped": 3, "persist_keys_dropped": 1,
+            "jobs_cancelled": 0, "objects": 4}))
+        .unwrap();
+        assert_eq!(reset.file.as_deref(), Some("/srv/base.blend"));
+        assert_eq!(
+            (
+                reset.namespaces_dropped,
+                reset.persist_keys_dropped,
+                reset.objects
+            ),
+            (3, 1, 4)
+        );
+        let factory: BlenderReset = serde_json::from_value(json!({"reset": true, "file": null,
+            "namespaces_dropped": 0, "persist_keys_dropped": 0, "jobs_cancelled": 2,
+            "objects": 3}))
+        .unwrap();
+        assert_eq!((factory.file, factory.jobs_cancelled), (None, 2));
     }
 
     #[test]
