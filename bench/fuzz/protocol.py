@@ -17,7 +17,7 @@ HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CON
 COMMANDS = (
     "ping", "hello", "authenticate", "status", "execute_code", "get_job", "cancel_job", "list_jobs",
     "reset_session", "put_persist_data", "get_persist_data", "remove_persist_data", "shutdown", "server_shutdown",
-    "get_polyhaven_status", "get_scene_info", "get_object_info", "get_viewport_screenshot",
+    "get_polyhaven_status", "get_scene_info", "get_object_info", "get_viewport_screenshot", "reset_blender",
 )
 HANDSHAKE_COMMANDS = ("hello", "authenticate")  # all a connection may send before authenticating (§1a)
 # The pre-auth hello of §1a: nothing about this Blender. A challenge adds server_nonce and server_proof to "auth".

@@ -78,6 +78,8 @@ def valid_params(rng, ctx, command, tag):
             p.append(("stdout_offset", rng.randint(0, 10)))
     elif command == "reset_session":
         p.append(("session", f"fuzz-{tag}"))
+    elif command == "reset_blender" and rng.random() < 0.5:
+        p.append(("file", os.path.join(ctx.sentinel_dir, f"{tag}.blend")))
     elif command == "put_persist_data":
         p += [("key", f"fuzz-{tag}"), ("data", random_json(rng))]
     elif command in ("get_persist_data", "remove_persist_data"):
