@@ -248,3 +248,15 @@ def test_cancel_all_queued_finishes_only_the_jobs_not_started():
     # They no longer count as pending: the slots are free again.
     for _ in range(8):
         make(reg)
+
+
+def test_forget_finished_drops_only_finished_jobs():
+    reg = JobRegistry(max_pending=10)
+    running, done, queued = (make(reg) for _ in range(3))
+    reg.start(running)
+    reg.start(done)
+    reg.finish(done, env())
+    assert reg.forget_finished() == 1
+    assert reg.get(done.id) is None
+    assert reg.get(running.id) is running and reg.get(queued.id) is queued
+    assert reg.forget_finished() == 0

@@ -146,6 +146,15 @@ class JobRegistry:
                 self._retire(job, envelope_for(job))
             return queued
 
+    def forget_finished(self):
+        """Drop every finished job (their code, output and results); returns how many. For
+        ``reset_blender``: the next agent on this Blender must not read the last one's jobs."""
+        with self._lock:
+            finished = [job_id for job_id, job in self._jobs.items() if job.state == FINISHED]
+            for job_id in finished:
+                del self._jobs[job_id]
+            return len(finished)
+
     def get(self, job_id):
         with self._lock:
             self._maybe_prune()

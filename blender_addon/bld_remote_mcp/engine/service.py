@@ -274,8 +274,8 @@ class Service:
     def reset_blender(self, path=None):
         """Main thread only (``reset_blender``, docs/protocol.md §4): load the baseline, ``path``
         or Blender's factory startup scene, then drop what agents left in this process: every
-        namespace (the connections' and the named sessions'), the persist store, and the jobs
-        that have not started.
+        namespace (the connections' and the named sessions'), the persist store, the jobs that
+        have not started, and the finished jobs' records.
 
         The load comes first: Blender keeps the open file when it cannot read another (measured
         on 3.4, 4.2, 4.5, 5.0 and 5.3), so a file that fails to open leaves everything as it was
@@ -306,17 +306,21 @@ class Service:
             ) from exc
         cancelled = self.jobs.cancel_all_queued(lambda job: cancelled_before_start(
             job, errors.CANCELLED, "job was cancelled before it started: reset_blender reset this Blender"))
+        # Finished jobs too (the ones just cancelled among them): their code and results are the
+        # last agent's.
+        forgotten = self.jobs.forget_finished()
         namespaces = self.sessions.clear()
         persist_keys = self.persist.clear()
         self.refresh_blend_file()
-        log.info("reset to %s: %d namespaces, %d persist keys and %d queued jobs dropped",
-                 path or "the factory startup scene", namespaces, persist_keys, len(cancelled))
+        log.info("reset to %s: %d namespaces, %d persist keys, %d queued and %d finished jobs dropped",
+                 path or "the factory startup scene", namespaces, persist_keys, len(cancelled), forgotten)
         return {
             "reset": True,
             "file": path,
             "namespaces_dropped": namespaces,
             "persist_keys_dropped": persist_keys,
             "jobs_cancelled": len(cancelled),
+            "jobs_forgotten": forgotten,
             "objects": objects,
         }
 

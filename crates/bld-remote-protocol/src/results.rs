@@ -113,6 +113,9 @@ pub struct BlenderReset {
     pub namespaces_dropped: u64,
     pub persist_keys_dropped: u64,
     pub jobs_cancelled: u64,
+    /// Finished jobs whose records were dropped (the cancelled ones among them).
+    #[serde(default)]
+    pub jobs_forgotten: u64,
     /// `len(bpy.data.objects)` once loaded.
     pub objects: u64,
 }
