@@ -79,7 +79,7 @@ impl App {
         if let Some(port) = port_flag.or(self.config.port) {
             return Ok((host, port));
         }
-        let live = self.registry.live();
+        let live = self.registry.user_blenders();
         match live.as_slice() {
             [] => Ok((host, DEFAULT_PORT)),
             [only] => Ok((only.host.clone(), only.port)),

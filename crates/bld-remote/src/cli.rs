@@ -88,7 +88,7 @@ pub struct Target {
 /// ready and `bld-remote stop` ends it.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  bld-remote start --background --detach\n  bld-remote start --gui --file scene.blend\n  bld-remote start --port 0 --detach --json"
+    after_help = "Examples:\n  bld-remote start --background --detach\n  bld-remote start --gui --file scene.blend\n  bld-remote start --port 0 --detach --json\n  bld-remote start --gui --label gui --file scene.blend"
 )]
 pub struct StartArgs {
     /// Headless Blender (the default)
@@ -129,6 +129,30 @@ pub struct StartArgs {
     /// A folder code may write to in guard mode (repeatable) [default: the temp dir]
     #[arg(long, value_name = "DIR", requires = "guard")]
     pub guard_allow: Vec<PathBuf>,
+    /// A name to pick this Blender by: `bld-remote status` shows it, and MCP tools take it as
+    /// `blender` (e.g. `gui`, `bake`)
+    #[arg(long, value_name = "NAME", value_parser = parse_label)]
+    pub label: Option<String>,
+}
+
+/// Labels are short names an agent types: letters, digits, `-`, `_`, `.`; not a number (that
+/// would read as a pid) and not a word `blender` already means (`any`, `pool`).
+fn parse_label(label: &str) -> Result<String, String> {
+    let ok = !label.is_empty()
+        && label.len() <= 64
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !label.chars().all(|c| c.is_ascii_digit())
+        && !matches!(label, "any" | "pool");
+    if ok {
+        Ok(label.to_owned())
+    } else {
+        Err(
+            "up to 64 letters, digits, '-', '_' or '.'; not only digits; not `any` or `pool`"
+                .into(),
+        )
+    }
 }
 
 /// List the Blenders started by bld-remote: reachable or not, mode, version, uptime, queue.
@@ -248,7 +272,7 @@ pub struct DemoArgs {
 /// only MCP messages; logs go to stderr.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  bld-remote mcp\n  bld-remote mcp --port 6688\n  bld-remote mcp --spawn --http 127.0.0.1:8765\n  bld-remote mcp --spawn --blender /opt/blender-4.2/blender\n  Claude Desktop: {\"mcpServers\": {\"blender\": {\"command\": \"bld-remote\", \"args\": [\"mcp\", \"--spawn\"]}}}\n  (MCP clients do not pass your shell's environment on: pick a Blender with --blender, the\n  config file's `blender`, or BLENDER_PATH in the client config's \"env\")"
+    after_help = "Examples:\n  bld-remote mcp\n  bld-remote mcp --port 6688\n  bld-remote mcp --spawn --http 127.0.0.1:8765\n  bld-remote mcp --spawn --blender /opt/blender-4.2/blender\n  bld-remote mcp --http 127.0.0.1:8765 --pool 4 --pool-warm 1\n  Claude Desktop: {\"mcpServers\": {\"blender\": {\"command\": \"bld-remote\", \"args\": [\"mcp\", \"--spawn\"]}}}\n  (MCP clients do not pass your shell's environment on: pick a Blender with --blender, the\n  config file's `blender`, or BLENDER_PATH in the client config's \"env\")"
 )]
 pub struct McpArgs {
     /// Port of the Blender to use [default: the only running instance, else 6688]
@@ -309,6 +333,33 @@ pub struct McpArgs {
     /// How long a stopping HTTP server (SIGTERM, SIGINT) lets calls in flight finish
     #[arg(long, value_name = "SECS", default_value_t = 30.0, requires = "http")]
     pub drain_timeout: f64,
+    /// A pool of up to N headless Blenders, started on demand: each MCP session (or session
+    /// handle) leases one for its life, reset to a clean baseline between leases; calls without
+    /// `blender` go to it. Blenders you run stay reachable by name (`blender`)
+    #[arg(long, value_name = "N", env = "BLD_REMOTE_POOL", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub pool: Option<u16>,
+    /// Pool workers kept started ahead of demand (a lease of a started one takes milliseconds,
+    /// a cold start about a second)
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 0,
+        env = "BLD_REMOTE_POOL_WARM"
+    )]
+    pub pool_warm: u16,
+    /// The .blend every pool worker starts from and is reset to [default: factory startup]
+    #[arg(long, value_name = "FILE", env = "BLD_REMOTE_POOL_BLEND")]
+    pub pool_blend: Option<PathBuf>,
+    /// How long a session waits for a pool worker when all are leased, before its call fails
+    /// saying so
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub pool_wait: f64,
+    /// Sessions that may wait for a pool worker at once; more are refused at once
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub pool_queue: usize,
+    /// A started pool worker nobody leased for this long (beyond --pool-warm) is stopped
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    pub pool_idle: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -36,6 +36,14 @@ pub struct Record {
     /// record.
     #[serde(default)]
     pub temp_dir: Option<PathBuf>,
+    /// A name to pick it by (`start --label`; `blender` on MCP tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The pid of the `bld-remote mcp` whose pool started it (`--pool`): that server leases it
+    /// to its sessions and resets it between them, so nothing else may pick it as "the"
+    /// Blender to talk to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_of: Option<u32>,
 }
 
 fn auth_default() -> bool {
@@ -129,6 +137,15 @@ impl Registry {
         self.scan().0
     }
 
+    /// The live Blenders a user picks from (`bld-remote exec`, `stop`, `mcp` without a port,
+    /// `blender` on MCP tools): every live one except pool workers, which belong to the
+    /// sessions of the server that started them.
+    pub fn user_blenders(&self) -> Vec<Record> {
+        let mut live = self.live();
+        live.retain(|record| record.pool_of.is_none());
+        live
+    }
+
     /// Live records, and how many stale ones were removed.
     pub fn scan(&self) -> (Vec<Record>, usize) {
         if let Err(unsafe_dir) = private_fs::check_private_dir(&self.dir) {
@@ -196,6 +213,8 @@ mod tests {
             detached: true,
             auth: true,
             temp_dir: None,
+            label: None,
+            pool_of: None,
         }
     }
 
@@ -207,6 +226,38 @@ mod tests {
         registry.save(&me).unwrap();
         assert_eq!(registry.get(7001), Some(me.clone()));
         assert_eq!(registry.live(), vec![me]);
+    }
+
+    #[test]
+    fn pool_workers_are_not_among_the_users_blenders() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(dir.path());
+        let mut worker = record(7010, std::process::id());
+        worker.pool_of = Some(1);
+        worker.label = Some("pool-1".into());
+        registry.save(&worker).unwrap();
+        let mut mine = record(7011, std::process::id());
+        mine.label = Some("gui".into());
+        registry.save(&mine).unwrap();
+        assert_eq!(registry.live().len(), 2);
+        assert_eq!(registry.user_blenders(), vec![mine]);
+    }
+
+    #[test]
+    fn records_without_label_or_pool_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(dir.path());
+        let mut old = serde_json::to_value(record(7012, std::process::id())).unwrap();
+        assert!(old.get("label").is_none() && old.get("pool_of").is_none());
+        old.as_object_mut().unwrap().remove("temp_dir");
+        private_fs::ensure_private_tree(dir.path(), &["instances"]).unwrap();
+        private_fs::write_private_file(
+            &registry.dir().join("7012.json"),
+            old.to_string().as_bytes(),
+        )
+        .unwrap();
+        let read = registry.get(7012).unwrap();
+        assert_eq!((read.label, read.pool_of), (None, None));
     }
 
     #[test]

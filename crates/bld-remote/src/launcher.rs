@@ -34,6 +34,10 @@ pub struct Request {
     /// end it; else only its own process group, so that Ctrl-C reaches us first.
     pub own_session: bool,
     pub ready_timeout: Duration,
+    /// A name to pick it by (`start --label`), kept in its record.
+    pub label: Option<String>,
+    /// Started by the pool of the `bld-remote mcp` with this pid (kept in its record).
+    pub pool_of: Option<u32>,
 }
 
 /// A Blender that serves: its process and its record (saved in the registry).
@@ -177,6 +181,8 @@ pub async fn start(
         detached: request.own_session,
         auth: !request.no_auth,
         temp_dir: Some(temp_dir),
+        label: request.label.clone(),
+        pool_of: request.pool_of,
     };
     app.registry.save(&record)?;
     Ok(Started { child, record })

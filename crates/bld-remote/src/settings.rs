@@ -25,6 +25,8 @@ pub struct ConfigFile {
     pub stop_grace: Option<f64>,
     /// `bld-remote mcp` starts a headless Blender when none answers.
     pub spawn: Option<bool>,
+    /// `bld-remote mcp` keeps a pool of up to this many headless Blenders (`--pool`).
+    pub pool: Option<usize>,
     /// Accept Blenders whose server has authentication off.
     pub allow_no_auth: Option<bool>,
     /// Token file to prove instead of the addon's file for the port.

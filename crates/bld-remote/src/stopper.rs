@@ -114,6 +114,8 @@ mod tests {
             detached: true,
             auth: true,
             temp_dir: None,
+            label: None,
+            pool_of: None,
         }
     }
 

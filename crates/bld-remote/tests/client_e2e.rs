@@ -295,6 +295,7 @@ fn all_commands() -> Vec<Command> {
         Command::ResetSession {
             session: Some("s".into()),
         },
+        Command::ResetBlender { file: None },
         Command::PutPersistData {
             key: "k".into(),
             data: serde_json::json!({"a": 1}),

@@ -320,7 +320,7 @@ async fn rmcp_client_follows_jobs_reads_the_scene_and_keeps_data() {
         resources.iter().map(|r| r.uri.to_string()).collect();
     assert_eq!(
         uris,
-        ["blender://scene", "blender://status"]
+        ["blender://pool", "blender://scene", "blender://status"]
             .map(String::from)
             .into()
     );

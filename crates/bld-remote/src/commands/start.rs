@@ -45,6 +45,8 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
                 .unwrap_or(120.0)
                 .max(1.0),
         ),
+        label: args.label.clone(),
+        pool_of: None,
     };
     let launcher::Started { mut child, record } =
         launcher::start(app, &request, &mut stop_signals).await?;
@@ -64,8 +66,13 @@ fn announce(record: &Record, json: bool) -> Result<()> {
         return Ok(());
     }
     let paint = Painter::stdout();
+    let label = record
+        .label
+        .as_ref()
+        .map(|label| format!(", label {label}"))
+        .unwrap_or_default();
     println!(
-        "{} Blender {} ready on {}:{} (pid {}, {})",
+        "{} Blender {} ready on {}:{} (pid {}, {}{label})",
         paint.ok("✓"),
         record.blender_version,
         record.host,

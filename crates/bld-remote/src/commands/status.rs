@@ -16,6 +16,10 @@ struct Row {
     pid: Option<u32>,
     /// Started by bld-remote (and so stoppable by `bld-remote stop`).
     managed: bool,
+    /// Its `--label`; a pool worker's is `pool-<slot>`.
+    label: Option<String>,
+    /// The pid of the `bld-remote mcp` whose pool it is in.
+    pool_of: Option<u32>,
     reachable: bool,
     mode: Option<BlenderMode>,
     blender_version: Option<String>,
@@ -35,6 +39,8 @@ pub async fn run(app: &App, args: StatusArgs) -> Result<u8> {
             port: record.port,
             pid: Some(record.pid),
             managed: true,
+            label: record.label.clone(),
+            pool_of: record.pool_of,
             mode: Some(record.mode),
             blender_version: Some(record.blender_version.clone()),
             uptime: Some(unix_now().saturating_sub(record.started_at) as f64),
@@ -105,20 +111,24 @@ fn print_table(rows: &[Row], stale: usize) {
         println!(
             "{}",
             paint.bold(
-                "PORT   PID      MODE        BLENDER  UPTIME     QUEUE  RUNNING  DONE   STATE"
+                "PORT   PID      LABEL        MODE        BLENDER  UPTIME     QUEUE  RUNNING  DONE   STATE"
             )
         );
         for row in rows {
             let dash = || "-".to_owned();
-            let state = match (&row.error, row.managed) {
-                (Some(err), _) => paint.error(&format!("unreachable: {err}")),
-                (None, true) => paint.ok("ready"),
-                (None, false) => paint.warn("ready (not started by bld-remote)"),
+            let state = match (&row.error, row.managed, row.pool_of) {
+                (Some(err), _, _) => paint.error(&format!("unreachable: {err}")),
+                (None, true, Some(server)) => paint.ok(&format!(
+                    "ready (pool worker of bld-remote mcp, pid {server})"
+                )),
+                (None, true, None) => paint.ok("ready"),
+                (None, false, _) => paint.warn("ready (not started by bld-remote)"),
             };
             println!(
-                "{:<6} {:<8} {:<11} {:<8} {:<10} {:<6} {:<8} {:<6} {}",
+                "{:<6} {:<8} {:<12} {:<11} {:<8} {:<10} {:<6} {:<8} {:<6} {}",
                 row.port,
                 row.pid.map_or_else(dash, |p| p.to_string()),
+                row.label.clone().unwrap_or_else(dash),
                 row.mode.map_or_else(dash, |m| m.to_string()),
                 row.blender_version.clone().unwrap_or_else(dash),
                 row.uptime.map_or_else(dash, uptime),

@@ -14,9 +14,17 @@ pub async fn run(app: &App, args: StopArgs) -> Result<u8> {
             .unwrap_or(10.0)
             .max(0.0),
     );
-    let live = app.registry.live();
+    let live = app.registry.user_blenders();
     let targets = if args.all {
-        live
+        // With the pool workers of servers that are gone (killed before they could stop
+        // them): nobody else will.
+        let mut all = live;
+        all.extend(app.registry.live().into_iter().filter(|record| {
+            record
+                .pool_of
+                .is_some_and(|server| !crate::process::is_alive(server))
+        }));
+        all
     } else if let Some(port) = args.port.or(app.config.port) {
         match live.into_iter().find(|r| r.port == port) {
             Some(record) => vec![record],

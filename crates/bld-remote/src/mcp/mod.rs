@@ -5,13 +5,16 @@ mod args;
 mod blender_calls;
 mod budget;
 mod execution;
+mod fleet;
 mod http;
 mod in_flight;
 mod link;
+mod pool;
 mod resources;
 mod schema;
 #[cfg(test)]
 mod scripted_addon;
+mod seat;
 mod server;
 mod session_handles;
 mod stdio;
@@ -31,15 +34,30 @@ use std::sync::Arc;
 
 pub async fn run(app: App, args: McpArgs) -> Result<u8> {
     let mut stop_signals = signals::StopSignals::listen();
+    let restart_stuck = args.on_stuck == crate::cli::OnStuck::Restart;
     let options = supervisor::SupervisorOptions {
         port: args.port,
-        host: args.host,
+        host: args.host.clone(),
         spawn: args.spawn || app.config.spawn.unwrap_or(false),
-        blender: args.blender,
-        restart_stuck: args.on_stuck == crate::cli::OnStuck::Restart,
+        blender: args.blender.clone(),
+        restart_stuck,
+        worker: None,
     };
     let state_dir = app.paths.state_dir.clone();
-    let supervisor = Arc::new(supervisor::BlenderSupervisor::new(Arc::new(app), options));
+    let pool_size = args.pool.map(usize::from).or(app.config.pool);
+    let app = Arc::new(app);
+    let pool = match pool_size {
+        Some(size) => Some(pool::Pool::new(
+            Arc::clone(&app),
+            pool_options(size, &args, restart_stuck)?,
+        )),
+        None => None,
+    };
+    let default = Arc::new(supervisor::BlenderSupervisor::new(
+        Arc::clone(&app),
+        options,
+    ));
+    let fleet = Arc::new(fleet::Fleet::new(app, default, pool.clone()));
     let handles = Arc::new(session_handles::SessionHandles::new(
         std::time::Duration::try_from_secs_f64(args.handle_idle_timeout)
             .ok()
@@ -47,43 +65,98 @@ pub async fn run(app: App, args: McpArgs) -> Result<u8> {
             .context("--handle-idle-timeout: a positive number of seconds")?,
     ));
     let reaper = tokio::spawn(session_handles::reap(Arc::clone(&handles)));
-    if let Some(listen) = args.http {
-        let options = http::HttpOptions {
-            listen,
-            allow_remote: args.allow_remote,
-            allow_hosts: args.allow_host,
-            allow_origins: args.allow_origin,
-            no_auth: args.no_auth,
-            session_idle_timeout: std::time::Duration::try_from_secs_f64(args.session_idle_timeout)
+    let pool_reaper = pool.as_ref().map(|pool| {
+        pool.keep_warm();
+        tokio::spawn(Arc::clone(pool).reap())
+    });
+    let served = match args.http {
+        Some(listen) => {
+            let options = http::HttpOptions {
+                listen,
+                allow_remote: args.allow_remote,
+                allow_hosts: args.allow_host,
+                allow_origins: args.allow_origin,
+                no_auth: args.no_auth,
+                session_idle_timeout: std::time::Duration::try_from_secs_f64(
+                    args.session_idle_timeout,
+                )
                 .context("--session-idle-timeout: a number of seconds")?,
-            drain_timeout: std::time::Duration::try_from_secs_f64(args.drain_timeout)
-                .context("--drain-timeout: a number of seconds")?,
-        };
-        let served = http::serve(
-            Arc::clone(&supervisor),
-            Arc::clone(&handles),
-            &state_dir,
-            options,
-            stop_signals,
-        )
-        .await;
-        reaper.abort();
-        // A Blender started by --spawn is stopped however serving ended.
-        supervisor.shutdown().await;
-        served?;
-        return Ok(exit::SUCCESS);
+                drain_timeout: std::time::Duration::try_from_secs_f64(args.drain_timeout)
+                    .context("--drain-timeout: a number of seconds")?,
+            };
+            http::serve(
+                Arc::clone(&fleet),
+                Arc::clone(&handles),
+                &state_dir,
+                options,
+                stop_signals,
+            )
+            .await
+        }
+        None => serve_stdio(&fleet, handles, &mut stop_signals).await,
+    };
+    reaper.abort();
+    if let Some(pool_reaper) = pool_reaper {
+        pool_reaper.abort();
     }
-    let service = server::BlenderMcp::new(Arc::clone(&supervisor), Default::default(), handles)
+    // Blenders this server started (--spawn, the pool) are stopped however serving ended.
+    fleet.default.shutdown().await;
+    if let Some(pool) = &fleet.pool {
+        pool.shutdown().await;
+    }
+    served?;
+    Ok(exit::SUCCESS)
+}
+
+/// One MCP session on stdin and stdout, until the client closes stdin or we are told to stop.
+async fn serve_stdio(
+    fleet: &Arc<fleet::Fleet>,
+    handles: Arc<session_handles::SessionHandles>,
+    stop_signals: &mut signals::StopSignals,
+) -> Result<()> {
+    let service = server::BlenderMcp::new(Arc::clone(fleet), Default::default(), handles)
         .serve(stdio::transport())
         .await
         .context("starting the MCP session on stdio")?;
-    // The session ends when the client closes stdin, or we are told to stop; either way a
-    // Blender this session spawned is stopped with it.
     tokio::select! {
         reason = service.waiting() => tracing::debug!(?reason, "MCP session ended"),
         signal = stop_signals.recv() => tracing::info!(signal, "stopping the MCP server"),
     }
-    reaper.abort();
-    supervisor.shutdown().await;
-    Ok(exit::SUCCESS)
+    Ok(())
+}
+
+/// The pool's settings from the flags, checked.
+fn pool_options(size: usize, args: &McpArgs, restart_stuck: bool) -> Result<pool::PoolOptions> {
+    let seconds = |value: f64, flag: &str| {
+        std::time::Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|duration| !duration.is_zero())
+            .with_context(|| format!("{flag}: a positive number of seconds"))
+    };
+    anyhow::ensure!(
+        (1..=64).contains(&size),
+        "pool: between 1 and 64 Blenders, not {size}"
+    );
+    let blend = match &args.pool_blend {
+        Some(file) => Some(
+            file.canonicalize()
+                .ok()
+                .filter(|file| file.is_file())
+                .with_context(|| {
+                    format!("--pool-blend: no such .blend file: {}", file.display())
+                })?,
+        ),
+        None => None,
+    };
+    Ok(pool::PoolOptions {
+        size,
+        warm: usize::from(args.pool_warm).min(size),
+        blend,
+        wait: seconds(args.pool_wait, "--pool-wait")?,
+        queue: args.pool_queue,
+        idle: seconds(args.pool_idle, "--pool-idle")?,
+        blender: args.blender.clone(),
+        host: args.host.clone(),
+        restart_stuck,
+    })
 }

@@ -1,5 +1,7 @@
-//! The resources offered over MCP: Blender's status, the scene, and the whole result of a
-//! finished job (for when a tool result showed only a preview of it).
+//! The resources offered over MCP: Blender's status, the scene, the pool of workers, and the
+//! whole result of a finished job (for when a tool result showed only a preview of it). Status
+//! and scene are of the Blender a call without `blender` reaches (with a pool: this session's
+//! worker).
 
 use super::server::BlenderMcp;
 use super::tool_result::text_of;
@@ -13,6 +15,7 @@ use rmcp::model::{
 const STATUS_URI: &str = "blender://status";
 const JOB_RESULT_TEMPLATE: &str = "blender://jobs/{job_id}/result";
 const SCENE_URI: &str = "blender://scene";
+const POOL_URI: &str = "blender://pool";
 
 /// `resources/list`.
 pub fn list() -> ListResourcesResult {
@@ -31,6 +34,11 @@ pub fn list() -> ListResourcesResult {
             SCENE_URI,
             "scene",
             "The current scene: objects and settings",
+        ),
+        resource(
+            POOL_URI,
+            "pool",
+            "The pool of headless Blenders (--pool): workers, leases, queue, restarts",
         ),
     ])
 }
@@ -54,6 +62,13 @@ pub async fn read(server: &BlenderMcp, uri: &str) -> Result<ReadResourceResponse
     {
         return job_result(server, job_id, uri).await;
     }
+    if uri == POOL_URI {
+        let pool = server.fleet.pool_status();
+        let value = serde_json::json!({"pool": pool});
+        let contents = ResourceContents::text(value.to_string(), uri.to_owned())
+            .with_mime_type("application/json");
+        return Ok(ReadResourceResult::new(vec![contents]).into());
+    }
     let command = match uri {
         STATUS_URI => Command::Status,
         SCENE_URI => Command::GetSceneInfo {
@@ -62,12 +77,17 @@ pub async fn read(server: &BlenderMcp, uri: &str) -> Result<ReadResourceResponse
         },
         other => {
             return Err(ErrorData::resource_not_found(
-                format!("no resource {other}; there are {STATUS_URI} and {SCENE_URI}"),
+                format!("no resource {other}; there are {STATUS_URI}, {SCENE_URI} and {POOL_URI}"),
                 None,
             ));
         }
     };
-    let value = server
+    let routed = server
+        .route(None, None)
+        .await
+        .map_err(|failed| ErrorData::internal_error(text_of(&failed), None))?;
+    let value = routed
+        .server
         .call_control(command, 0.0)
         .await
         .map_err(|failed| ErrorData::internal_error(text_of(&failed), None))?;
@@ -87,7 +107,12 @@ async fn job_result(
         wait: None,
         stdout_offset: None,
     };
-    let value = server
+    let routed = server
+        .route_job(None, job_id)
+        .await
+        .map_err(|failed| ErrorData::resource_not_found(text_of(&failed), None))?;
+    let value = routed
+        .server
         .call_control(command, 0.0)
         .await
         .map_err(|failed| ErrorData::resource_not_found(text_of(&failed), None))?;

@@ -31,12 +31,6 @@ pub fn output<T: JsonSchema>() -> Arc<JsonObject> {
     Arc::new(object(schema))
 }
 
-/// The output schema of a tool whose structured content is a JSON object passed on from
-/// Blender's reply (its fields are the addon's, docs/protocol.md §4).
-pub fn any_object() -> Arc<JsonObject> {
-    Arc::new(object(json!({"type": "object"})))
-}
-
 /// The schema without `$schema` and `title`, and its `$defs` taken out (to be inlined).
 fn without_root_decoration(mut schema: Value) -> (Value, Value) {
     let defs = schema
@@ -52,12 +46,16 @@ fn without_root_decoration(mut schema: Value) -> (Value, Value) {
 
 /// What schemars writes that a model does not need in an argument's schema: `"default": null`
 /// on optional arguments, `format` hints (`uint64`, `double`), `null` in the type of an
-/// argument that is optional anyway, and `$ref`s to `$defs` (inlined, without their doc
-/// comment).
+/// argument that is optional anyway, `$ref`s to `$defs` (inlined, without their doc comment),
+/// and `"additionalProperties": false` (the server refuses an unknown argument anyway, as
+/// invalid params naming it: `args::decode`).
 fn compact_input(value: &mut Value, defs: &Value) {
     match value {
         Value::Object(map) => {
             inline_ref(map, defs);
+            if map.get("additionalProperties") == Some(&Value::Bool(false)) {
+                map.remove("additionalProperties");
+            }
             if map.get("default") == Some(&Value::Null) {
                 map.remove("default");
             }

@@ -14,7 +14,7 @@
 //! of expired names tells "expired" from "never existed"), and the reaper (`mcp::run`) has Blender
 //! forget its namespace. A handle with a call in flight never expires.
 
-use super::link::Link;
+use super::seat::Seat;
 use bld_remote_protocol::Command;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -44,12 +44,15 @@ struct Registry {
     live: HashMap<String, Arc<Handle>>,
     expired: VecDeque<String>,
     expired_names: HashSet<String>,
+    /// Of the expired names, those ended by their caller (`reset_session` with `end`).
+    ended_names: HashSet<String>,
 }
 
-/// One handle: its name (the namespace's name in Blender) and its own link to Blender.
+/// One handle: its name (the namespace's name in Blender) and its own seat (its links to the
+/// Blenders it used, its pool worker, the Blender it sticks to).
 pub struct Handle {
     pub name: String,
-    pub link: Arc<Link>,
+    pub seat: Arc<Seat>,
     activity: Mutex<Activity>,
     jobs: Mutex<VecDeque<String>>,
 }
@@ -95,7 +98,7 @@ impl SessionHandles {
         }
         let handle = Arc::new(Handle {
             name: name.clone(),
-            link: Arc::new(Link::new()),
+            seat: Arc::new(Seat::new(name.clone())),
             activity: Mutex::new(Activity {
                 last_used: Instant::now(),
                 calls: 0,
@@ -115,7 +118,9 @@ impl SessionHandles {
             handle.activity().calls += 1;
             return Ok(InUse(Arc::clone(handle)));
         }
-        Err(if registry.expired_names.contains(name) {
+        Err(if registry.ended_names.contains(name) {
+            format!("session {name} was ended: call new_session for a new one")
+        } else if registry.expired_names.contains(name) {
             format!(
                 "session {name} expired after {} s without a call: its Python variables are gone. \
                  Call new_session for a new one",
@@ -165,11 +170,31 @@ impl SessionHandles {
                 && let Some(oldest) = registry.expired.pop_front()
             {
                 registry.expired_names.remove(&oldest);
+                registry.ended_names.remove(&oldest);
             }
             registry.expired_names.insert(name.clone());
             registry.expired.push_back(name);
         }
         expired
+    }
+
+    /// Ends the handle `name` now, as if it had expired (its namespaces are dropped, its pool
+    /// worker released once its calls in flight end); later use says it was ended.
+    pub fn end(&self, name: &str) -> Result<Arc<Handle>, String> {
+        let mut registry = self.registry();
+        let Some(handle) = registry.live.remove(name) else {
+            return Err(format!("no live session {name} to end"));
+        };
+        if registry.expired.len() >= REMEMBERED_EXPIRED
+            && let Some(oldest) = registry.expired.pop_front()
+        {
+            registry.expired_names.remove(&oldest);
+            registry.ended_names.remove(&oldest);
+        }
+        registry.expired_names.insert(name.to_owned());
+        registry.ended_names.insert(name.to_owned());
+        registry.expired.push_back(name.to_owned());
+        Ok(handle)
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
@@ -231,18 +256,20 @@ pub async fn reap(handles: Arc<SessionHandles>) {
     }
 }
 
-/// Drops an expired handle's namespace in Blender, through its own exec connection (never
-/// starting a Blender for it). A handle that never ran anything has nothing to drop.
-async fn forget(handle: &Handle) {
-    let Some(exec) = handle.link.exec_client() else {
-        return;
-    };
+/// Drops an expired handle's namespace in each Blender it used, through its own exec
+/// connections (never starting a Blender for it). A handle that never ran anything has nothing
+/// to drop. Its pool worker, if it held one, is reset when the handle is dropped.
+pub async fn forget(handle: &Handle) {
     let command = Command::ResetSession {
         session: Some(handle.name.clone()),
     };
-    match exec.call(&command).await {
-        Ok(_) => tracing::debug!(session = %handle.name, "expired: namespace dropped"),
-        Err(err) => tracing::debug!(session = %handle.name, %err, "expired; namespace not dropped"),
+    for exec in handle.seat.exec_clients().await {
+        match exec.call(&command).await {
+            Ok(_) => tracing::debug!(session = %handle.name, "expired: namespace dropped"),
+            Err(err) => {
+                tracing::debug!(session = %handle.name, %err, "expired; namespace not dropped")
+            }
+        }
     }
 }
 
@@ -257,7 +284,7 @@ fn random_name() -> Result<String, String> {
     Ok(name)
 }
 
-fn looks_like_a_handle(name: &str) -> bool {
+pub fn looks_like_a_handle(name: &str) -> bool {
     name.strip_prefix(PREFIX).is_some_and(|random| {
         random.len() == RANDOM_HEX_DIGITS
             && random
@@ -279,8 +306,8 @@ mod tests {
         assert!(looks_like_a_handle(&a.name), "{}", a.name);
         assert_ne!(a.name, b.name);
         assert!(
-            !Arc::ptr_eq(&a.link, &b.link),
-            "each handle has its own link"
+            !Arc::ptr_eq(&a.seat, &b.seat),
+            "each handle has its own seat"
         );
         assert_eq!(handles.live_count(), 2);
     }
@@ -344,6 +371,17 @@ mod tests {
         tokio::time::advance(IDLE).await;
         handles.mint().expect("the idle ones expired");
         assert_eq!(handles.live_count(), 1);
+    }
+
+    #[test]
+    fn an_ended_handle_says_so() {
+        let handles = SessionHandles::new(IDLE);
+        let name = handles.mint().unwrap().name.clone();
+        handles.end(&name).unwrap();
+        assert_eq!(handles.live_count(), 0);
+        let told = handles.enter(&name).err().unwrap();
+        assert!(told.contains("was ended"), "{told}");
+        assert!(handles.end(&name).is_err(), "ended once");
     }
 
     #[test]

@@ -57,12 +57,26 @@ pub struct SupervisorOptions {
     pub blender: Option<PathBuf>,
     /// Restart a spawned Blender stuck in a C call (`--on-stuck restart`).
     pub restart_stuck: bool,
+    /// A pool worker's supervisor (`pool.rs`): it only ever talks to Blenders it started
+    /// itself (never one it finds on a port), started with these.
+    pub worker: Option<WorkerSpec>,
+}
+
+/// How a pool worker's Blender is started.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// The baseline .blend it opens (`--pool-blend`), else factory startup.
+    pub file: Option<PathBuf>,
+    /// Its label in the records (`pool-<slot>`).
+    pub label: String,
 }
 
 pub struct BlenderSupervisor {
     app: Arc<App>,
     options: SupervisorOptions,
     current: tokio::sync::Mutex<State>,
+    /// Blenders it started that died or were stopped as stuck and so were replaced.
+    replaced: std::sync::atomic::AtomicU64,
 }
 
 /// The Blender the sessions talk to now: the shared control client and the options each
@@ -128,6 +142,43 @@ impl BlenderSupervisor {
             app,
             options,
             current: tokio::sync::Mutex::new(State::default()),
+            replaced: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many Blenders it started were replaced (crashed, killed, stuck).
+    pub fn replaced(&self) -> u64 {
+        self.replaced.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The record of the Blender it started, while that one runs (not waiting for a call in
+    /// progress to finish: `None` when it cannot tell right now).
+    pub fn started_record(&self) -> Option<Record> {
+        let state = self.current.try_lock().ok()?;
+        state
+            .spawned
+            .as_ref()
+            .filter(|spawned| !spawned.has_ended())
+            .map(|spawned| spawned.record.clone())
+    }
+
+    /// Where its calls go now, if it has found its Blender (and is not busy looking).
+    pub fn address(&self) -> Option<(String, u16)> {
+        let state = self.current.try_lock().ok()?;
+        state
+            .target
+            .as_ref()
+            .map(|target| (target.host.clone(), target.port))
+    }
+
+    /// Whether it has a Blender of its own running (or is busy, and so probably has).
+    pub fn has_started_one(&self) -> bool {
+        match self.current.try_lock() {
+            Ok(state) => state
+                .spawned
+                .as_ref()
+                .is_some_and(|spawned| !spawned.has_ended()),
+            Err(_) => true,
         }
     }
 
@@ -163,6 +214,8 @@ impl BlenderSupervisor {
                 self.app.registry.remove(record.port, record.pid);
                 state.spawned = None;
                 state.target = None;
+                self.replaced
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
         if let Some(target) = &state.target {
@@ -171,6 +224,13 @@ impl BlenderSupervisor {
         let (host, port) = match state.spawned.as_ref() {
             // The Blender this session started (on a port it picked, with `--port 0`).
             Some(spawned) => (spawned.record.host.clone(), spawned.record.port),
+            // A pool worker never looks for a Blender: it starts its own.
+            None if self.options.worker.is_some() => {
+                let spawned = self.start_blender().await?;
+                let target = (spawned.record.host.clone(), spawned.record.port);
+                state.spawned = Some(spawned);
+                target
+            }
             None => self
                 .app
                 .target(self.options.port, self.options.host.clone())
@@ -204,7 +264,7 @@ impl BlenderSupervisor {
     pub async fn after_error(&self, err: &ClientError) {
         let unfixed = self.options.port.is_none() && self.app.config.port.is_none();
         let look_again = matches!(err, ClientError::NotListening { .. }) || err.is_untrusted_peer();
-        if look_again && (unfixed || self.options.spawn) {
+        if look_again && (unfixed || self.options.spawn || self.options.worker.is_some()) {
             self.current.lock().await.target = None;
         }
     }
@@ -350,6 +410,8 @@ impl BlenderSupervisor {
             .spawned
             .take_if(|spawned| spawned.record.port == port)?;
         state.target = None;
+        self.replaced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let record = &spawned.record;
         let outcome = stopper::stop(record, Duration::from_secs(1)).await;
         self.app.registry.remove(record.port, record.pid);
@@ -394,10 +456,19 @@ impl BlenderSupervisor {
 
     /// Stops the Blender this session spawned, if any.
     pub async fn shutdown(&self) {
-        let spawned = self.current.lock().await.spawned.take();
+        self.shutdown_within(Duration::from_secs(10)).await;
+    }
+
+    /// [`Self::shutdown`], killing it if it has not exited `grace` after being asked to.
+    pub async fn shutdown_within(&self, grace: Duration) {
+        let spawned = {
+            let mut state = self.current.lock().await;
+            state.target = None;
+            state.spawned.take()
+        };
         if let Some(spawned) = spawned {
             let record = &spawned.record;
-            let outcome = stopper::stop(record, Duration::from_secs(10)).await;
+            let outcome = stopper::stop(record, grace).await;
             self.app.registry.remove(record.port, record.pid);
             tracing::info!(
                 port = record.port,
@@ -418,12 +489,19 @@ impl BlenderSupervisor {
     /// Starts a headless Blender as a child of this server, on the fixed port if there is one,
     /// else on a free one; a task keeps its exit status.
     async fn start_blender(&self) -> Result<Spawned, String> {
+        let worker = self.options.worker.as_ref();
         let request = launcher::Request {
             mode: BlenderMode::Background,
             host: self.app.host(self.options.host.clone()),
-            port: self.options.port.or(self.app.config.port).unwrap_or(0),
+            // A pool worker always on a free port: the fixed one is the user's Blender's.
+            port: match worker {
+                Some(_) => 0,
+                None => self.options.port.or(self.app.config.port).unwrap_or(0),
+            },
             blender: self.options.blender.clone(),
-            file: None,
+            file: worker.and_then(|worker| worker.file.clone()),
+            label: worker.map(|worker| worker.label.clone()),
+            pool_of: worker.map(|_| std::process::id()),
             no_auth: false,
             guard: false,
             guard_allow: Vec::new(),

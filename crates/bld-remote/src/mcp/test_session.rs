@@ -3,6 +3,7 @@
 //! pipe in this process, so a test drives tools as an agent does and paused tokio time applies
 //! to both ends.
 
+use super::fleet::Fleet;
 use super::scripted_addon::{ScriptedAddon, token};
 use super::server::BlenderMcp;
 use super::supervisor::{BlenderSupervisor, SupervisorOptions};
@@ -91,10 +92,13 @@ fn serve(addon: &ScriptedAddon, restart_stuck: bool, end: DuplexStream) -> tempf
         spawn: false,
         blender: None,
         restart_stuck,
+        worker: None,
     };
-    let supervisor = Arc::new(BlenderSupervisor::new(Arc::new(app), options));
+    let app = Arc::new(app);
+    let supervisor = Arc::new(BlenderSupervisor::new(Arc::clone(&app), options));
+    let fleet = Arc::new(Fleet::new(app, supervisor, None));
     tokio::spawn(async move {
-        let running = BlenderMcp::new(supervisor, Default::default(), Default::default())
+        let running = BlenderMcp::new(fleet, Default::default(), Default::default())
             .serve(end)
             .await
             .expect("the MCP session starts");

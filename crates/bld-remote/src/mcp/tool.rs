@@ -62,12 +62,14 @@ impl ToolOutput for ImageOnly {
 }
 
 /// A JSON object passed on from Blender's reply: its fields are the addon's
-/// (docs/protocol.md §4), so the schema says no more than "an object".
+/// (docs/protocol.md §4). No `outputSchema`: all one could say is "an object", which tells a
+/// model nothing and costs every agent context at every start (it is still sent as
+/// `structuredContent`, beside the text).
 pub enum BlenderObject {}
 
 impl ToolOutput for BlenderObject {
     fn schema() -> Option<Arc<JsonObject>> {
-        Some(schema::any_object())
+        None
     }
 }
 
@@ -117,6 +119,19 @@ pub const SAFE_SET: Hints = Hints {
     open_world: false,
 };
 
+/// The view of the server a tool's call acts on (`BlenderMcp::route`: the seat of its
+/// `session`, the Blender of its `blender`), or, returned at once, the tool error saying why
+/// there is none.
+macro_rules! routed {
+    ($server:expr, $session:expr, $blender:expr) => {
+        match $server.route($session, $blender).await {
+            Ok(routed) => routed,
+            Err(refused) => return Ok(refused),
+        }
+    };
+}
+pub(crate) use routed;
+
 /// A tool with its types erased: what the table of tools holds.
 pub struct Entry {
     pub name: &'static str,
@@ -153,11 +168,19 @@ impl Entry {
 
 fn listing<T: Tool>() -> model::Tool {
     let hints = T::HINTS;
-    let annotations = ToolAnnotations::new()
-        .read_only(hints.read_only)
-        .destructive(hints.destructive)
-        .idempotent(hints.idempotent)
-        .open_world(hints.open_world);
+    // Only what MCP's defaults (not read-only, destructive, not idempotent, open world) do not
+    // already say: tools/list lands in the agent's context. Destructive and idempotent mean
+    // nothing for a read-only tool.
+    let mut annotations = ToolAnnotations::new().read_only(hints.read_only);
+    if !hints.read_only && !hints.destructive {
+        annotations = annotations.destructive(false);
+    }
+    if !hints.read_only && hints.idempotent {
+        annotations = annotations.idempotent(true);
+    }
+    if !hints.open_world {
+        annotations = annotations.open_world(false);
+    }
     let tool = model::Tool::new(T::NAME, T::DESCRIPTION, schema::input::<T::Args>())
         .with_annotations(annotations);
     match T::Output::schema() {

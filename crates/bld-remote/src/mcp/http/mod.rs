@@ -14,10 +14,10 @@
 mod guard;
 pub mod token;
 
+use super::fleet::Fleet;
 use super::in_flight::InFlight;
 use super::server::BlenderMcp;
 use super::session_handles::SessionHandles;
-use super::supervisor::BlenderSupervisor;
 use crate::signals::StopSignals;
 use anyhow::{Context, Result, bail};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -82,7 +82,7 @@ pub fn check_bind(addr: SocketAddr, allow_remote: bool, no_auth: bool) -> Result
 
 /// Serves until SIGTERM or SIGINT, then drains and stops (module doc).
 pub async fn serve(
-    supervisor: Arc<BlenderSupervisor>,
+    fleet: Arc<Fleet>,
     handles: Arc<SessionHandles>,
     state_dir: &Path,
     options: HttpOptions,
@@ -131,12 +131,12 @@ pub async fn serve(
     sessions.session_config.keep_alive = Some(options.session_idle_timeout);
     let service = StreamableHttpService::new(
         {
-            let (supervisor, calls) = (Arc::clone(&supervisor), Arc::clone(&calls));
+            let (fleet, calls) = (Arc::clone(&fleet), Arc::clone(&calls));
             // Called per session (2025-11-25) and per request (2026-07-28, stateless): the
             // handles are the process's, so a handle works across both.
             move || {
                 Ok(BlenderMcp::new(
-                    Arc::clone(&supervisor),
+                    Arc::clone(&fleet),
                     Arc::clone(&calls),
                     Arc::clone(&handles),
                 ))

@@ -2,8 +2,10 @@
 
 use crate::mcp::args;
 use crate::mcp::execution::{self, ExecuteCodeOutput};
+use crate::mcp::fleet;
 use crate::mcp::server::BlenderMcp;
-use crate::mcp::tool::{Context, Hints, Outcome, RUN_CODE, Tool};
+use crate::mcp::tool::{Context, Hints, Outcome, RUN_CODE, Tool, routed};
+use crate::mcp::tool_result::tool_error;
 use bld_remote_protocol::timeline::MAX_TIMEOUT_SECS;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -19,11 +21,14 @@ impl Tool for ExecuteCode {
 
     async fn call(server: &BlenderMcp, args: ExecuteCodeArgs, context: &Context) -> Outcome {
         args::check_range("timeout", args.timeout, 0.001, MAX_TIMEOUT_SECS)?;
-        let (server, _in_use) = match server.in_session(args.session.as_deref()) {
-            Ok(view) => view,
-            Err(refused) => return Ok(refused),
-        };
-        execution::execute(&server, args, context).await
+        if args.blender.as_deref() == Some(fleet::ANY) && args.mode == Some(Mode::Async) {
+            return Ok(tool_error(
+                "blender \"any\" lends a pool worker for one call, so it cannot run a job: \
+                 use mode sync, or a session (new_session) for a worker of its own",
+            ));
+        }
+        let routed = routed!(server, args.session.as_deref(), args.blender.as_deref());
+        execution::execute(&routed.server, args, context).await
     }
 }
 
@@ -43,9 +48,12 @@ pub struct ExecuteCodeArgs {
     /// Save a copy of the .blend first (risky code).
     #[serde(default)]
     pub checkpoint: Option<bool>,
-    /// From new_session: run in its namespace.
+    /// From new_session.
     #[serde(default)]
     pub session: Option<String>,
+    /// From list_blenders, or `any`.
+    #[serde(default)]
+    pub blender: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]

@@ -5,8 +5,8 @@
 use super::session::SessionArgs;
 use crate::mcp::args;
 use crate::mcp::server::BlenderMcp;
-use crate::mcp::session_handles::InUse;
-use crate::mcp::tool::{BlenderObject, Context, Hints, Outcome, READ, SAFE_SET, Tool};
+use crate::mcp::server::Routed;
+use crate::mcp::tool::{BlenderObject, Context, Hints, Outcome, READ, SAFE_SET, Tool, routed};
 use crate::mcp::tool_result::{job_result, json_result, tool_error};
 use bld_remote_protocol::timeline::MAX_WAIT_SECS;
 use bld_remote_protocol::{Command, JobView};
@@ -15,14 +15,15 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The server as `session` sees it, refusing a job that handle did not start.
-fn for_job(
+/// The server as `session` sees it, on the Blender the job was started on, refusing a job
+/// that handle did not start.
+async fn for_job(
     server: &BlenderMcp,
     session: Option<&str>,
     job_id: &str,
-) -> Result<(BlenderMcp, Option<InUse>), CallToolResult> {
-    let (view, in_use) = server.in_session(session)?;
-    if let Some(handle) = view.handle()
+) -> Result<Routed, CallToolResult> {
+    let routed = server.route_job(session, job_id).await?;
+    if let Some(handle) = routed.server.handle()
         && !handle.has_job(job_id)
     {
         return Err(tool_error(format!(
@@ -30,7 +31,7 @@ fn for_job(
             handle.name
         )));
     }
-    Ok((view, in_use))
+    Ok(routed)
 }
 
 pub struct GetJob;
@@ -44,10 +45,11 @@ impl Tool for GetJob {
 
     async fn call(server: &BlenderMcp, args: GetJobArgs, _: &Context) -> Outcome {
         args::check_range("wait", args.wait, 0.0, MAX_WAIT_SECS)?;
-        let (server, _in_use) = match for_job(server, args.session.as_deref(), &args.job_id) {
-            Ok(view) => view,
+        let routed = match for_job(server, args.session.as_deref(), &args.job_id).await {
+            Ok(routed) => routed,
             Err(refused) => return Ok(refused),
         };
+        let server = &routed.server;
         let command = Command::GetJob {
             job_id: args.job_id,
             wait: args.wait,
@@ -92,10 +94,11 @@ impl Tool for CancelJob {
     type Output = BlenderObject;
 
     async fn call(server: &BlenderMcp, args: JobIdArgs, _: &Context) -> Outcome {
-        let (server, _in_use) = match for_job(server, args.session.as_deref(), &args.job_id) {
-            Ok(view) => view,
+        let routed = match for_job(server, args.session.as_deref(), &args.job_id).await {
+            Ok(routed) => routed,
             Err(refused) => return Ok(refused),
         };
+        let server = &routed.server;
         server
             .control(
                 Command::CancelJob {
@@ -127,10 +130,8 @@ impl Tool for ListJobs {
     type Output = BlenderObject;
 
     async fn call(server: &BlenderMcp, args: SessionArgs, _: &Context) -> Outcome {
-        let (server, _in_use) = match server.in_session(args.session.as_deref()) {
-            Ok(view) => view,
-            Err(refused) => return Ok(refused),
-        };
+        let routed = routed!(server, args.session.as_deref(), args.blender.as_deref());
+        let server = &routed.server;
         let Some(handle) = server.handle().cloned() else {
             return server.control(Command::ListJobs, 0.0).await;
         };

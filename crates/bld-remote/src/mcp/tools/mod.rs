@@ -2,6 +2,7 @@
 //! blender-remote so existing prompts work; descriptions are short because the whole
 //! `tools/list` reply lands in the agent's context.
 
+mod blenders;
 mod execution;
 mod jobs;
 mod persist;
@@ -14,7 +15,7 @@ use super::tool::Entry;
 use rmcp::model;
 
 /// Every tool, in the order `tools/list` gives them.
-static ALL: [Entry; 13] = [
+static ALL: [Entry; 14] = [
     Entry::of::<execution::ExecuteCode>(),
     Entry::of::<jobs::GetJob>(),
     Entry::of::<jobs::CancelJob>(),
@@ -23,6 +24,7 @@ static ALL: [Entry; 13] = [
     Entry::of::<scene::GetObjectInfo>(),
     Entry::of::<scene::GetViewportScreenshot>(),
     Entry::of::<session::CheckConnectionStatus>(),
+    Entry::of::<blenders::ListBlenders>(),
     Entry::of::<session::NewSession>(),
     Entry::of::<session::ResetSession>(),
     Entry::of::<persist::PutPersistData>(),

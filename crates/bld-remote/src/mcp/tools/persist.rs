@@ -2,7 +2,7 @@
 //! `remove_persist_data`): the addon's persist store (docs/protocol.md §4).
 
 use crate::mcp::server::BlenderMcp;
-use crate::mcp::tool::{BlenderObject, Context, Hints, Outcome, READ, SET, Tool};
+use crate::mcp::tool::{BlenderObject, Context, Hints, Outcome, READ, SET, Tool, routed};
 use bld_remote_protocol::Command;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -22,7 +22,10 @@ impl Tool for PutPersistData {
             key: args.key,
             data: args.data,
         };
-        server.control(command, 0.0).await
+        routed!(server, None, None)
+            .server
+            .control(command, 0.0)
+            .await
     }
 }
 
@@ -48,7 +51,10 @@ impl Tool for GetPersistData {
             key: args.key,
             default: args.default,
         };
-        server.control(command, 0.0).await
+        routed!(server, None, None)
+            .server
+            .control(command, 0.0)
+            .await
     }
 }
 
@@ -72,7 +78,10 @@ impl Tool for RemovePersistData {
 
     async fn call(server: &BlenderMcp, args: KeyArgs, _: &Context) -> Outcome {
         let command = Command::RemovePersistData { key: args.key };
-        server.control(command, 0.0).await
+        routed!(server, None, None)
+            .server
+            .control(command, 0.0)
+            .await
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::mcp::args::wire_name;
 use crate::mcp::server::BlenderMcp;
-use crate::mcp::tool::{BlenderObject, Context, Hints, ImageOnly, Outcome, READ, Tool};
+use crate::mcp::tool::{BlenderObject, Context, Hints, ImageOnly, Outcome, READ, Tool, routed};
 use crate::mcp::tool_result::{scene_result, tool_error};
 use bld_remote_protocol::{CaptureCamera, CaptureSource, Command, Screenshot, ScreenshotFormat};
 use rmcp::model::{CallToolResult, ContentBlock};
@@ -24,6 +24,8 @@ impl Tool for GetSceneInfo {
     type Output = BlenderObject;
 
     async fn call(server: &BlenderMcp, args: SceneInfoArgs, _: &Context) -> Outcome {
+        let routed = routed!(server, None, args.blender.as_deref());
+        let server = &routed.server;
         let command = Command::GetSceneInfo {
             // A page by default: an agent's context is the scarce resource.
             limit: Some(args.limit.unwrap_or(SCENE_PAGE)),
@@ -58,6 +60,9 @@ pub struct SceneInfoArgs {
     /// Columns (default: all).
     #[serde(default)]
     pub fields: Option<Vec<SceneField>>,
+    /// From list_blenders, a session, or `any`.
+    #[serde(default)]
+    pub blender: Option<String>,
 }
 
 /// The fields of an object in `get_scene_info` (docs/protocol.md §4).
@@ -82,6 +87,8 @@ impl Tool for GetObjectInfo {
     type Output = BlenderObject;
 
     async fn call(server: &BlenderMcp, args: ObjectNameArgs, _: &Context) -> Outcome {
+        let routed = routed!(server, None, args.blender.as_deref());
+        let server = &routed.server;
         let command = Command::GetObjectInfo {
             object_name: args.object_name,
         };
@@ -93,6 +100,9 @@ impl Tool for GetObjectInfo {
 #[serde(deny_unknown_fields)]
 pub struct ObjectNameArgs {
     pub object_name: String,
+    /// From list_blenders, a session, or `any`.
+    #[serde(default)]
+    pub blender: Option<String>,
 }
 
 pub struct GetViewportScreenshot;
@@ -105,6 +115,8 @@ impl Tool for GetViewportScreenshot {
     type Output = ImageOnly;
 
     async fn call(server: &BlenderMcp, args: ScreenshotArgs, _: &Context) -> Outcome {
+        let routed = routed!(server, None, args.blender.as_deref());
+        let server = &routed.server;
         let command = Command::GetViewportScreenshot {
             max_size: args.max_size,
             format: Some(ScreenshotFormat::Png),
@@ -157,6 +169,9 @@ pub struct ScreenshotArgs {
     /// Default: as it is.
     #[serde(default)]
     pub shading: Option<Shading>,
+    /// From list_blenders, a session, or `any`.
+    #[serde(default)]
+    pub blender: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
