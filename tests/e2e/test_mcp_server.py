@@ -37,7 +37,9 @@ def test_tools_are_listed_small_annotated_and_compatible(port_args, tmp_path):
                     "remove_persist_data", "get_job", "cancel_job", "list_jobs"} <= set(tools)
             assert all(tool.annotations is not None for tool in tools.values())
             assert tools["get_scene_info"].annotations.read_only_hint is True
-            assert tools["execute_code"].annotations.destructive_hint is True
+            # Left out when it is MCP's default (destructive): tools/list stays small.
+            assert tools["execute_code"].annotations.destructive_hint in (True, None)
+            assert tools["execute_code"].annotations.read_only_hint is False
             schema = tools["execute_code"].output_schema
             assert schema["required"] == ["status"] and "traceback" in schema["properties"]
             assert tools["execute_code"].input_schema["required"] == ["code"]
@@ -299,12 +301,14 @@ def test_status_and_scene_resources(port_args, tmp_path, bg):
     async def body():
         async with session(port_args, tmp_path) as client:
             listed = await client.list_resources()
-            assert {str(r.uri) for r in listed.resources} == {"blender://status", "blender://scene"}
+            assert {str(r.uri) for r in listed.resources} == {"blender://status", "blender://scene", "blender://pool"}
             status = await client.read_resource("blender://status")
             data = json.loads(status.contents[0].text)
             assert data["pid"] == bg.pid and data["running"] is True and status.contents[0].mime_type == "application/json"
             scene = json.loads((await client.read_resource("blender://scene")).contents[0].text)
             assert "Cube" in {o["name"] for o in scene["objects"]}
+            # No --pool: the pool resource says so rather than failing.
+            assert json.loads((await client.read_resource("blender://pool")).contents[0].text) == {"pool": None}
             with pytest.raises(McpError) as err:
                 await client.read_resource("blender://nothing")
             assert "blender://status" in err.value.error.message
@@ -357,6 +361,45 @@ def test_spawn_starts_blender_restarts_it_after_sigkill_and_stops_it_at_the_end(
         time.sleep(0.05)
     assert not _pid_alive(pids[-1]), "the spawned Blender is stopped when the MCP session ends"
     assert not list((tmp_path / "instances").glob("*.json")), "and its record removed"
+
+
+def test_a_pool_through_the_python_sdk_leases_a_worker_per_handle_and_resets_it_between(tmp_path):
+    """`--pool 2` driven by the official SDK: two handles, two workers, isolated; the pool shown by
+    list_blenders and blender://pool; an ended handle's worker goes, reset, to the next one; the
+    session's end stops every worker."""
+    pids = []
+
+    async def body():
+        async with session(["--pool", "2"], tmp_path) as client:
+            async def handle():
+                made = await client.call_tool("new_session", {})
+                return made.structured_content["session"]
+
+            async def run_in(name, code):
+                result = await client.call_tool("execute_code", {"code": code, "session": name})
+                assert result.is_error is False, result.content
+                return result.structured_content["result"]
+
+            a, b = await handle(), await handle()
+            pid_a = await run_in(a, "import os, bpy\nbpy.ops.mesh.primitive_monkey_add()\nmine = 1\nos.getpid()")
+            pid_b = await run_in(b, "import os\nos.getpid()")
+            pids.extend([pid_a, pid_b])
+            assert pid_a != pid_b
+            assert await run_in(b, "'mine' in globals()") is False
+            listed = (await client.call_tool("list_blenders", {})).structured_content
+            assert listed["pool"]["leased"] == 2 and listed["pool"]["size"] == 2, listed
+            ended = await client.call_tool("reset_session", {"session": a, "end": True})
+            assert ended.structured_content["ended"] is True
+            c = await handle()
+            seen = await run_in(c, "import os, bpy\n[os.getpid(), len(bpy.data.objects), 'mine' in globals()]")
+            assert seen == [pid_a, 3, False], seen
+            pool = json.loads((await client.read_resource("blender://pool")).contents[0].text)["pool"]
+            assert pool["resets"] >= 1 and pool["leased"] == 2, pool
+    run(body(), timeout=300)
+    deadline = time.monotonic() + 60  # a hang guard
+    while any(_pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_pid_alive(pid) for pid in pids), "every worker is stopped with the server"
 
 
 # A C call that ignores Python's interrupts for ~20 s (OpenSSL's PBKDF2 loop).

@@ -600,3 +600,65 @@ async fn blender_killed_mid_call_over_http_fails_the_call_and_the_next_one_respa
     drop(client);
     assert_eq!(server.terminate(), 0, "{}", server.stderr());
 }
+
+/// `--pool` over HTTP: each MCP session leases a worker of its own (isolated), the pool's
+/// resource shows the leases, and a session that ends (DELETE) has its worker reset and freed;
+/// SIGTERM stops every worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
+async fn each_http_session_leases_its_own_pool_worker_released_when_the_session_ends() {
+    let env = Env::new();
+    let mut server = HttpServer::start(&env, &["--pool", "2"]);
+    let first = server.client(&server.token).await.unwrap();
+    let second = server.client(&server.token).await.unwrap();
+    let pid = "import os\nos.getpid()";
+    let first_pid = execute(&first, &format!("mine = 1\n{pid}")).await["result"]
+        .as_u64()
+        .unwrap();
+    let second_pid = execute(&second, pid).await["result"].as_u64().unwrap();
+    assert_ne!(first_pid, second_pid, "a worker per HTTP session");
+    assert_eq!(
+        execute(&second, "'mine' in globals()").await["result"],
+        false
+    );
+
+    let read_pool = |client: &RunningService<rmcp::RoleClient, ()>| {
+        let client = client.peer().clone();
+        async move {
+            let read = client
+                .read_resource(rmcp::model::ReadResourceRequestParams::new(
+                    "blender://pool",
+                ))
+                .await
+                .unwrap();
+            let rmcp::model::ResourceContents::TextResourceContents { text, .. } =
+                &read.contents[0]
+            else {
+                panic!("not text");
+            };
+            serde_json::from_str::<Value>(text).unwrap()["pool"].clone()
+        }
+    };
+    let status = read_pool(&second).await;
+    assert_eq!(status["leased"], 2, "{status}");
+
+    // The first session ends: its worker is reset and freed, the second keeps its own.
+    first.cancel().await.unwrap();
+    let deadline = tokio::time::Instant::now() + LINE_LIMIT;
+    let status = loop {
+        let status = read_pool(&second).await;
+        if status["leased"] == 1 && status["resets"] == 1 {
+            break status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status["running"], 2, "reset, not stopped: {status}");
+    assert_eq!(execute(&second, pid).await["result"], second_pid);
+
+    drop(second);
+    assert_eq!(server.terminate(), 0, "{}", server.stderr());
+    for worker in [first_pid, second_pid] {
+        assert!(wait_dead(worker, LINE_LIMIT), "worker {worker} left behind");
+    }
+}
