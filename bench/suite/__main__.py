@@ -232,6 +232,8 @@ def main(argv=None):
     started = time.monotonic()
     measure_ours_background(plan, results)
     measure_ours_legacy_path(plan, results)
+    log("ours: the pool of headless Blenders (--pool): warm lease, cold start, 1..4 workers, RSS")
+    results["pool"] = rust_clients.pool_bench(plan.quick)
     measure_theirs_background(plan, results, out_dir / "logs")
     if not args.no_gui:
         measure_gui(plan, results, out_dir / "logs")

@@ -58,6 +58,13 @@ def targets(r):
     rows.append(("50 MB result end to end < 1 s",
                  f"{big['median_s']} s (max {big['max_s']} s)" if "median_s" in big else big.get("error", "not run"),
                  "max_s" in big and big["max_s"] < 1.0))
+    pool = r.get("pool") or {}
+    lease = (pool.get("warm_lease_first_call") or {}).get("median_ms")
+    rows.append(("pool: a new session's first call on a warm worker < 50 ms (median)",
+                 "not run" if lease is None else f"{lease} ms", lease is not None and lease < 50))
+    cold = (pool.get("cold_start_first_call") or {}).get("median_ms")
+    rows.append(("pool: first call with no worker started (cold start) < 1.5 s (median)",
+                 "not run" if cold is None else f"{cold} ms", cold is not None and cold < 1500))
     overhead = r["memory"].get("ours_overhead_mib")
     rows.append(("idle addon overhead < 10 MB RSS (measured inside one Blender)", f"{overhead} MiB",
                  overhead is not None and overhead < 10))
@@ -274,6 +281,7 @@ def markdown(r):
                              flood["stranger_connections"])]), "",
                     f"p50 under the flood / alone: {flood['p50_ratio']}x.", ""]
     out += http_section(r)
+    out += pool_section(r)
     out += ["## Concurrent clients", "",
             "N clients, one connection each, calling in a loop for the same time; errors counted.", "",
             f"![concurrency]({PLOTS}/concurrency.png)", ""]
@@ -371,6 +379,31 @@ def http_section(r):
             ]), ""] + ([f"First error: `{mixed['first_error']}`", ""] if mixed.get("first_error") else [])
 
 
+def pool_section(r):
+    """`bld-remote mcp --pool N`: lease, cold start, CPU-bound scaling over workers, memory."""
+    pool = r.get("pool")
+    if not pool:
+        return []
+    lease, cold, memory = pool["warm_lease_first_call"], pool["cold_start_first_call"], pool["memory"]
+    rows = [(row["workers"], row["calls_per_s"], row["speedup"]) for row in pool["cpu_bound_scaling"]]
+    return ["## A pool of headless Blenders", "",
+            "`bld-remote mcp --pool N` driven by rmcp's client over stdio, each session with its own handle "
+            "and so its own worker. A warm lease is a new session's first call (`1`) while a started worker "
+            "is free; a cold start is the same call when no worker is started (Blender starts, loads the "
+            "addon, answers). Scaling: each of 1..4 sessions runs "
+            f"{pool['calls_per_session']} CPU-bound snippets (`{pool['cpu_bound_snippet'].splitlines()[1].strip()}`) "
+            f"at once, on {r['machine']['cpus']} cores.", "",
+            _table(["", "median ms", "samples"], [
+                ("warm lease + first call", lease["median_ms"], len(lease["samples_ms"])),
+                ("cold start + first call", cold["median_ms"], len(cold["samples_ms"])),
+            ]), "",
+            _table(["workers", "CPU-bound calls/s", "speed-up over 1"], rows), "",
+            _table(["memory", "MiB"], [
+                ("each idle worker (RSS)", ", ".join(str(m) for m in memory["worker_rss_mib"])),
+                ("the server (pool manager) with 4 workers", memory["server_rss_mib"]),
+            ]), ""]
+
+
 def notes(r):
     """What the figures are made of, with this run's numbers where they apply."""
     bg, gui = r["latency"]["background"], r["latency"]["gui"]
@@ -434,6 +467,13 @@ def summary(r):
                      f"(5 s) → {mixed['rss_end_mib']} MiB "
                      f"(peak {mixed['rss_peak_mib']}), idle {http['rss_idle_mib']} MiB, "
                      f"{http['per_session_kib']} KiB per session")
+    pool = r.get("pool")
+    if pool:
+        lines.append(f"  pool: warm lease {pool['warm_lease_first_call']['median_ms']} ms, cold start "
+                     f"{pool['cold_start_first_call']['median_ms']} ms, CPU-bound speed-up "
+                     + ", ".join(f"{row['workers']}: {row['speedup']}x" for row in pool["cpu_bound_scaling"])
+                     + f", idle worker RSS {pool['memory']['worker_rss_mib']} MiB, server "
+                     f"{pool['memory']['server_rss_mib']} MiB")
     auth = r.get("authentication") or {}
     for name, v in (auth.get("connection_setup") or {}).items():
         lines.append(f"  open: {name:<58} p50 {v['p50_ms']:>9} ms  p99 {v['p99_ms']:>9} ms")

@@ -20,7 +20,7 @@ BLD_REMOTE = BUILD_DIR / "bld-remote"
 def build():
     profile = ["--release"] if PROFILE == "release" else []
     subprocess.run(["cargo", "build", *profile, "--quiet", "-p", "bld-remote", "-p", "bld-remote-client",
-                    "--bins", "--example", "bench", "--example", "bench_mcp", "--example", "bench_mcp_http"], cwd=REPO, check=True)
+                    "--bins", "--example", "bench", "--example", "bench_mcp", "--example", "bench_mcp_http", "--example", "bench_pool"], cwd=REPO, check=True)
 
 
 def _run(cmd, state_dir, timeout=600):
@@ -95,3 +95,12 @@ def http_bench(port, state_dir, calls=1000, clients=50, seconds=60.0):
         "per_session_kib": round(mixed["per_session_kib"], 1),
         "exit_code": report["exit_code"],
     }
+
+
+def pool_bench(quick=False):
+    """`bld-remote mcp --pool N` through rmcp's client (crates/bld-remote/examples/bench_pool.rs):
+    a warm worker's lease, a cold start, a CPU-bound snippet on 1..=4 workers, RSS of idle workers
+    and of the server. The workers are this example's own headless Blenders."""
+    cmd = [str(BUILD_DIR / "examples" / "bench_pool"), "--bin", str(BLD_REMOTE), "--max", "4",
+           "--leases", "3" if quick else "20", "--colds", "1" if quick else "5", "--calls", "2" if quick else "8"]
+    return _run(cmd, None, timeout=1800)

@@ -94,6 +94,12 @@ def _results():
                            "rss_peak_mib": 21.0, "rss_samples": 60,
                            "rss_after_warmup_mib": 20.4, "rss_every_10s_mib": [20.0, 20.4, 20.5]},
                  "rss_idle_mib": 12.0, "rss_with_sessions_mib": 14.0, "per_session_kib": 41.0, "exit_code": 0},
+        "pool": {"warm_lease_first_call": {"median_ms": 3.1, "samples_ms": [3.0, 3.1, 3.4]},
+                 "cold_start_first_call": {"median_ms": 1100.0, "samples_ms": [1100.0]},
+                 "cpu_bound_scaling": [{"workers": w, "calls_per_s": 8.0 * min(w, 2), "speedup": float(min(w, 2))}
+                                       for w in (1, 2, 3, 4)],
+                 "memory": {"worker_rss_mib": [230.1, 231.5], "server_rss_mib": 9.5},
+                 "cpu_bound_snippet": "s = 0\nfor i in range(1_500_000): s += i * i\ns", "calls_per_session": 8},
     }
 
 
@@ -108,6 +114,8 @@ def test_targets_met_and_missed():
     bad["memory"]["ours_overhead_mib"] = 12.0
     bad["latency"]["background"][report.OUR_MCP_HTTP]["p50_ms"] = 1.2
     bad["http"]["mixed"]["misrouted"] = 1
+    bad["pool"]["warm_lease_first_call"]["median_ms"] = 60.0
+    bad["pool"]["cold_start_first_call"]["median_ms"] = 1600.0
     missed = {what for what, _measured, met in report.targets(bad) if not met}
     assert missed == {
         "background trivial call p50 < 0.5 ms (raw TCP)",
@@ -118,6 +126,8 @@ def test_targets_met_and_missed():
         "idle addon overhead < 10 MB RSS (measured inside one Blender)",
         "background trivial call p50 < 1 ms (MCP Streamable HTTP on loopback, rmcp client)",
         "50 HTTP clients with their own session handles, mixed calls: 0 errors, 0 misrouted",
+        "pool: a new session's first call on a warm worker < 50 ms (median)",
+        "pool: first call with no worker started (cold start) < 1.5 s (median)",
     }
 
 
@@ -132,6 +142,9 @@ def test_a_quick_run_without_the_big_cases_misses_those_targets_instead_of_passi
     rows = {what: (measured, met) for what, measured, met in report.targets(quick)}
     assert rows["50 HTTP clients with their own session handles, mixed calls: 0 errors, 0 misrouted"] == (
         "not run", False)
+    del quick["pool"]
+    rows = {what: (measured, met) for what, measured, met in report.targets(quick)}
+    assert rows["pool: a new session's first call on a warm worker < 50 ms (median)"] == ("not run", False)
 
 
 def _png_size(path):
@@ -151,6 +164,10 @@ def test_report_writes_markdown_and_distinct_plots(tmp_path):
     assert "| trivial call p50 ms (1 client) | 0.5 | 0.6 |" in text
     assert "| 5 clients, `x = 1`, calls/s | 3000 | 2500 |" in text
     assert "| misrouted replies | 0 |" in text and "| 20.0 → 20.4 → 20.5 (21.0) |" in text
+    # The pool: lease, cold start, the scaling rows and memory as measured.
+    assert "## A pool of headless Blenders" in text
+    assert "| warm lease + first call | 3.1 | 3 |" in text and "| 2 | 16.0 | 2.0 |" in text
+    assert "| each idle worker (RSS) | 230.1, 231.5 |" in text
     assert "Blender 3.4.1" in text and "abc1234" in text and "2026-11-28" in text
     assert "failed: TimeoutError: timed out" in text and "failed: RuntimeError: workload failed" in text
     pngs = sorted((tmp_path / report.PLOTS).glob("*.png"))

@@ -1,0 +1,261 @@
+//! The pool of headless Blenders (`bld-remote mcp --pool N`), measured through rmcp's client
+//! over stdio: the lease of a warm worker (a new session's first call when a started worker is
+//! free), a cold start (the first call when none is started), the throughput of a CPU-bound
+//! snippet with 1..=N sessions each on its own worker, and the RSS of idle workers and of the
+//! server. Prints one JSON object, or writes it to `--out` (bench/suite/rust_clients.py runs it).
+//!
+//!   cargo run --release --example bench_pool -- --bin target/release/bld-remote --max 4
+
+// Only `call` and the types are used here.
+#[allow(dead_code)]
+mod mcp_bench;
+
+use mcp_bench::{Client, Res, call};
+use rmcp::ServiceExt;
+use rmcp::model::ReadResourceRequestParams;
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// CPU-bound Python of about a tenth of a second on these machines.
+const CPU_BOUND: &str = "s = 0\nfor i in range(1_500_000): s += i * i\ns";
+
+struct Options {
+    bin: String,
+    max: usize,
+    leases: usize,
+    colds: usize,
+    calls: usize,
+    /// Where to write the JSON report (else stdout).
+    out: Option<String>,
+}
+
+fn options() -> Res<Options> {
+    let mut options = Options {
+        bin: "target/release/bld-remote".into(),
+        max: 4,
+        leases: 10,
+        colds: 3,
+        calls: 8,
+        out: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--bin" => options.bin = value,
+            "--max" => options.max = value.parse()?,
+            "--leases" => options.leases = value.parse()?,
+            "--colds" => options.colds = value.parse()?,
+            "--calls" => options.calls = value.parse()?,
+            "--out" => options.out = Some(value),
+            other => return Err(format!("unknown flag {other}").into()),
+        }
+    }
+    Ok(options)
+}
+
+async fn server(bin: &str, args: &[&str]) -> Res<(Client, u32)> {
+    let mut command = tokio::process::Command::new(bin);
+    command
+        .arg("mcp")
+        .args(args)
+        .stderr(std::process::Stdio::null());
+    let transport = TokioChildProcess::new(command)?;
+    let pid = transport.id().ok_or("no server pid")?;
+    Ok((().serve(transport).await?, pid))
+}
+
+async fn pool(client: &Client) -> Res<Value> {
+    let read = client
+        .read_resource(ReadResourceRequestParams::new("blender://pool"))
+        .await?;
+    let text = match &read.contents[0] {
+        rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+        _ => return Err("blender://pool is not text".into()),
+    };
+    Ok(serde_json::from_str::<Value>(&text)?["pool"].clone())
+}
+
+async fn wait_pool(client: &Client, check: impl Fn(&Value) -> bool) -> Res<Value> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let status = pool(client).await?;
+        if check(&status) {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("pool never got there: {status}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn session(client: &Client) -> Res<String> {
+    Ok(call(client, "new_session", json!({})).await?["session"]
+        .as_str()
+        .ok_or("no session")?
+        .to_owned())
+}
+
+async fn end(client: &Client, session: &str) -> Res<()> {
+    call(
+        client,
+        "reset_session",
+        json!({"session": session, "end": true}),
+    )
+    .await?;
+    Ok(())
+}
+
+fn ms(elapsed: Duration) -> f64 {
+    (elapsed.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn rss_kib(pid: u64) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A new session's first call while a started worker is free (the worker is then reset and
+/// freed again before the next sample).
+async fn warm_leases(options: &Options) -> Res<Value> {
+    let (client, _) = server(&options.bin, &["--pool", "2", "--pool-warm", "1"]).await?;
+    let mut samples = Vec::new();
+    for _ in 0..options.leases {
+        wait_pool(&client, |p| {
+            p["leased"] == 0 && p["running"].as_u64() >= Some(1)
+        })
+        .await?;
+        let handle = session(&client).await?;
+        let started = Instant::now();
+        call(
+            &client,
+            "execute_code",
+            json!({"code": "1", "session": handle}),
+        )
+        .await?;
+        samples.push(ms(started.elapsed()));
+        end(&client, &handle).await?;
+    }
+    client.cancel().await?;
+    Ok(json!({"median_ms": median(samples.clone()), "samples_ms": samples}))
+}
+
+/// The first call of a session when no worker is started: a Blender started and ready.
+async fn cold_starts(options: &Options) -> Res<Value> {
+    let mut samples = Vec::new();
+    for _ in 0..options.colds {
+        let (client, _) = server(&options.bin, &["--pool", "1"]).await?;
+        let handle = session(&client).await?;
+        let started = Instant::now();
+        call(
+            &client,
+            "execute_code",
+            json!({"code": "1", "session": handle}),
+        )
+        .await?;
+        samples.push(ms(started.elapsed()));
+        client.cancel().await?;
+    }
+    Ok(json!({"median_ms": median(samples.clone()), "samples_ms": samples}))
+}
+
+/// `calls` CPU-bound snippets per session, with 1..=max sessions in parallel, each on a worker
+/// of its own (started before timing); calls per second and the speed-up over one.
+async fn scaling(options: &Options) -> Res<(Value, Value)> {
+    let max = options.max.to_string();
+    let (client, server_pid) = server(&options.bin, &["--pool", &max, "--pool-warm", &max]).await?;
+    let client = std::sync::Arc::new(client);
+    wait_pool(&client, |p| {
+        p["running"].as_u64() == Some(options.max as u64)
+    })
+    .await?;
+    let mut handles = Vec::new();
+    for _ in 0..options.max {
+        let handle = session(&client).await?;
+        call(
+            &client,
+            "execute_code",
+            json!({"code": "1", "session": handle}),
+        )
+        .await?;
+        handles.push(handle);
+    }
+    let mut rows = Vec::new();
+    let mut one = None;
+    for workers in 1..=options.max {
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for handle in &handles[..workers] {
+            let arguments = json!({"code": CPU_BOUND, "session": handle, "timeout": 120});
+            let (client, calls) = (std::sync::Arc::clone(&client), options.calls);
+            tasks.spawn(async move {
+                for _ in 0..calls {
+                    call(&client, "execute_code", arguments.clone()).await?;
+                }
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            });
+        }
+        for done in tasks.join_all().await {
+            done?;
+        }
+        let rate = (workers * options.calls) as f64 / started.elapsed().as_secs_f64();
+        let base = *one.get_or_insert(rate);
+        rows.push(
+            json!({"workers": workers, "calls_per_s": (rate * 100.0).round() / 100.0,
+            "speedup": (rate / base * 100.0).round() / 100.0}),
+        );
+    }
+    // Idle now: RSS of each worker and of the server.
+    let status = pool(&client).await?;
+    let workers: Vec<u64> = status["workers"]
+        .as_array()
+        .ok_or("no workers")?
+        .iter()
+        .filter_map(|worker| worker["pid"].as_u64())
+        .filter_map(rss_kib)
+        .collect();
+    let memory = json!({
+        "worker_rss_mib": workers.iter().map(|kib| (*kib as f64 / 102.4).round() / 10.0).collect::<Vec<_>>(),
+        "server_rss_mib": rss_kib(u64::from(server_pid)).map(|kib| (kib as f64 / 102.4).round() / 10.0),
+    });
+    drop(handles);
+    if let Ok(client) = std::sync::Arc::try_unwrap(client) {
+        client.cancel().await?;
+    }
+    Ok((Value::Array(rows), memory))
+}
+
+fn main() -> Res<()> {
+    let options = options()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        let lease = warm_leases(&options).await?;
+        let cold = cold_starts(&options).await?;
+        let (throughput, memory) = scaling(&options).await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(json!({
+            "warm_lease_first_call": lease,
+            "cold_start_first_call": cold,
+            "cpu_bound_scaling": throughput,
+            "memory": memory,
+            "cpu_bound_snippet": CPU_BOUND,
+            "calls_per_session": options.calls,
+        }))
+    })?;
+    let text = serde_json::to_string_pretty(&report)?;
+    match &options.out {
+        Some(path) => std::fs::write(path, text)?,
+        None => println!("{text}"),
+    }
+    Ok(())
+}
