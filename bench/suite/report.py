@@ -65,6 +65,9 @@ def targets(r):
     cold = (pool.get("cold_start_first_call") or {}).get("median_ms")
     rows.append(("pool: first call with no worker started (cold start) < 1.5 s (median)",
                  "not run" if cold is None else f"{cold} ms", cold is not None and cold < 1500))
+    killed = (pool.get("kill_to_error") or {}).get("median_ms")
+    rows.append(("pool: the call of a SIGKILLed worker fails < 1 s after the kill (median)",
+                 "not run" if killed is None else f"{killed} ms", killed is not None and killed < 1000))
     overhead = r["memory"].get("ours_overhead_mib")
     rows.append(("idle addon overhead < 10 MB RSS (measured inside one Blender)", f"{overhead} MiB",
                  overhead is not None and overhead < 10))
@@ -385,6 +388,7 @@ def pool_section(r):
     if not pool:
         return []
     lease, cold, memory = pool["warm_lease_first_call"], pool["cold_start_first_call"], pool["memory"]
+    killed = pool["kill_to_error"]
     rows = [(row["workers"], row["calls_per_s"], row["speedup"]) for row in pool["cpu_bound_scaling"]]
     return ["## A pool of headless Blenders", "",
             "`bld-remote mcp --pool N` driven by rmcp's client over stdio, each session with its own handle "
@@ -396,6 +400,8 @@ def pool_section(r):
             _table(["", "median ms", "samples"], [
                 ("warm lease + first call", lease["median_ms"], len(lease["samples_ms"])),
                 ("cold start + first call", cold["median_ms"], len(cold["samples_ms"])),
+                ("SIGKILL of a leased worker mid-call → that call's tool error", killed["median_ms"],
+                 len(killed["samples_ms"])),
             ]), "",
             _table(["workers", "CPU-bound calls/s", "speed-up over 1"], rows), "",
             _table(["memory", "MiB"], [
@@ -470,7 +476,8 @@ def summary(r):
     pool = r.get("pool")
     if pool:
         lines.append(f"  pool: warm lease {pool['warm_lease_first_call']['median_ms']} ms, cold start "
-                     f"{pool['cold_start_first_call']['median_ms']} ms, CPU-bound speed-up "
+                     f"{pool['cold_start_first_call']['median_ms']} ms, kill → error "
+                     f"{pool['kill_to_error']['median_ms']} ms, CPU-bound speed-up "
                      + ", ".join(f"{row['workers']}: {row['speedup']}x" for row in pool["cpu_bound_scaling"])
                      + f", idle worker RSS {pool['memory']['worker_rss_mib']} MiB, server "
                      f"{pool['memory']['server_rss_mib']} MiB")

@@ -96,6 +96,7 @@ def _results():
                  "rss_idle_mib": 12.0, "rss_with_sessions_mib": 14.0, "per_session_kib": 41.0, "exit_code": 0},
         "pool": {"warm_lease_first_call": {"median_ms": 3.1, "samples_ms": [3.0, 3.1, 3.4]},
                  "cold_start_first_call": {"median_ms": 1100.0, "samples_ms": [1100.0]},
+                 "kill_to_error": {"median_ms": 16.0, "samples_ms": [16.0]},
                  "cpu_bound_scaling": [{"workers": w, "calls_per_s": 8.0 * min(w, 2), "speedup": float(min(w, 2))}
                                        for w in (1, 2, 3, 4)],
                  "memory": {"worker_rss_mib": [230.1, 231.5], "server_rss_mib": 9.5},
@@ -116,6 +117,7 @@ def test_targets_met_and_missed():
     bad["http"]["mixed"]["misrouted"] = 1
     bad["pool"]["warm_lease_first_call"]["median_ms"] = 60.0
     bad["pool"]["cold_start_first_call"]["median_ms"] = 1600.0
+    bad["pool"]["kill_to_error"]["median_ms"] = 1200.0
     missed = {what for what, _measured, met in report.targets(bad) if not met}
     assert missed == {
         "background trivial call p50 < 0.5 ms (raw TCP)",
@@ -128,6 +130,7 @@ def test_targets_met_and_missed():
         "50 HTTP clients with their own session handles, mixed calls: 0 errors, 0 misrouted",
         "pool: a new session's first call on a warm worker < 50 ms (median)",
         "pool: first call with no worker started (cold start) < 1.5 s (median)",
+        "pool: the call of a SIGKILLed worker fails < 1 s after the kill (median)",
     }
 
 

@@ -129,8 +129,14 @@ async fn warm_leases(options: &Options) -> Res<Value> {
     let (client, _) = server(&options.bin, &["--pool", "2", "--pool-warm", "1"]).await?;
     let mut samples = Vec::new();
     for _ in 0..options.leases {
+        // Until a started worker is free (not still being reset after the last sample).
         wait_pool(&client, |p| {
-            p["leased"] == 0 && p["running"].as_u64() >= Some(1)
+            p["leased"] == 0
+                && p["workers"].as_array().is_some_and(|workers| {
+                    workers
+                        .iter()
+                        .any(|w| w["state"] == "free" && w["running"] == true)
+                })
         })
         .await?;
         let handle = session(&client).await?;
@@ -233,6 +239,69 @@ async fn scaling(options: &Options) -> Res<(Value, Value)> {
     Ok((Value::Array(rows), memory))
 }
 
+/// A leased worker SIGKILLed in the middle of a call: the time from the kill to that call's
+/// tool error (`samples` times, each on a fresh worker of a one-slot pool).
+async fn kill_to_error(options: &Options, samples: usize) -> Res<Value> {
+    let (client, _) = server(&options.bin, &["--pool", "1"]).await?;
+    let client = std::sync::Arc::new(client);
+    let mut times = Vec::new();
+    for _ in 0..samples {
+        let handle = session(&client).await?;
+        let pid = call(
+            &client,
+            "execute_code",
+            json!({"code": "import os\nos.getpid()", "session": handle}),
+        )
+        .await?["result"]
+            .as_i64()
+            .ok_or("no pid")?;
+        let marker = std::env::temp_dir().join(format!("bench-pool-loop-{pid}"));
+        let _ = std::fs::remove_file(&marker);
+        let code = format!(
+            "open({:?}, 'w').close()\nwhile True: pass",
+            marker.display().to_string()
+        );
+        let looping = {
+            let client = std::sync::Arc::clone(&client);
+            let arguments = json!({"code": code, "session": handle, "timeout": 120});
+            tokio::spawn(async move {
+                let arguments = arguments.as_object().cloned().unwrap_or_default();
+                let result = client
+                    .call_tool(
+                        rmcp::model::CallToolRequestParams::new("execute_code")
+                            .with_arguments(arguments),
+                    )
+                    .await;
+                (Instant::now(), result.map(|r| r.is_error == Some(true)))
+            })
+        };
+        // Until the loop runs in that worker (it wrote the marker just before).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !marker.exists() {
+            if Instant::now() > deadline {
+                return Err("the loop never ran".into());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let _ = std::fs::remove_file(&marker);
+        // SAFETY: kill(2) on a worker the pool of this benchmark's server started.
+        let killed_at = Instant::now();
+        if unsafe { libc::kill(pid as i32, libc::SIGKILL) } != 0 {
+            return Err("kill failed".into());
+        }
+        let (answered_at, was_error) = looping.await?;
+        if !was_error? {
+            return Err("the killed call did not fail".into());
+        }
+        times.push(ms(answered_at.duration_since(killed_at)));
+        end(&client, &handle).await?;
+    }
+    if let Ok(client) = std::sync::Arc::try_unwrap(client) {
+        client.cancel().await?;
+    }
+    Ok(json!({"median_ms": median(times.clone()), "samples_ms": times}))
+}
+
 fn main() -> Res<()> {
     let options = options()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -242,10 +311,12 @@ fn main() -> Res<()> {
     let report = runtime.block_on(async {
         let lease = warm_leases(&options).await?;
         let cold = cold_starts(&options).await?;
+        let killed = kill_to_error(&options, options.colds).await?;
         let (throughput, memory) = scaling(&options).await?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(json!({
             "warm_lease_first_call": lease,
             "cold_start_first_call": cold,
+            "kill_to_error": killed,
             "cpu_bound_scaling": throughput,
             "memory": memory,
             "cpu_bound_snippet": CPU_BOUND,

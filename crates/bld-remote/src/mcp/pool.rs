@@ -63,6 +63,8 @@ pub struct Pool {
     slots: Vec<Slot>,
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
+    /// Told whenever a slot is free again after a reset.
+    freed: tokio::sync::Notify,
     stats: Stats,
 }
 
@@ -135,6 +137,7 @@ impl Pool {
             options,
             slots,
             waiting: AtomicUsize::new(0),
+            freed: tokio::sync::Notify::new(),
             stats: Stats::default(),
         })
     }
@@ -143,6 +146,7 @@ impl Pool {
     /// if possible; else a place in the queue until one is released and reset. The error says
     /// why there is none, in words an agent can act on.
     pub async fn lease(self: &Arc<Pool>, holder: &str) -> Result<Lease, String> {
+        self.wait_for_a_reset_rather_than_a_cold_start().await;
         let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => self.wait_in_queue().await?,
@@ -157,6 +161,30 @@ impl Pool {
             link: Arc::new(Link::new()),
             permit: Some(permit),
         })
+    }
+
+    /// When no started worker is free but one is being reset, waits for that reset (a few
+    /// milliseconds) instead of leasing a slot whose Blender must start first (most of a
+    /// second, and one process more).
+    async fn wait_for_a_reset_rather_than_a_cold_start(&self) {
+        loop {
+            let freed = self.freed.notified();
+            let (mut started_free, mut started_resetting) = (false, false);
+            for slot in &self.slots {
+                let started = slot.supervisor.has_started_one();
+                match *slot.state() {
+                    SlotState::Free { .. } if started => started_free = true,
+                    SlotState::Cleaning if started => started_resetting = true,
+                    _ => {}
+                }
+            }
+            if started_free || !started_resetting {
+                return;
+            }
+            if tokio::time::timeout(RESET_LIMIT, freed).await.is_err() {
+                return;
+            }
+        }
     }
 
     async fn wait_in_queue(&self) -> Result<OwnedSemaphorePermit, String> {
@@ -272,6 +300,7 @@ impl Pool {
                 since: Instant::now(),
             };
             drop(permit);
+            pool.freed.notify_waiters();
             pool.keep_warm();
         };
         match tokio::runtime::Handle::try_current() {
@@ -374,6 +403,7 @@ impl Pool {
                 since: Instant::now(),
             };
             drop(permit);
+            self.freed.notify_waiters();
         }
     }
 
@@ -406,7 +436,8 @@ impl Pool {
                 WorkerStatus {
                     worker: format!("pool-{}", slot.number),
                     state,
-                    running: slot.supervisor.has_started_one(),
+                    // Started and answering its supervisor (one still starting is not yet).
+                    running: record.is_some(),
                     pid: record.as_ref().map(|record| record.pid),
                     port: record.as_ref().map(|record| record.port),
                     leased_by: holder,
