@@ -5,6 +5,7 @@ release binaries that scripts/bench.sh builds. They find the instance's token in
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -103,4 +104,10 @@ def pool_bench(quick=False):
     and of the server. The workers are this example's own headless Blenders."""
     cmd = [str(BUILD_DIR / "examples" / "bench_pool"), "--bin", str(BLD_REMOTE), "--max", "4",
            "--leases", "3" if quick else "20", "--colds", "1" if quick else "5", "--calls", "2" if quick else "8"]
-    return _run(cmd, None, timeout=1800)
+    # A state dir of its own (mkdtemp: 0700, ours), for the workers' records and tokens: the
+    # shared temp dir is refused as one (anyone may write there).
+    state_dir = tempfile.mkdtemp(prefix="bench-pool-")
+    try:
+        return _run(cmd, state_dir, timeout=1800)
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)

@@ -108,6 +108,25 @@ async fn end(client: &Client, session: &str) -> Res<()> {
     Ok(())
 }
 
+/// Ends a server's session and waits (bounded) for the server to exit, so that it stops its
+/// workers itself before this benchmark goes on (or exits).
+async fn finish(client: Client, pid: u32) -> Res<()> {
+    client.cancel().await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if status
+            .split(") ")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with('Z'))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 fn ms(elapsed: Duration) -> f64 {
     (elapsed.as_secs_f64() * 1e6).round() / 1e3
 }
@@ -126,7 +145,7 @@ fn rss_kib(pid: u64) -> Option<u64> {
 /// A new session's first call while a started worker is free (the worker is then reset and
 /// freed again before the next sample).
 async fn warm_leases(options: &Options) -> Res<Value> {
-    let (client, _) = server(&options.bin, &["--pool", "2", "--pool-warm", "1"]).await?;
+    let (client, pid) = server(&options.bin, &["--pool", "2", "--pool-warm", "1"]).await?;
     let mut samples = Vec::new();
     for _ in 0..options.leases {
         // Until a started worker is free (not still being reset after the last sample).
@@ -150,7 +169,7 @@ async fn warm_leases(options: &Options) -> Res<Value> {
         samples.push(ms(started.elapsed()));
         end(&client, &handle).await?;
     }
-    client.cancel().await?;
+    finish(client, pid).await?;
     Ok(json!({"median_ms": median(samples.clone()), "samples_ms": samples}))
 }
 
@@ -158,7 +177,7 @@ async fn warm_leases(options: &Options) -> Res<Value> {
 async fn cold_starts(options: &Options) -> Res<Value> {
     let mut samples = Vec::new();
     for _ in 0..options.colds {
-        let (client, _) = server(&options.bin, &["--pool", "1"]).await?;
+        let (client, pid) = server(&options.bin, &["--pool", "1"]).await?;
         let handle = session(&client).await?;
         let started = Instant::now();
         call(
@@ -168,7 +187,7 @@ async fn cold_starts(options: &Options) -> Res<Value> {
         )
         .await?;
         samples.push(ms(started.elapsed()));
-        client.cancel().await?;
+        finish(client, pid).await?;
     }
     Ok(json!({"median_ms": median(samples.clone()), "samples_ms": samples}))
 }
@@ -234,7 +253,7 @@ async fn scaling(options: &Options) -> Res<(Value, Value)> {
     });
     drop(handles);
     if let Ok(client) = std::sync::Arc::try_unwrap(client) {
-        client.cancel().await?;
+        finish(client, server_pid).await?;
     }
     Ok((Value::Array(rows), memory))
 }
@@ -242,7 +261,7 @@ async fn scaling(options: &Options) -> Res<(Value, Value)> {
 /// A leased worker SIGKILLed in the middle of a call: the time from the kill to that call's
 /// tool error (`samples` times, each on a fresh worker of a one-slot pool).
 async fn kill_to_error(options: &Options, samples: usize) -> Res<Value> {
-    let (client, _) = server(&options.bin, &["--pool", "1"]).await?;
+    let (client, pid) = server(&options.bin, &["--pool", "1"]).await?;
     let client = std::sync::Arc::new(client);
     let mut times = Vec::new();
     for _ in 0..samples {
@@ -297,7 +316,7 @@ async fn kill_to_error(options: &Options, samples: usize) -> Res<Value> {
         end(&client, &handle).await?;
     }
     if let Ok(client) = std::sync::Arc::try_unwrap(client) {
-        client.cancel().await?;
+        finish(client, pid).await?;
     }
     Ok(json!({"median_ms": median(times.clone()), "samples_ms": times}))
 }

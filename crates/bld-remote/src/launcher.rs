@@ -123,6 +123,9 @@ pub async fn start(
     } else {
         None
     };
+    if request.pool_of.is_some() {
+        dies_with_this_process(&mut command);
+    }
     if request.own_session {
         own_session(&mut command);
     } else {
@@ -260,6 +263,31 @@ fn own_session(command: &mut tokio::process::Command) {
         }
     }
     #[cfg(not(unix))]
+    let _ = command;
+}
+
+/// A pool worker is killed by the kernel when this server dies without stopping it (SIGKILL,
+/// a crash): nobody else would ever stop it, and nobody else may lease it. On Linux the parent
+/// death signal; it fires when the spawning thread exits, and tokio's worker threads live as
+/// long as the server's runtime. Elsewhere the server's own shutdown is all there is.
+fn dies_with_this_process(command: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id();
+        // SAFETY: prctl, getppid and raise are async-signal-safe, as required between fork
+        // and exec; the death signal survives the exec of Blender.
+        unsafe {
+            command.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // The server may have died between fork and prctl.
+                if libc::getppid() as u32 != parent {
+                    libc::raise(libc::SIGKILL);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
     let _ = command;
 }
 

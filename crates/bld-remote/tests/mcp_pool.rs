@@ -19,6 +19,11 @@ type Client = RunningService<rmcp::RoleClient, ()>;
 const LIMIT: Duration = Duration::from_secs(120);
 
 async fn mcp(env: &Env, args: &[&str]) -> Client {
+    mcp_with_pid(env, args).await.0
+}
+
+/// [`mcp`], and the server's pid.
+async fn mcp_with_pid(env: &Env, args: &[&str]) -> (Client, u32) {
     let mut command = tokio::process::Command::new(BIN);
     command
         .args(args)
@@ -26,9 +31,9 @@ async fn mcp(env: &Env, args: &[&str]) -> Client {
         .env_remove("BLD_REMOTE_PORT")
         .stderr(std::process::Stdio::null());
     command.envs(env.vars.iter().map(|(k, v)| (k, v)));
-    ().serve(TokioChildProcess::new(command).unwrap())
-        .await
-        .unwrap()
+    let transport = TokioChildProcess::new(command).unwrap();
+    let pid = transport.id().unwrap();
+    (().serve(transport).await.unwrap(), pid)
 }
 
 fn call(name: &'static str, arguments: Value) -> CallToolRequestParams {
@@ -316,6 +321,28 @@ async fn any_lends_a_free_worker_for_one_call_and_a_full_queue_is_refused_at_onc
     client.cancel().await.unwrap();
 }
 
+/// A server killed outright (SIGKILL: no shutdown of its own) takes its workers with it: nobody
+/// else would ever stop them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Blender: scripts/test.sh runs it"]
+async fn pool_workers_die_with_a_server_that_is_killed() {
+    let env = Env::new();
+    let (client, server) = mcp_with_pid(&env, &["mcp", "--pool", "2", "--pool-warm", "2"]).await;
+    let status = wait_pool(&client, "started both workers", |p| p["running"] == 2).await;
+    let workers: Vec<u64> = status["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["pid"].as_u64().unwrap())
+        .collect();
+    // SAFETY: kill(2) on the MCP server this test started.
+    assert_eq!(unsafe { libc::kill(server as i32, libc::SIGKILL) }, 0);
+    for pid in workers {
+        assert!(wait_dead(pid, LIMIT), "worker {pid} outlived its server");
+    }
+    drop(client);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Blender: scripts/test.sh runs it"]
 async fn routing_drives_a_gui_and_a_headless_blender_by_label_file_and_pid() {
@@ -346,6 +373,13 @@ async fn routing_drives_a_gui_and_a_headless_blender_by_label_file_and_pid() {
         "180",
     ]);
     let headless = env.start_detached(&["--label", "headless"]);
+    let twice = env.run(&["start", "--detach", "--port", "0", "--label", "headless"]);
+    assert_ne!(twice.code, 0);
+    assert!(
+        twice.stderr.contains("label headless is taken"),
+        "{}",
+        twice.stderr
+    );
     let client = mcp(&env, &["mcp", "--port", &gui["port"].to_string()]).await;
 
     let listed = ok(&client, "list_blenders", json!({})).await;

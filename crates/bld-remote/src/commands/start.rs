@@ -8,7 +8,7 @@ use crate::instances::Record;
 use crate::launcher::{self, Request};
 use crate::style::Painter;
 use crate::{exit, signals, stopper};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use bld_remote_protocol::BlenderMode;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -25,6 +25,20 @@ pub async fn run(app: &App, args: StartArgs) -> Result<u8> {
     } else {
         BlenderMode::Background
     };
+    if let Some(label) = &args.label
+        && let Some(taken) = app
+            .registry
+            .user_blenders()
+            .into_iter()
+            .find(|record| record.label.as_ref() == Some(label))
+    {
+        bail!(
+            "the label {label} is taken by the Blender on port {} (pid {}): pick another, or \
+             stop that one first",
+            taken.port,
+            taken.pid
+        );
+    }
     let request = Request {
         mode,
         host: app.host(args.host.clone()),

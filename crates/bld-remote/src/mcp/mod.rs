@@ -100,7 +100,10 @@ pub async fn run(app: App, args: McpArgs) -> Result<u8> {
         pool_reaper.abort();
     }
     // Blenders this server started (--spawn, the pool) are stopped however serving ended.
-    fleet.default.shutdown().await;
+    fleet
+        .default
+        .close(std::time::Duration::from_secs(10))
+        .await;
     if let Some(pool) = &fleet.pool {
         pool.shutdown().await;
     }

@@ -259,6 +259,9 @@ impl Pool {
 
     /// Starts workers ahead of demand until `warm` free ones run (never more than N in all).
     pub fn keep_warm(self: &Arc<Pool>) {
+        if self.permits.is_closed() {
+            return;
+        }
         let warm_now = self
             .slots
             .iter()
@@ -316,7 +319,7 @@ impl Pool {
     /// fresh one). A worker that is not running needs nothing.
     async fn reset(&self, slot: usize) {
         let supervisor = &self.slots[slot].supervisor;
-        if !supervisor.has_started_one() {
+        if !supervisor.has_started_one() || self.permits.is_closed() {
             return;
         }
         let command = Command::ResetBlender {
@@ -413,7 +416,7 @@ impl Pool {
         let mut stops = tokio::task::JoinSet::new();
         for slot in &self.slots {
             let supervisor = Arc::clone(&slot.supervisor);
-            stops.spawn(async move { supervisor.shutdown_within(Duration::from_secs(5)).await });
+            stops.spawn(async move { supervisor.close(Duration::from_secs(5)).await });
         }
         stops.join_all().await;
     }

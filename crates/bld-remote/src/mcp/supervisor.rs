@@ -77,6 +77,8 @@ pub struct BlenderSupervisor {
     current: tokio::sync::Mutex<State>,
     /// Blenders it started that died or were stopped as stuck and so were replaced.
     replaced: std::sync::atomic::AtomicU64,
+    /// The server is ending ([`Self::close`]): no Blender is started any more.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// The Blender the sessions talk to now: the shared control client and the options each
@@ -143,6 +145,7 @@ impl BlenderSupervisor {
             options,
             current: tokio::sync::Mutex::new(State::default()),
             replaced: std::sync::atomic::AtomicU64::new(0),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -185,6 +188,9 @@ impl BlenderSupervisor {
     /// The Blender to talk to, resolving (or spawning) it on first use.
     pub async fn target(&self) -> Result<Target, String> {
         let mut state = self.current.lock().await;
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err("bld-remote mcp is shutting down".to_owned());
+        }
         if let Some(spawned) = state.spawned.as_ref() {
             if spawned.has_ended() {
                 let ending = spawned.wait_ending(EXIT_WAIT).await;
@@ -454,9 +460,12 @@ impl BlenderSupervisor {
         }
     }
 
-    /// Stops the Blender this session spawned, if any.
-    pub async fn shutdown(&self) {
-        self.shutdown_within(Duration::from_secs(10)).await;
+    /// The server is ending: stops the Blender it started, if any, and never starts another
+    /// (a start under way finishes first, under the lock, and is then stopped here).
+    pub async fn close(&self, grace: Duration) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.shutdown_within(grace).await;
     }
 
     /// [`Self::shutdown`], killing it if it has not exited `grace` after being asked to.

@@ -25,9 +25,16 @@ impl Tool for CheckConnectionStatus {
 
     /// Never a tool error: "not connected" is an answer to the question.
     async fn call(server: &BlenderMcp, args: BlenderArgs, _: &Context) -> Outcome {
-        let routed = routed!(server, None, args.blender.as_deref());
-        let server = &routed.server;
         let pool = server.fleet.pool_status();
+        let routed = match server.route(None, args.blender.as_deref()).await {
+            Ok(routed) => routed,
+            Err(refused) => {
+                return Ok(json_result(
+                    json!({"connected": false, "error": text_of(&refused), "pool": pool}),
+                ));
+            }
+        };
+        let server = &routed.server;
         let clients = match server.clients().await {
             Ok(clients) => clients,
             Err(err) => {
