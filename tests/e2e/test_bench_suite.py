@@ -19,7 +19,8 @@ def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     # Debug builds: the test suite has them already; the figures are not the point here.
     subprocess.run(["cargo", "build", "--quiet", "-p", "bld-remote", "-p", "bld-remote-client", "--bins",
-                    "--example", "bench", "--example", "bench_mcp", "--example", "bench_mcp_http"],
+                    "--example", "bench", "--example", "bench_mcp", "--example", "bench_mcp_http",
+                    "--example", "bench_pool"],
                    cwd=REPO, check=True, timeout=900)
     env = dict(os.environ, BLD_BENCH_PROFILE="debug")
     done = subprocess.run([sys.executable, "-m", "bench.suite", "--quick", "--no-build", "--out-dir", str(out)],
@@ -130,6 +131,22 @@ def test_report_and_plots_are_written_and_targets_printed(quick_run):
         assert data.startswith(b"\x89PNG") and len(data) > 10_000
     assert "targets:" in stdout and "background trivial call p50 < 0.5 ms (raw TCP)" in stdout
     assert "## MCP over Streamable HTTP" in text and "misrouted replies" in text
+
+
+def test_pool_rows_are_complete_and_no_worker_outlives_its_server(quick_run):
+    _out, results, stdout = quick_run
+    pool = results["pool"]
+    for key in ("warm_lease_first_call", "cold_start_first_call", "kill_to_error"):
+        assert pool[key]["samples_ms"] and isinstance(pool[key]["median_ms"], (int, float)), key
+    assert [row["workers"] for row in pool["cpu_bound_scaling"]] == [1, 2, 3, 4]
+    assert all(row["calls_per_s"] > 0 for row in pool["cpu_bound_scaling"]), pool["cpu_bound_scaling"]
+    memory = pool["memory"]
+    assert len(memory["worker_rss_mib"]) == 4 and len(memory["worker_pids"]) == 4, memory
+    assert isinstance(memory["server_rss_mib"], (int, float)), memory
+    for pid in memory["worker_pids"]:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert "pool: warm lease" in stdout
 
 
 def test_no_blender_is_left_running(quick_run):

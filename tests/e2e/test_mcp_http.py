@@ -442,6 +442,7 @@ def test_mcp_inspector_cli_over_http_runs_every_tool(bg, tmp_path):
             "get_object_info": inspector_call(server, "get_object_info", object_name="Cube"),
             "get_viewport_screenshot": inspector_call(server, "get_viewport_screenshot", max_size=32),
             "check_connection_status": inspector_call(server, "check_connection_status"),
+            "list_blenders": inspector_call(server, "list_blenders"),
             "put_persist_data": inspector_call(server, "put_persist_data", key="insp", data={"n": 1}),
             "get_persist_data": inspector_call(server, "get_persist_data", key="insp"),
             "remove_persist_data": inspector_call(server, "remove_persist_data", key="insp"),

@@ -240,14 +240,16 @@ async fn scaling(options: &Options) -> Res<(Value, Value)> {
     }
     // Idle now: RSS of each worker and of the server.
     let status = pool(&client).await?;
-    let workers: Vec<u64> = status["workers"]
+    let pids: Vec<u64> = status["workers"]
         .as_array()
         .ok_or("no workers")?
         .iter()
         .filter_map(|worker| worker["pid"].as_u64())
-        .filter_map(rss_kib)
         .collect();
+    let workers: Vec<u64> = pids.iter().copied().filter_map(rss_kib).collect();
     let memory = json!({
+        // For the test suite to check that none is left running once the server ended.
+        "worker_pids": pids,
         "worker_rss_mib": workers.iter().map(|kib| (*kib as f64 / 102.4).round() / 10.0).collect::<Vec<_>>(),
         "server_rss_mib": rss_kib(u64::from(server_pid)).map(|kib| (kib as f64 / 102.4).round() / 10.0),
     });
