@@ -156,7 +156,7 @@ mod tests {
     fn every_key_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
-        std::fs::write(&path, "blender = \"/opt/b/blender\"\nhost = \"::1\"\nport = 7000\ntimeout = 5.5\nmode = \"gui\"\nready_timeout = 90\nstop_grace = 3\n").unwrap();
+        std::fs::write(&path, "blender = \"/opt/b/blender\"\nhost = \"::1\"\nport = 7000\ntimeout = 5.5\nmode = \"gui\"\nready_timeout = 90\nstop_grace = 3\npool = 4\n").unwrap();
         let config = ConfigFile::load(&path).unwrap();
         assert_eq!(config.blender.as_deref(), Some(Path::new("/opt/b/blender")));
         assert_eq!(
@@ -167,6 +167,7 @@ mod tests {
             (config.mode, config.ready_timeout, config.stop_grace),
             (Some(BlenderMode::Gui), Some(90.0), Some(3.0))
         );
+        assert_eq!(config.pool, Some(4));
     }
 
     #[cfg(unix)]

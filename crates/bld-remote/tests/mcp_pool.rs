@@ -380,6 +380,26 @@ async fn routing_drives_a_gui_and_a_headless_blender_by_label_file_and_pid() {
         "{}",
         twice.stderr
     );
+    // `status` shows the labels.
+    let status = env.run(&["status", "--json"]);
+    let rows: Value = serde_json::from_str(&status.stdout).unwrap();
+    let labels: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|row| row["label"].as_str())
+        .collect();
+    assert_eq!(labels.len(), 2, "{rows}");
+    assert!(
+        labels.contains(&"gui") && labels.contains(&"headless"),
+        "{rows}"
+    );
+    let table = env.run(&["status"]);
+    assert!(
+        table.stdout.contains("LABEL") && table.stdout.contains("headless"),
+        "{}",
+        table.stdout
+    );
     let client = mcp(&env, &["mcp", "--port", &gui["port"].to_string()]).await;
 
     let listed = ok(&client, "list_blenders", json!({})).await;
