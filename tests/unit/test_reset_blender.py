@@ -166,19 +166,20 @@ def test_reset_reached_from_inside_running_code_is_busy(make_service, blender):
     assert blender.loads == []
 
 
-def test_status_reports_the_file_the_main_thread_read_last(make_service, blender):
-    blender.file = "/work/start.blend"
+def test_status_reports_the_file_the_main_thread_read_last(make_service, blender, tmp_path):
+    first, other = str(tmp_path / "start.blend"), str(tmp_path / "other.blend")
+    blender.file = first
     h = start(make_service, blender)
     c = h.client()
-    assert c.call("status")["result"]["blend_file"] == "/work/start.blend"  # read at start
-    blender.file = "/work/other.blend"  # changed behind the service's back, as a GUI user's File > Open
-    assert c.call("status")["result"]["blend_file"] == "/work/start.blend"  # status never reads bpy itself
+    assert c.call("status")["result"]["blend_file"] == first  # read at start
+    blender.file = other  # changed behind the service's back, as a GUI user's File > Open
+    assert c.call("status")["result"]["blend_file"] == first  # status never reads bpy itself
     c.execute("1")  # any main-thread call refreshes it afterwards
-    assert c.call("status")["result"]["blend_file"] == "/work/other.blend"
+    assert c.call("status")["result"]["blend_file"] == other
     h.service.refresh_blend_file()  # what the load_post/save_post handlers call
     blender.probe_fails = True  # e.g. bpy.data restricted while addons register: the last value stays
     c.execute("1")
-    assert c.call("status")["result"]["blend_file"] == "/work/other.blend"
+    assert c.call("status")["result"]["blend_file"] == other
 
 
 def test_without_a_probe_blend_file_is_empty(make_service):
