@@ -13,8 +13,9 @@ use bld_remote_client::Client;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// Job routes remembered per seat.
-const REMEMBERED_JOBS: usize = 256;
+/// Job routes remembered per seat (also what `list_jobs` / `get_job` with `session` know of a
+/// handle's jobs).
+pub(super) const REMEMBERED_JOBS: usize = 256;
 
 /// Which Blender a call goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -114,11 +114,12 @@ impl BlenderMcp {
                     .lease(&format!("{} (one call)", view.seat.name))
                     .await
                     .map_err(tool_error)?;
-                let mut server = view;
-                server.supervisor = Arc::clone(lease.supervisor());
-                server.link = Arc::clone(&lease.link);
-                server.worker = Some(lease.worker());
-                server.route = Route::Any;
+                let server = view.calling(
+                    Arc::clone(lease.supervisor()),
+                    Arc::clone(&lease.link),
+                    Some(lease.worker()),
+                    Route::Any,
+                );
                 (server, Some(lease))
             }
             Some(name) => {
@@ -183,27 +184,48 @@ impl BlenderMcp {
     }
 
     /// This view calling the Blender of `route`.
-    async fn on(mut self, route: Route) -> Result<BlenderMcp, CallToolResult> {
-        match &route {
+    async fn on(self, route: Route) -> Result<BlenderMcp, CallToolResult> {
+        Ok(match &route {
             Route::Default => {
-                self.supervisor = Arc::clone(&self.fleet.default);
-                self.link = Arc::clone(self.seat.default_link());
+                let (supervisor, link) = (
+                    Arc::clone(&self.fleet.default),
+                    Arc::clone(self.seat.default_link()),
+                );
+                self.calling(supervisor, link, None, route)
             }
-            Route::Pool | Route::Any => {
+            Route::Pool => {
                 let pool = Arc::clone(self.pool()?);
                 let (supervisor, link, worker) =
                     self.seat.leased(&pool).await.map_err(tool_error)?;
-                self.supervisor = supervisor;
-                self.link = link;
-                self.worker = Some(worker);
+                self.calling(supervisor, link, Some(worker), route)
             }
             Route::At(host, port) => {
-                self.supervisor = self.fleet.supervisor_at(host, *port);
-                self.link = self.seat.link_at(host, *port);
+                let supervisor = self.fleet.supervisor_at(host, *port);
+                let link = self.seat.link_at(host, *port);
+                self.calling(supervisor, link, None, route)
             }
-        }
+            // Only `route` lends one, for its call; no job remembers it (`started_job`).
+            Route::Any => {
+                return Err(tool_error(
+                    "a worker lent for one call (blender \"any\") is not kept after it",
+                ));
+            }
+        })
+    }
+
+    /// This view calling `supervisor`'s Blender through `link`.
+    fn calling(
+        mut self,
+        supervisor: Arc<BlenderSupervisor>,
+        link: Arc<Link>,
+        worker: Option<String>,
+        route: Route,
+    ) -> BlenderMcp {
+        self.supervisor = supervisor;
+        self.link = link;
+        self.worker = worker;
         self.route = route;
-        Ok(self)
+        self
     }
 
     fn pool(&self) -> Result<&Arc<super::pool::Pool>, CallToolResult> {
@@ -233,13 +255,13 @@ impl BlenderMcp {
         }
     }
 
-    /// Notes a job started through this view: a handle remembers its jobs (`list_jobs`,
-    /// `get_job` with `session`), and the seat where it runs (so `get_job` goes there).
+    /// Notes a job started through this view in its seat, and where it runs: `get_job` goes
+    /// there, and a handle's `list_jobs` / `get_job` with `session` know it as the handle's.
+    /// Not a job of a worker lent for one call: that worker is reset after it, its jobs too.
     pub(super) fn started_job(&self, job_id: &str) {
-        if let Some(handle) = &self.handle {
-            handle.started_job(job_id);
+        if self.route != Route::Any {
+            self.seat.remember_job(job_id, self.route.clone());
         }
-        self.seat.remember_job(job_id, self.route.clone());
     }
 
     /// This session's clients for the Blender to talk to, resolving (or spawning) it first if

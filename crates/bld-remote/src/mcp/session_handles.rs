@@ -29,8 +29,6 @@ const RANDOM_HEX_DIGITS: usize = 24;
 pub const MAX_LIVE: usize = 128;
 /// Expired names remembered, to answer "expired" rather than "unknown".
 const REMEMBERED_EXPIRED: usize = 4096;
-/// Job ids remembered per handle (for `list_jobs` / `get_job` with `session`).
-const REMEMBERED_JOBS: usize = 256;
 /// The default idle timeout (`--handle-idle-timeout`).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -54,7 +52,6 @@ pub struct Handle {
     pub name: String,
     pub seat: Arc<Seat>,
     activity: Mutex<Activity>,
-    jobs: Mutex<VecDeque<String>>,
 }
 
 struct Activity {
@@ -103,7 +100,6 @@ impl SessionHandles {
                 last_used: Instant::now(),
                 calls: 0,
             }),
-            jobs: Mutex::default(),
         });
         registry.live.insert(name, Arc::clone(&handle));
         Ok(handle)
@@ -203,22 +199,9 @@ impl SessionHandles {
 }
 
 impl Handle {
-    /// Notes a job started in this handle's namespace.
-    pub fn started_job(&self, job_id: &str) {
-        let mut jobs = self.jobs.lock().expect("handle jobs lock");
-        if jobs.len() >= REMEMBERED_JOBS {
-            jobs.pop_front();
-        }
-        jobs.push_back(job_id.to_owned());
-    }
-
-    /// Whether `job_id` was started with this handle (among its last `REMEMBERED_JOBS`).
+    /// Whether `job_id` was started with this handle (among the last its seat remembers).
     pub fn has_job(&self, job_id: &str) -> bool {
-        self.jobs
-            .lock()
-            .expect("handle jobs lock")
-            .iter()
-            .any(|job| job == job_id)
+        self.seat.job_route(job_id).is_some()
     }
 
     fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
@@ -296,6 +279,7 @@ pub fn looks_like_a_handle(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mcp::seat::{REMEMBERED_JOBS, Route};
 
     const IDLE: Duration = Duration::from_secs(60);
 
@@ -388,11 +372,12 @@ mod tests {
     fn jobs_are_remembered_per_handle_boundedly() {
         let handles = SessionHandles::new(IDLE);
         let (a, b) = (handles.mint().unwrap(), handles.mint().unwrap());
-        a.started_job("job-abc123-1");
+        a.seat.remember_job("job-abc123-1", Route::Default);
         assert!(a.has_job("job-abc123-1"));
         assert!(!b.has_job("job-abc123-1"));
         for n in 2..=(REMEMBERED_JOBS + 1) {
-            a.started_job(&format!("job-abc123-{n}"));
+            a.seat
+                .remember_job(&format!("job-abc123-{n}"), Route::Default);
         }
         assert!(!a.has_job("job-abc123-1"), "the oldest is forgotten");
         assert!(a.has_job(&format!("job-abc123-{}", REMEMBERED_JOBS + 1)));
