@@ -131,9 +131,23 @@ fn ms(elapsed: Duration) -> f64 {
     (elapsed.as_secs_f64() * 1e6).round() / 1e3
 }
 
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+/// Samples in milliseconds: their median, and each as measured.
+fn summary(samples: Vec<f64>) -> Value {
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    json!({"median_ms": sorted[sorted.len() / 2], "samples_ms": samples})
+}
+
+/// A session's first call (`1`), timed: its lease of a worker, and the call.
+async fn first_call_ms(client: &Client, handle: &str) -> Res<f64> {
+    let started = Instant::now();
+    call(
+        client,
+        "execute_code",
+        json!({"code": "1", "session": handle}),
+    )
+    .await?;
+    Ok(ms(started.elapsed()))
 }
 
 fn rss_kib(pid: u64) -> Option<u64> {
@@ -159,18 +173,11 @@ async fn warm_leases(options: &Options) -> Res<Value> {
         })
         .await?;
         let handle = session(&client).await?;
-        let started = Instant::now();
-        call(
-            &client,
-            "execute_code",
-            json!({"code": "1", "session": handle}),
-        )
-        .await?;
-        samples.push(ms(started.elapsed()));
+        samples.push(first_call_ms(&client, &handle).await?);
         end(&client, &handle).await?;
     }
     finish(client, pid).await?;
-    Ok(json!({"median_ms": median(samples.clone()), "samples_ms": samples}))
+    Ok(summary(samples))
 }
 
 /// The first call of a session when no worker is started: a Blender started and ready.
@@ -179,17 +186,10 @@ async fn cold_starts(options: &Options) -> Res<Value> {
     for _ in 0..options.colds {
         let (client, pid) = server(&options.bin, &["--pool", "1"]).await?;
         let handle = session(&client).await?;
-        let started = Instant::now();
-        call(
-            &client,
-            "execute_code",
-            json!({"code": "1", "session": handle}),
-        )
-        .await?;
-        samples.push(ms(started.elapsed()));
+        samples.push(first_call_ms(&client, &handle).await?);
         finish(client, pid).await?;
     }
-    Ok(json!({"median_ms": median(samples.clone()), "samples_ms": samples}))
+    Ok(summary(samples))
 }
 
 /// `calls` CPU-bound snippets per session, with 1..=max sessions in parallel, each on a worker
@@ -320,7 +320,7 @@ async fn kill_to_error(options: &Options, samples: usize) -> Res<Value> {
     if let Ok(client) = std::sync::Arc::try_unwrap(client) {
         finish(client, pid).await?;
     }
-    Ok(json!({"median_ms": median(times.clone()), "samples_ms": times}))
+    Ok(summary(times))
 }
 
 fn main() -> Res<()> {

@@ -154,17 +154,16 @@ impl Fleet {
 
     /// The Blender `name` picks: its address, or why none (listing what exists).
     pub async fn find(&self, name: &str) -> Result<(String, u16), String> {
-        let records = self.app.registry.user_blenders();
-        let cheap: Vec<&Record> = records
+        // What the records know (label, pid, port) answers without a network call.
+        let recorded: Vec<BlenderEntry> = self
+            .app
+            .registry
+            .user_blenders()
             .iter()
-            .filter(|record| {
-                record.label.as_deref() == Some(name)
-                    || name == record.pid.to_string()
-                    || name == record.port.to_string()
-                    || name == format!("port:{}", record.port)
-            })
+            .map(entry_of_record)
+            .filter(|entry| entry.answers_to(name))
             .collect();
-        if let [only] = cheap.as_slice() {
+        if let [only] = recorded.as_slice() {
             return Ok((only.host.clone(), only.port));
         }
         let entries = self.list().await;

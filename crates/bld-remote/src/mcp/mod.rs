@@ -58,12 +58,10 @@ pub async fn run(app: App, args: McpArgs) -> Result<u8> {
         options,
     ));
     let fleet = Arc::new(fleet::Fleet::new(app, default, pool.clone()));
-    let handles = Arc::new(session_handles::SessionHandles::new(
-        std::time::Duration::try_from_secs_f64(args.handle_idle_timeout)
-            .ok()
-            .filter(|timeout| !timeout.is_zero())
-            .context("--handle-idle-timeout: a positive number of seconds")?,
-    ));
+    let handles = Arc::new(session_handles::SessionHandles::new(positive_seconds(
+        args.handle_idle_timeout,
+        "--handle-idle-timeout",
+    )?));
     let reaper = tokio::spawn(session_handles::reap(Arc::clone(&handles)));
     let pool_reaper = pool.as_ref().map(|pool| {
         pool.keep_warm();
@@ -130,12 +128,6 @@ async fn serve_stdio(
 
 /// The pool's settings from the flags, checked.
 fn pool_options(size: usize, args: &McpArgs, restart_stuck: bool) -> Result<pool::PoolOptions> {
-    let seconds = |value: f64, flag: &str| {
-        std::time::Duration::try_from_secs_f64(value)
-            .ok()
-            .filter(|duration| !duration.is_zero())
-            .with_context(|| format!("{flag}: a positive number of seconds"))
-    };
     anyhow::ensure!(
         (1..=64).contains(&size),
         "pool: between 1 and 64 Blenders, not {size}"
@@ -155,11 +147,19 @@ fn pool_options(size: usize, args: &McpArgs, restart_stuck: bool) -> Result<pool
         size,
         warm: usize::from(args.pool_warm).min(size),
         blend,
-        wait: seconds(args.pool_wait, "--pool-wait")?,
+        wait: positive_seconds(args.pool_wait, "--pool-wait")?,
         queue: args.pool_queue,
-        idle: seconds(args.pool_idle, "--pool-idle")?,
+        idle: positive_seconds(args.pool_idle, "--pool-idle")?,
         blender: args.blender.clone(),
         host: args.host.clone(),
         restart_stuck,
     })
+}
+
+/// A duration flag that must be a positive number of seconds.
+fn positive_seconds(value: f64, flag: &str) -> Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .with_context(|| format!("{flag}: a positive number of seconds"))
 }

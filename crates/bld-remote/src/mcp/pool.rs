@@ -169,15 +169,14 @@ impl Pool {
     async fn wait_for_a_reset_rather_than_a_cold_start(&self) {
         loop {
             let freed = self.freed.notified();
-            let (mut started_free, mut started_resetting) = (false, false);
-            for slot in &self.slots {
-                let started = slot.supervisor.has_started_one();
-                match *slot.state() {
-                    SlotState::Free { .. } if started => started_free = true,
-                    SlotState::Cleaning if started => started_resetting = true,
-                    _ => {}
-                }
-            }
+            let started_free = self
+                .slots
+                .iter()
+                .any(|slot| slot.free_since().is_some() && slot.started());
+            let started_resetting = self
+                .slots
+                .iter()
+                .any(|slot| slot.is_cleaning() && slot.started());
             if started_free || !started_resetting {
                 return;
             }
@@ -189,10 +188,7 @@ impl Pool {
 
     async fn wait_in_queue(&self) -> Result<OwnedSemaphorePermit, String> {
         // A worker being reset is as good as free in a moment: waiting for it is not queueing.
-        let resetting = self
-            .slots
-            .iter()
-            .any(|slot| matches!(*slot.state(), SlotState::Cleaning));
+        let resetting = self.slots.iter().any(Slot::is_cleaning);
         let position = self.waiting.fetch_add(1, Ordering::AcqRel);
         if position >= self.options.queue && !resetting {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -227,24 +223,19 @@ impl Pool {
 
     /// With a permit in hand, a free slot: one with a Blender already started if there is one.
     fn take_free_slot(&self, holder: &str) -> usize {
-        let mut cold = None;
-        for (index, slot) in self.slots.iter().enumerate() {
-            let mut state = slot.state();
-            if !matches!(*state, SlotState::Free { .. }) {
-                continue;
-            }
-            if slot.supervisor.has_started_one() {
-                *state = SlotState::Leased {
-                    holder: holder.to_owned(),
-                    since: Instant::now(),
-                };
-                return index;
-            }
-            cold.get_or_insert(index);
-        }
         // Every slot not free holds a permit (leased, or being cleaned with its lease's
         // permit, or reaped with one of its own), and we hold one: a free slot exists.
-        let index = cold.expect("a free pool slot for every permit");
+        let free = || {
+            self.slots
+                .iter()
+                .enumerate()
+                .filter(|(_, slot)| slot.free_since().is_some())
+        };
+        let index = free()
+            .find(|(_, slot)| slot.started())
+            .or_else(|| free().next())
+            .map(|(index, _)| index)
+            .expect("a free pool slot for every permit");
         *self.slots[index].state() = SlotState::Leased {
             holder: holder.to_owned(),
             since: Instant::now(),
@@ -262,24 +253,18 @@ impl Pool {
         if self.permits.is_closed() {
             return;
         }
-        let warm_now = self
-            .slots
-            .iter()
-            .filter(|slot| {
-                matches!(*slot.state(), SlotState::Free { .. }) && slot.supervisor.has_started_one()
-            })
-            .count();
-        let cold: Vec<usize> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, slot)| {
-                matches!(*slot.state(), SlotState::Free { .. })
-                    && !slot.supervisor.has_started_one()
-            })
-            .map(|(index, _)| index)
-            .take(self.options.warm.saturating_sub(warm_now))
-            .collect();
+        let (mut warm_now, mut cold) = (0, Vec::new());
+        for (index, slot) in self.slots.iter().enumerate() {
+            if slot.free_since().is_none() {
+                continue;
+            }
+            if slot.started() {
+                warm_now += 1;
+            } else {
+                cold.push(index);
+            }
+        }
+        cold.truncate(self.options.warm.saturating_sub(warm_now));
         for index in cold {
             let pool = Arc::clone(self);
             tokio::spawn(async move {
@@ -299,11 +284,7 @@ impl Pool {
         let pool = Arc::clone(self);
         let reset = async move {
             pool.reset(slot).await;
-            *pool.slots[slot].state() = SlotState::Free {
-                since: Instant::now(),
-            };
-            drop(permit);
-            pool.freed.notify_waiters();
+            pool.set_free(slot, permit);
             pool.keep_warm();
         };
         match tokio::runtime::Handle::try_current() {
@@ -319,7 +300,7 @@ impl Pool {
     /// fresh one). A worker that is not running needs nothing.
     async fn reset(&self, slot: usize) {
         let supervisor = &self.slots[slot].supervisor;
-        if !supervisor.has_started_one() || self.permits.is_closed() {
+        if !self.slots[slot].started() || self.permits.is_closed() {
             return;
         }
         let command = Command::ResetBlender {
@@ -355,6 +336,15 @@ impl Pool {
         }
     }
 
+    /// A slot free again (reset, or stopped as idle), and the permit held meanwhile given back.
+    fn set_free(&self, slot: usize, permit: OwnedSemaphorePermit) {
+        *self.slots[slot].state() = SlotState::Free {
+            since: Instant::now(),
+        };
+        drop(permit);
+        self.freed.notify_waiters();
+    }
+
     /// Stops started workers that nobody leased for `idle`, beyond the warm ones. Runs for the
     /// life of the server.
     pub async fn reap(self: Arc<Pool>) {
@@ -374,12 +364,8 @@ impl Pool {
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(index, slot)| match *slot.state() {
-                SlotState::Free { since } if slot.supervisor.has_started_one() => {
-                    Some((index, since))
-                }
-                _ => None,
-            })
+            .filter(|(_, slot)| slot.started())
+            .filter_map(|(index, slot)| Some((index, slot.free_since()?)))
             .collect();
         // The most recently used stay warm.
         started_free.sort_by_key(|(_, since)| std::cmp::Reverse(*since));
@@ -402,11 +388,7 @@ impl Pool {
             tracing::info!(slot = slot.number, "idle pool worker stopped");
             slot.supervisor.shutdown_within(STOP_GRACE).await;
             self.stats.reaped.fetch_add(1, Ordering::Relaxed);
-            *slot.state() = SlotState::Free {
-                since: Instant::now(),
-            };
-            drop(permit);
-            self.freed.notify_waiters();
+            self.set_free(index, permit);
         }
     }
 
@@ -480,6 +462,23 @@ impl Pool {
 impl Slot {
     fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
         self.state.lock().expect("pool slot lock")
+    }
+
+    /// Since when it is free (not leased, not being reset or stopped), if it is.
+    fn free_since(&self) -> Option<Instant> {
+        match *self.state() {
+            SlotState::Free { since } => Some(since),
+            _ => None,
+        }
+    }
+
+    fn is_cleaning(&self) -> bool {
+        matches!(*self.state(), SlotState::Cleaning)
+    }
+
+    /// Whether its Blender is started (or it is busy with it, so probably).
+    fn started(&self) -> bool {
+        self.supervisor.has_started_one()
     }
 }
 

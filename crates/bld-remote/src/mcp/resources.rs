@@ -64,10 +64,7 @@ pub async fn read(server: &BlenderMcp, uri: &str) -> Result<ReadResourceResponse
     }
     if uri == POOL_URI {
         let pool = server.fleet.pool_status();
-        let value = serde_json::json!({"pool": pool});
-        let contents = ResourceContents::text(value.to_string(), uri.to_owned())
-            .with_mime_type("application/json");
-        return Ok(ReadResourceResult::new(vec![contents]).into());
+        return Ok(json_contents(&serde_json::json!({"pool": pool}), uri));
     }
     let command = match uri {
         STATUS_URI => Command::Status,
@@ -91,9 +88,7 @@ pub async fn read(server: &BlenderMcp, uri: &str) -> Result<ReadResourceResponse
         .call_control(command, 0.0)
         .await
         .map_err(|failed| ErrorData::internal_error(text_of(&failed), None))?;
-    let contents = ResourceContents::text(value.to_string(), uri.to_owned())
-        .with_mime_type("application/json");
-    Ok(ReadResourceResult::new(vec![contents]).into())
+    Ok(json_contents(&value, uri))
 }
 
 /// The whole result of a finished job (`blender://jobs/{job_id}/result`).
@@ -125,7 +120,12 @@ async fn job_result(
             None,
         ));
     };
-    let contents = ResourceContents::text(envelope.result.to_string(), uri.to_owned())
+    Ok(json_contents(&envelope.result, uri))
+}
+
+/// A resource read's reply: `value` as JSON text.
+fn json_contents(value: &serde_json::Value, uri: &str) -> ReadResourceResponse {
+    let contents = ResourceContents::text(value.to_string(), uri.to_owned())
         .with_mime_type("application/json");
-    Ok(ReadResourceResult::new(vec![contents]).into())
+    ReadResourceResult::new(vec![contents]).into()
 }

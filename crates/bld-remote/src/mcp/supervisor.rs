@@ -105,6 +105,13 @@ struct State {
     gone: Vec<Gone>,
 }
 
+impl State {
+    /// The Blender it started, while that one runs.
+    fn running(&self) -> Option<&Spawned> {
+        self.spawned.as_ref().filter(|spawned| !spawned.has_ended())
+    }
+}
+
 /// A Blender this session started, and its exit status once it has ended.
 struct Spawned {
     record: Record,
@@ -158,11 +165,7 @@ impl BlenderSupervisor {
     /// progress to finish: `None` when it cannot tell right now).
     pub fn started_record(&self) -> Option<Record> {
         let state = self.current.try_lock().ok()?;
-        state
-            .spawned
-            .as_ref()
-            .filter(|spawned| !spawned.has_ended())
-            .map(|spawned| spawned.record.clone())
+        state.running().map(|spawned| spawned.record.clone())
     }
 
     /// Where its calls go now, if it has found its Blender (and is not busy looking).
@@ -176,13 +179,9 @@ impl BlenderSupervisor {
 
     /// Whether it has a Blender of its own running (or is busy, and so probably has).
     pub fn has_started_one(&self) -> bool {
-        match self.current.try_lock() {
-            Ok(state) => state
-                .spawned
-                .as_ref()
-                .is_some_and(|spawned| !spawned.has_ended()),
-            Err(_) => true,
-        }
+        self.current
+            .try_lock()
+            .map_or(true, |state| state.running().is_some())
     }
 
     /// The Blender to talk to, resolving (or spawning) it on first use.
@@ -231,12 +230,7 @@ impl BlenderSupervisor {
             // The Blender this session started (on a port it picked, with `--port 0`).
             Some(spawned) => (spawned.record.host.clone(), spawned.record.port),
             // A pool worker never looks for a Blender: it starts its own.
-            None if self.options.worker.is_some() => {
-                let spawned = self.start_blender().await?;
-                let target = (spawned.record.host.clone(), spawned.record.port);
-                state.spawned = Some(spawned);
-                target
-            }
+            None if self.options.worker.is_some() => self.start_kept(&mut state).await?,
             None => self
                 .app
                 .target(self.options.port, self.options.host.clone())
@@ -244,10 +238,7 @@ impl BlenderSupervisor {
         };
         let (host, port) =
             if self.options.spawn && state.spawned.is_none() && !self.answers(&host, port).await {
-                let spawned = self.start_blender().await?;
-                let target = (spawned.record.host.clone(), spawned.record.port);
-                state.spawned = Some(spawned);
-                target
+                self.start_kept(&mut state).await?
             } else {
                 (host, port)
             };
@@ -493,6 +484,15 @@ impl BlenderSupervisor {
         Client::connect(self.app.probe_options(host, port))
             .await
             .is_ok()
+    }
+
+    /// Starts a headless Blender (`start_blender`) and keeps it as this supervisor's: its
+    /// address.
+    async fn start_kept(&self, state: &mut State) -> Result<(String, u16), String> {
+        let spawned = self.start_blender().await?;
+        let address = (spawned.record.host.clone(), spawned.record.port);
+        state.spawned = Some(spawned);
+        Ok(address)
     }
 
     /// Starts a headless Blender as a child of this server, on the fixed port if there is one,

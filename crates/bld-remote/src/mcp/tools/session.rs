@@ -25,16 +25,18 @@ impl Tool for CheckConnectionStatus {
 
     /// Never a tool error: "not connected" is an answer to the question.
     async fn call(server: &BlenderMcp, args: BlenderArgs, _: &Context) -> Outcome {
-        let pool = server.fleet.pool_status();
         let routed = match server.route(None, args.blender.as_deref()).await {
             Ok(routed) => routed,
             Err(refused) => {
+                let pool = server.fleet.pool_status();
                 return Ok(json_result(
                     json!({"connected": false, "error": text_of(&refused), "pool": pool}),
                 ));
             }
         };
         let server = &routed.server;
+        // After routing: the pool as it is with this session's lease.
+        let pool = server.fleet.pool_status();
         let clients = match server.clients().await {
             Ok(clients) => clients,
             Err(err) => {
